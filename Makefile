@@ -1,0 +1,38 @@
+# gmm-suite: two commands for a newcomer, `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# PyTensor's compiled-C cache lives in the checkout so that repeated runs reuse it.
+export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.pytensor
+export MPLBACKEND ?= Agg
+
+.PHONY: demo test test-fast lint bench notebooks clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/gmm demo --out reports/out/demo --force
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/em_vs_sklearn.py
+	$(BIN)/python benchmarks/pymc_sampling.py
+
+notebooks: $(STAMP)
+	$(BIN)/python -m reports.notebooks --out reports/notebooks
+
+clean:
+	rm -rf $(VENV) .pytensor reports/out .pytest_cache

@@ -1,0 +1,11 @@
+"""Closed-form EM for Gaussian mixtures: maximum likelihood, or MAP under ``models.Prior``.
+
+Imports the model specification (:mod:`models`) only, never PyMC.
+"""
+
+from em.estep import e_step
+from em.estimator import GaussianMixture
+from em.fit import EMResult, fit
+from em.mstep import DegenerateComponentError, m_step
+
+__all__ = ["DegenerateComponentError", "EMResult", "GaussianMixture", "e_step", "fit", "m_step"]

@@ -1,0 +1,335 @@
+"""The EM loop: one place for iteration, convergence and restarts.
+
+``fit`` alternates the E-step (:mod:`em.estep`) and the M-step (:mod:`em.mstep`) as the lecture's
+section 2.3 describes, streaming the data in row blocks: every iteration is one pass that
+accumulates the sufficient statistics and the log-likelihood, so memory is bounded by the block,
+not by N.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+from scipy.special import logsumexp
+from sklearn.exceptions import ConvergenceWarning
+
+from em._validation import (
+    check_n_components,
+    check_positive,
+    check_sample_weight,
+    check_X,
+)
+from em.estep import e_step, precompute
+from em.init import check_init, check_init_params, initial_params
+from em.mstep import DegenerateComponentError, block_stats, params_from_stats
+from models import GMMParams, Prior
+from models.params import check_covariance_type
+
+#: elements of an (n, K*d) block temporary; sets the default row-block size
+_BLOCK_ELEMENTS = 1 << 20
+
+
+@dataclass(eq=False)
+class EMResult:
+    """Result of :func:`fit`.
+
+    Attributes
+    ----------
+    params : GMMParams
+        The estimate (MLE, or MAP under ``prior``).
+    log_likelihood : float
+        ``sum_n w_n log p(x_n)`` at ``params``.
+    log_posterior : float or None
+        ``log_likelihood + prior.log_density(params)``; None without a prior.
+    n_iter : int
+        Number of M-steps taken.
+    converged : bool
+    history : ndarray of shape (n_iter + 1,)
+        The objective (log posterior with a prior, else log-likelihood) before each M-step and at
+        the end.
+    bic, aic, icl : float
+        scikit-learn's sign (lower is better): ``bic = -2 log L + p log N``, ``aic = -2 log L + 2p``,
+        ``icl = bic - 2 sum_n w_n log gamma_{n, argmax_k}``. mclust reports ``-bic`` and ``-icl``.
+    n_samples : float
+        Effective sample size ``sum_n w_n``.
+    prior : Prior or None
+    restarts : list of float
+        Final objective of each restart (NaN for a restart that degenerated).
+    """
+
+    params: GMMParams
+    log_likelihood: float
+    log_posterior: float | None
+    n_iter: int
+    converged: bool
+    history: np.ndarray
+    bic: float
+    aic: float
+    icl: float
+    n_samples: float
+    prior: Prior | None
+    restarts: list = field(default_factory=list)
+    _X: object = field(default=None, repr=False)
+
+    @cached_property
+    def gamma(self):
+        """Responsibilities ``gamma(z_nk)`` at ``params``, shape (N, K)."""
+        return np.exp(e_step(self._X, self.params)[0])
+
+    @property
+    def covariance_type(self):
+        """Covariance type of ``params``."""
+        return self.params.covariance_type
+
+
+def _column_moments(X, w, chunk):
+    """Weighted column mean and variance, streamed over row blocks."""
+    N, d = X.shape
+    wsum, s = 0.0, np.zeros(d)
+    for start in range(0, N, chunk):
+        Xb = np.asarray(X[start:start + chunk], dtype=np.float64)
+        wb = None if w is None else w[start:start + chunk]
+        s += Xb.sum(axis=0) if wb is None else wb @ Xb
+        wsum += Xb.shape[0] if wb is None else wb.sum()
+    mean = s / wsum
+    v = np.zeros(d)
+    for start in range(0, N, chunk):
+        Db = np.asarray(X[start:start + chunk], dtype=np.float64) - mean
+        wb = None if w is None else w[start:start + chunk]
+        v += (Db**2).sum(axis=0) if wb is None else wb @ Db**2
+    return mean, v / wsum, wsum
+
+
+def em_pass(X, w, shift, params, dtype, chunk, with_stats=True):
+    """One pass: E-step at ``params`` and the sufficient statistics for the next M-step.
+
+    Parameters
+    ----------
+    X : array-like of shape (N, d)
+        Data (array, memmap, or anything sliceable by rows).
+    w : ndarray of shape (N,) or None
+    shift : ndarray of shape (d,)
+        Centre subtracted from every block.
+    params : GMMParams
+    dtype : numpy dtype
+        dtype of the large products (float32 or float64).
+    chunk : int
+        Rows per block.
+    with_stats : bool
+        Accumulate the sufficient statistics.
+
+    Returns
+    -------
+    stats : SufficientStats or None
+    log_lik : float
+        ``sum_n w_n log p(x_n)``.
+    hard : float
+        ``sum_n w_n max_k log gamma_nk`` (for ICL).
+    """
+    _, log_joint_of = precompute(params, shift, dtype)
+    total, log_lik, hard = None, 0.0, 0.0
+    for start in range(0, X.shape[0], chunk):
+        Xb = (np.asarray(X[start:start + chunk]) - shift).astype(dtype, copy=False)
+        wb = None if w is None else w[start:start + chunk]
+        log_joint = log_joint_of(Xb)
+        lse = logsumexp(log_joint, axis=1)
+        log_joint -= lse[:, None]
+        best = log_joint.max(axis=1)
+        log_lik += lse.sum() if wb is None else wb @ lse
+        hard += best.sum() if wb is None else wb @ best
+        if with_stats:
+            g = np.exp(log_joint, out=log_joint)
+            if wb is not None:
+                g *= wb[:, None]
+            stats = block_stats(Xb, g.astype(dtype, copy=False), params.covariance_type)
+            total = stats if total is None else total.__iadd__(stats)
+    return total, float(log_lik), float(hard)
+
+
+def default_chunk(K, d):
+    """Default rows per block: about a million elements in the (n, K d) temporaries.
+
+    Parameters
+    ----------
+    K, d : int
+
+    Returns
+    -------
+    int
+    """
+    return max(1024, _BLOCK_ELEMENTS // (K * d))
+
+
+def _run(X, w, shift, scale, params, prior, covariance_type, reg_covar, max_iter, tol, dtype,
+         chunk):
+    """EM from ``params`` until the relative change of the objective is at most ``tol``."""
+    log_prior = (lambda p: 0.0) if prior is None else prior.log_density
+    prior_c = None if prior is None else prior.shifted(shift)
+    check_scale = None if (prior is not None and not prior.is_flat) else scale
+    history, converged = [], False
+    for n_iter in range(max_iter + 1):
+        stats, log_lik, hard = em_pass(X, w, shift, params, dtype, chunk)
+        history.append(log_lik + log_prior(params))
+        if n_iter > 0 and abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
+            converged = True
+            break
+        if n_iter == max_iter:
+            break
+        params = params_from_stats(stats, covariance_type, prior_c, reg_covar, shift, check_scale)
+    return params, log_lik, hard, np.asarray(history), n_iter, converged
+
+
+def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=None,
+        init="k-means++", n_init=5, max_iter=1000, tol=1e-10, reg_covar=0.0, random_state=0,
+        dtype=None, chunk_size=None, init_subsample=None, progress=False):
+    """Fit a Gaussian mixture by EM: maximum likelihood, or MAP under a conjugate prior.
+
+    Alternates ``e_step`` (responsibilities) and ``m_step`` (closed-form ``pi``, ``mu``,
+    ``Sigma``) until the relative change of the objective is at most ``tol``.
+
+    Parameters
+    ----------
+    X : array-like of shape (N, d)
+        Data; a NumPy array or memmap is read in row blocks of ``chunk_size``.
+    n_components : int, default 1
+        K, with ``1 <= K <= N``.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
+    prior : Prior or None, default None
+        None: maximum likelihood. A :class:`models.Prior`: MAP (``Prior.flat()`` gives the MLE).
+    sample_weight : array-like of shape (N,) or None
+        Non-negative observation weights; integer weights equal repeated rows.
+    init : {"k-means++", "kmeans", "random"} or GMMParams, default "k-means++"
+    n_init : int, default 5
+        Restarts; the best objective wins. A GMMParams ``init`` runs once.
+    max_iter : int, default 1000
+    tol : float, default 1e-10
+        Relative change of the objective that counts as converged.
+    reg_covar : float, default 0.0
+        Non-negative ridge added to every covariance diagonal.
+    random_state : int, numpy.random.Generator or None, default 0
+    dtype : {None, numpy.float32, numpy.float64}
+        dtype of the large products; default float32 if X is float32, else float64.
+    chunk_size : int or None
+        Rows per block (default: about a million elements of temporaries per block).
+    init_subsample : int or None
+        Run the initial clustering on at most this many random rows.
+    progress : bool, default False
+        Show a progress bar over restarts.
+
+    Returns
+    -------
+    EMResult
+
+    Raises
+    ------
+    ValueError
+        Invalid input, or (without a prior) a component that collapsed; the message says what
+        to change.
+    """
+    covariance_type = check_covariance_type(covariance_type)
+    X = check_X(X)
+    N, d = X.shape
+    K = check_n_components(n_components, N)
+    w = check_sample_weight(sample_weight, N)
+    init = check_init(init)
+    n_init = check_positive(n_init, "n_init", integer=True)
+    max_iter = check_positive(max_iter, "max_iter", allow_zero=True, integer=True)
+    tol = check_positive(tol, "tol", allow_zero=True)
+    reg_covar = check_positive(reg_covar, "reg_covar", allow_zero=True)
+    if prior is not None:
+        if not isinstance(prior, Prior):
+            raise TypeError(f"prior must be a models.Prior or None, got {type(prior).__name__}.")
+        prior.check_compatible(K, d)
+    if isinstance(init, GMMParams):
+        check_init_params(init, K, d, covariance_type)
+    if dtype is None:
+        dtype = X.dtype
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}.")
+    chunk = default_chunk(K, d) if chunk_size is None else check_positive(
+        chunk_size, "chunk_size", integer=True)
+    shift, scale, n_eff = _column_moments(X, w, chunk)
+    proper = prior is not None and not prior.is_flat
+    if not proper and reg_covar == 0 and np.any(scale <= 0):
+        j = int(np.flatnonzero(scale <= 0)[0])
+        raise ValueError(
+            f"Column {j} of X is constant, so every covariance is singular in it. Drop the "
+            "column, add a prior (prior=Prior.default(X, K, covariance_type)), or set reg_covar > 0."
+        )
+    prior_c = None if prior is None else prior.shifted(shift)
+    rng = np.random.default_rng(random_state)
+    seeds = rng.integers(0, 2**31 - 1, size=n_init)
+    runs = [init] if isinstance(init, GMMParams) else list(seeds)
+
+    best, errors, finals = None, [], []
+    iterator = runs
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(runs, desc=f"EM K={K} {covariance_type}", leave=False)
+    for run in iterator:
+        try:
+            start = _start(X, K, covariance_type, init, run, w, prior_c, shift, init_subsample)
+            out = _run(X, w, shift, scale, start, prior, covariance_type, reg_covar, max_iter,
+                       tol, dtype, chunk)
+        except DegenerateComponentError as exc:
+            errors.append(exc)
+            finals.append(float("nan"))
+            continue
+        finals.append(float(out[3][-1]))
+        if best is None or out[3][-1] > best[3][-1]:
+            best = out
+    if best is None:
+        raise errors[-1]
+    params, log_lik, hard, history, n_iter, converged = best
+    if not converged and max_iter > 0:
+        warnings.warn(
+            f"EM did not converge in max_iter={max_iter} iterations (relative change "
+            f"{abs(history[-1] - history[-2]) / abs(history[-1]):.3g} > tol={tol:g}); "
+            "raise max_iter or tol.", ConvergenceWarning, stacklevel=2)
+    p = params.n_parameters
+    bic = -2.0 * log_lik + p * np.log(n_eff)
+    return EMResult(
+        params=params,
+        log_likelihood=log_lik,
+        log_posterior=None if prior is None else log_lik + prior.log_density(params),
+        n_iter=n_iter,
+        converged=converged,
+        history=history,
+        bic=float(bic),
+        aic=float(-2.0 * log_lik + 2.0 * p),
+        icl=float(bic - 2.0 * hard),
+        n_samples=float(n_eff),
+        prior=prior,
+        restarts=finals,
+        _X=X,
+    )
+
+
+def _start(X, K, covariance_type, init, run, w, prior_c, shift, init_subsample):
+    """Initial parameters of one restart (``run`` is a GMMParams or a seed)."""
+    if isinstance(run, GMMParams):
+        return run
+    if init_subsample is None and X.shape[0] * X.shape[1] > 4 * _BLOCK_ELEMENTS:
+        init_subsample = max(10 * K, 4 * _BLOCK_ELEMENTS // X.shape[1])
+    if init_subsample is not None and init_subsample < X.shape[0]:
+        Xc = _Centred(X, shift)
+    else:
+        Xc, init_subsample = np.asarray(X, np.float64) - shift, None
+    return initial_params(Xc, K, covariance_type, init, w, int(run), prior_c, shift,
+                          init_subsample)
+
+
+class _Centred:
+    """Row-indexable view of ``X - shift`` that copies only the rows taken."""
+
+    def __init__(self, X, shift):
+        self.X, self.shift = X, shift
+        self.shape = X.shape
+
+    def __getitem__(self, idx):
+        return np.asarray(self.X[idx], dtype=np.float64) - self.shift

@@ -1,0 +1,111 @@
+"""Initial parameters for EM: k-means++, k-means, random responsibilities, or given."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import KMeans, kmeans_plusplus
+
+from em.mstep import block_stats, params_from_stats
+from models import GMMParams
+
+INIT_METHODS = ("k-means++", "kmeans", "random")
+
+# Hard assignments are blended with this much of a uniform assignment so that the first M-step
+# sees every point in every component: no empty component and no singular first covariance.
+_BLEND = 1e-3
+
+
+def _labels_kmeanspp(Xc, K, w, seed):
+    centers, _ = kmeans_plusplus(Xc, K, random_state=seed, sample_weight=w)
+    d2 = ((Xc[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2) if Xc.shape[0] * K < 5e6 else \
+        (Xc**2).sum(1)[:, None] - 2 * Xc @ centers.T + (centers**2).sum(1)
+    return np.argmin(d2, axis=1)
+
+
+def _labels_kmeans(Xc, K, w, seed):
+    return KMeans(n_clusters=K, n_init=1, random_state=seed).fit(Xc, sample_weight=w).labels_
+
+
+def _resp_random(Xc, K, seed):
+    resp = np.random.default_rng(seed).uniform(size=(Xc.shape[0], K))
+    return resp / resp.sum(axis=1, keepdims=True)
+
+
+def initial_params(Xc, K, covariance_type, init, w, seed, prior_c, shift, subsample=None):
+    """Initial :class:`GMMParams` for one EM restart.
+
+    Parameters
+    ----------
+    Xc : ndarray of shape (N, d)
+        Data centred at ``shift``.
+    K : int
+    covariance_type : str
+    init : {"k-means++", "kmeans", "random"}
+    w : ndarray of shape (N,) or None
+    seed : int
+    prior_c : Prior or None
+        Prior in centred coordinates (used by the first M-step).
+    shift : ndarray of shape (d,)
+    subsample : int or None
+        Run the clustering on at most this many randomly chosen rows.
+
+    Returns
+    -------
+    GMMParams
+    """
+    if subsample is not None and Xc.shape[0] > subsample:
+        idx = np.sort(np.random.default_rng(seed).choice(Xc.shape[0], subsample, replace=False))
+        Xc = np.asarray(Xc[idx], dtype=np.float64)
+        w = None if w is None else w[idx]
+    if init == "random":
+        resp = _resp_random(Xc, K, seed)
+    else:
+        labels = {"k-means++": _labels_kmeanspp, "kmeans": _labels_kmeans}[init](Xc, K, w, seed)
+        resp = np.full((Xc.shape[0], K), _BLEND / K)
+        resp[np.arange(Xc.shape[0]), labels] += 1.0 - _BLEND
+    g = resp if w is None else resp * w[:, None]
+    stats = block_stats(np.asarray(Xc, dtype=np.float64), g, covariance_type)
+    return params_from_stats(stats, covariance_type, prior_c, 0.0, shift, None)
+
+
+def check_init_params(init, K, d, covariance_type):
+    """Validate a user-given initial :class:`GMMParams` against the model's shape.
+
+    Parameters
+    ----------
+    init : GMMParams
+    K, d : int
+    covariance_type : str
+
+    Returns
+    -------
+    GMMParams
+    """
+    if init.K != K or init.d != d or init.covariance_type != covariance_type:
+        raise ValueError(
+            f"init has K={init.K}, d={init.d}, covariance_type={init.covariance_type!r} but the "
+            f"fit asks for K={K}, d={d}, covariance_type={covariance_type!r}; build init with "
+            "matching shapes (GMMParams.to_full() converts to full)."
+        )
+    return init
+
+
+def check_init(init):
+    """Validate the ``init`` argument.
+
+    Parameters
+    ----------
+    init : str or GMMParams
+
+    Returns
+    -------
+    str or GMMParams
+    """
+    if isinstance(init, GMMParams):
+        return init
+    if isinstance(init, str) and init in INIT_METHODS:
+        return init
+    raise ValueError(
+        f"init={init!r} is not supported; use one of {', '.join(map(repr, INIT_METHODS))} "
+        "or a models.GMMParams."
+    )

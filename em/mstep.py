@@ -1,0 +1,307 @@
+"""M-step: closed-form updates of ``pi``, ``mu`` and ``Sigma`` from weighted sufficient statistics.
+
+The statistics of a block of centred data ``x_n`` with responsibilities ``gamma_nk`` and weights
+``w_n`` are
+
+.. math:: N_k = \\sum_n w_n \\gamma_{nk}, \\quad s_k = \\sum_n w_n \\gamma_{nk} x_n, \\quad
+    M_k = \\sum_n w_n \\gamma_{nk} x_n x_n^T
+
+(``M`` reduced to what each covariance type needs). They add over blocks, which is what makes
+chunked and distributed EM give the same answer as in memory.
+
+Maximum likelihood (lecture section 2.2): ``mu_k = s_k / N_k``, ``Sigma_k = S_k / N_k`` with the
+scatter ``S_k = M_k - N_k mu_k mu_k^T``, ``pi_k = N_k / N``.
+
+MAP under :class:`models.Prior` (the exact mode of the complete-data log posterior, derived by
+setting its gradient in ``(mu, Sigma)`` to zero), with ``xbar_k = s_k / N_k`` and
+``B_k = kappa0 N_k / (N_k + kappa0) (xbar_k - m0)(xbar_k - m0)^T``:
+
+.. math::
+    \\mu_k = \\frac{N_k \\bar x_k + \\kappa_0 m_0}{N_k + \\kappa_0}, \\qquad
+    \\pi_k = \\frac{N_k + \\alpha_k - 1}{N + \\sum_j \\alpha_j - K}
+
+=========  =====================================================================================
+full       Sigma_k = (Psi0 + S_k + B_k) / (nu0 + N_k + d + 2)                          (MAP-F)
+tied       Sigma   = (Psi0 + sum_k [S_k + B_k]) / (nu0 + N + K + d + 1)                (MAP-T)
+diag       sigma2_kj = (Psi0_jj + S_kjj + B_kjj) / (nu0 + N_k + 3)                      (MAP-D)
+spherical  sigma2_k = (tr Psi0 + tr S_k + tr B_k) / (nu0 d + N_k d + d + 2)             (MAP-S)
+=========  =====================================================================================
+
+The denominators count the powers of ``|Sigma|`` (or ``sigma2``) in likelihood, the conditional
+normal prior of ``mu`` and the inverse-Wishart (``nu0 + d + 1``) or inverse-gamma (``a + 1``)
+prior.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from em._validation import check_sample_weight, check_X
+from models import GMMParams, Prior
+from models.params import check_covariance_type
+
+
+@dataclass
+class SufficientStats:
+    """Weighted sufficient statistics of one pass (or one block) over centred data.
+
+    Attributes
+    ----------
+    N_k : ndarray of shape (K,)
+    s : ndarray of shape (K, d)
+        ``sum_n w_n gamma_nk x_n``.
+    M : ndarray
+        Second moments: (K, d, d) full, (d, d) tied, (K, d) diag and spherical.
+    """
+
+    N_k: np.ndarray
+    s: np.ndarray
+    M: np.ndarray
+
+    def __iadd__(self, other):
+        self.N_k += other.N_k
+        self.s += other.s
+        self.M += other.M
+        return self
+
+
+def _moment_full(Xb, g):
+    n, d = Xb.shape
+    K = g.shape[1]
+    gx = (g[:, :, None] * Xb[:, None, :]).reshape(n, K * d)
+    return (gx.T @ Xb).reshape(K, d, d)
+
+
+def _moment_tied(Xb, g):
+    w = g.sum(axis=1)
+    return (Xb * w[:, None]).T @ Xb
+
+
+def _moment_diag(Xb, g):
+    return g.T @ (Xb * Xb)
+
+
+#: covariance type -> second moment of a block (``g`` = weights times responsibilities)
+MOMENTS = {"full": _moment_full, "tied": _moment_tied, "diag": _moment_diag,
+           "spherical": _moment_diag}
+
+
+def block_stats(Xb, g, covariance_type):
+    """Sufficient statistics of one centred block.
+
+    Parameters
+    ----------
+    Xb : ndarray of shape (n, d)
+    g : ndarray of shape (n, K)
+        ``w_n gamma_nk``.
+    covariance_type : str
+
+    Returns
+    -------
+    SufficientStats
+    """
+    f8 = np.float64
+    return SufficientStats(
+        N_k=g.sum(axis=0, dtype=f8),
+        s=(g.T @ Xb).astype(f8),
+        M=MOMENTS[covariance_type](Xb, g).astype(f8),
+    )
+
+
+def _scatter(stats, xbar, covariance_type):
+    """Scatter about each component mean: S_k = M_k - N_k xbar_k xbar_k^T (type-shaped)."""
+    N_k = stats.N_k
+    if covariance_type == "full":
+        return stats.M - N_k[:, None, None] * xbar[:, :, None] * xbar[:, None, :]
+    if covariance_type == "tied":
+        return stats.M - (N_k[:, None] * xbar).T @ xbar
+    return stats.M - N_k[:, None] * xbar**2
+
+
+def _cov_full(S, B, N_k, N, prior, d, K):
+    if prior is None:
+        return S / N_k[:, None, None]
+    return (prior.Psi0 + S + B) / (prior.nu0 + N_k + d + 2)[:, None, None]
+
+
+def _cov_tied(S, B, N_k, N, prior, d, K):
+    if prior is None:
+        return S / N
+    return (prior.Psi0 + S + B.sum(axis=0)) / (prior.nu0 + N + K + d + 1)
+
+
+def _cov_diag(S, B, N_k, N, prior, d, K):
+    if prior is None:
+        return S / N_k[:, None]
+    return (np.diag(prior.Psi0) + S + B) / (prior.nu0 + N_k + 3)[:, None]
+
+
+def _cov_spherical(S, B, N_k, N, prior, d, K):
+    if prior is None:
+        return S.sum(axis=1) / (d * N_k)
+    return (np.trace(prior.Psi0) + S.sum(axis=1) + B.sum(axis=1)) / (
+        prior.nu0 * d + N_k * d + d + 2)
+
+
+#: covariance type -> Sigma update (ML when prior is None, MAP otherwise): equations MAP-F..MAP-S
+COVARIANCES = {"full": _cov_full, "tied": _cov_tied, "diag": _cov_diag,
+               "spherical": _cov_spherical}
+
+
+class DegenerateComponentError(ValueError):
+    """A component's covariance became singular: it collapsed onto a point or a subspace."""
+
+
+def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=None, scale=None):
+    """Closed-form M-step from sufficient statistics (ML, or MAP under ``prior``).
+
+    Parameters
+    ----------
+    stats : SufficientStats
+        Statistics of data centred at ``shift``.
+    covariance_type : str
+    prior : Prior or None
+        A proper prior, already shifted to the centred coordinates, or None for ML. A flat prior
+        must be passed as None for ``mu``/``Sigma`` (its Dirichlet part is read from ``alpha``).
+    reg_covar : float
+        Added to the diagonal of every covariance.
+    shift : ndarray of shape (d,) or None
+        Offset added back to the means.
+    scale : ndarray of shape (d,) or None
+        Column variances of the data; a component whose conditional variance falls below
+        ``1000 eps`` of them counts as collapsed (checked without a proper prior).
+
+    Returns
+    -------
+    GMMParams
+    """
+    N_k, K, d = stats.N_k, stats.s.shape[0], stats.s.shape[1]
+    N = N_k.sum()
+    proper = prior if (prior is not None and not prior.is_flat) else None
+    empty = N_k <= 0
+    if proper is None and empty.any():
+        k = int(np.flatnonzero(empty)[0])
+        raise DegenerateComponentError(
+            f"Component {k} has no responsibility (N_k = 0): it is empty. Lower n_components, "
+            "or add a prior (prior=Prior.default(X, K, covariance_type))."
+        )
+    safe_N_k = np.where(empty, 1.0, N_k)
+    xbar = stats.s / safe_N_k[:, None]
+    S = _scatter(stats, xbar, covariance_type)
+    if proper is None:
+        mu, B = xbar, None
+    else:
+        kappa0, m0 = proper.kappa0, proper.m0
+        mu = (N_k[:, None] * xbar + kappa0 * m0) / (N_k + kappa0)[:, None]
+        c = kappa0 * N_k / (N_k + kappa0)
+        dev = xbar - m0
+        B = (c[:, None, None] * dev[:, :, None] * dev[:, None, :] if covariance_type in
+             ("full", "tied") else c[:, None] * dev**2)
+    Sigma = COVARIANCES[covariance_type](S, B, N_k, N, proper, d, K)
+    if reg_covar:
+        Sigma = Sigma + (reg_covar * np.eye(d) if covariance_type in ("full", "tied") else reg_covar)
+    if covariance_type in ("full", "tied"):
+        Sigma = 0.5 * (Sigma + np.swapaxes(Sigma, -1, -2))
+    alpha = np.ones(K) if prior is None else prior.alpha_for(K)
+    numer = N_k + alpha - 1.0
+    if np.any(numer < 0):
+        k = int(np.flatnonzero(numer < 0)[0])
+        raise ValueError(
+            f"The MAP weight of component {k} is negative (N_k + alpha_k - 1 = {numer[k]:.3g}): "
+            "a Dirichlet alpha below 1 has its mode on the boundary. Use alpha >= 1."
+        )
+    pi = numer / numer.sum()
+    _check_collapse(Sigma, covariance_type, proper is None, scale)
+    if shift is not None:
+        mu = mu + shift
+    try:
+        return GMMParams(pi, mu, Sigma, covariance_type)
+    except ValueError as exc:
+        raise DegenerateComponentError(
+            f"The M-step produced an invalid covariance ({exc}). A component collapsed onto a "
+            "point or a subspace: add a prior (prior=Prior.default(X, K, covariance_type)), raise "
+            "reg_covar, or lower n_components."
+        ) from None
+
+
+def _check_collapse(Sigma, covariance_type, check_scale, scale):
+    """Raise DegenerateComponentError when a covariance is singular relative to the data."""
+    if covariance_type in ("diag", "spherical"):
+        var = Sigma if covariance_type == "diag" else Sigma[:, None]
+        cond = var
+        bad_pd = np.flatnonzero(~(np.min(var, axis=1) > 0))
+    else:
+        mats = Sigma.reshape(-1, Sigma.shape[-1], Sigma.shape[-1])
+        cond = np.empty(mats.shape[:2])
+        bad = []
+        for k, S in enumerate(mats):
+            try:
+                cond[k] = np.diag(np.linalg.cholesky(S)) ** 2
+            except np.linalg.LinAlgError:
+                cond[k] = 0.0
+                bad.append(k)
+        bad_pd = np.asarray(bad, dtype=int)
+    if check_scale and scale is not None:
+        ratio = cond / scale
+        bad_pd = np.union1d(bad_pd, np.flatnonzero((ratio < 1e3 * np.finfo(float).eps).any(axis=1)))
+    if bad_pd.size:
+        k = int(bad_pd[0])
+        which = "The shared covariance" if covariance_type == "tied" else f"Component {k}"
+        raise DegenerateComponentError(
+            f"{which} collapsed onto a point or a subspace (its covariance is singular relative "
+            "to the data's scale). Add a prior (prior=Prior.default(X, K, covariance_type)), "
+            "raise reg_covar, or lower n_components."
+        )
+
+
+def m_step(X, gamma, covariance_type, prior=None, sample_weight=None, reg_covar=0.0):
+    """M-step: closed-form ``pi``, ``mu`` and ``Sigma`` from responsibilities.
+
+    .. math:: N_k = \\sum_n \\gamma(z_{nk}), \\quad \\mu_k = \\frac{1}{N_k}\\sum_n
+        \\gamma(z_{nk}) x_n, \\quad \\Sigma_k = \\frac{1}{N_k}\\sum_n \\gamma(z_{nk})(x_n-\\mu_k)
+        (x_n-\\mu_k)^T, \\quad \\pi_k = \\frac{N_k}{N}
+
+    (lecture section 2.2; weighted by ``sample_weight``; MAP equations MAP-F..MAP-S of this
+    module under ``prior``).
+
+    Parameters
+    ----------
+    X : array-like of shape (N, d)
+    gamma : array-like of shape (N, K)
+        Responsibilities, each row on the simplex.
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    prior : Prior or None
+        None (or ``Prior.flat()``) gives maximum likelihood.
+    sample_weight : array-like of shape (N,) or None
+    reg_covar : float, default 0.0
+        Non-negative ridge added to every covariance diagonal.
+
+    Returns
+    -------
+    GMMParams
+    """
+    check_covariance_type(covariance_type)
+    X = check_X(X).astype(np.float64, copy=False)
+    gamma = np.asarray(gamma, dtype=np.float64)
+    N, d = X.shape
+    if gamma.ndim != 2 or gamma.shape[0] != N:
+        raise ValueError(f"gamma must have shape (N, K) with N={N}, got {gamma.shape}.")
+    if not np.all(np.isfinite(gamma)) or np.any(gamma < 0):
+        raise ValueError("gamma must hold finite non-negative responsibilities.")
+    if prior is not None:
+        if not isinstance(prior, Prior):
+            raise TypeError(f"prior must be a models.Prior or None, got {type(prior).__name__}.")
+        prior.check_compatible(gamma.shape[1], d)
+    if not np.isfinite(reg_covar) or reg_covar < 0:
+        raise ValueError(f"reg_covar must be a non-negative number, got {reg_covar!r}.")
+    w = check_sample_weight(sample_weight, N)
+    shift = X.mean(axis=0) if w is None else w @ X / w.sum()
+    Xc = X - shift
+    g = gamma if w is None else gamma * w[:, None]
+    stats = block_stats(Xc, g, covariance_type)
+    scale = (Xc**2).mean(axis=0) if w is None else w @ Xc**2 / w.sum()
+    prior_c = None if prior is None else prior.shifted(shift)
+    return params_from_stats(stats, covariance_type, prior_c, reg_covar, shift,
+                             scale if np.all(scale > 0) else None)

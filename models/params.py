@@ -1,0 +1,342 @@
+"""The parameter container of a Gaussian mixture: ``pi``, ``mu`` and ``Sigma``.
+
+The mixture density of the lecture notes (section 2),
+
+.. math:: p(x) = \\sum_{k=1}^K \\pi_k \\, \\mathcal{N}(x \\mid \\mu_k, \\Sigma_k),
+
+is stored once, in :class:`GMMParams`, which every other module of the suite takes and returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import linalg
+from scipy.special import logsumexp
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
+def check_covariance_type(covariance_type):
+    """Return ``covariance_type`` if it is one of :data:`COVARIANCE_TYPES`, else raise.
+
+    Parameters
+    ----------
+    covariance_type : str
+        One of ``"full"``, ``"tied"``, ``"diag"``, ``"spherical"``.
+
+    Returns
+    -------
+    str
+        The validated name.
+    """
+    if covariance_type not in COVARIANCE_TYPES:
+        raise ValueError(
+            f"covariance_type={covariance_type!r} is not supported; "
+            f"use one of {', '.join(map(repr, COVARIANCE_TYPES))}."
+        )
+    return covariance_type
+
+
+def sigma_shape(covariance_type, K, d):
+    """Shape of ``Sigma`` for a covariance type (scikit-learn's ``covariances_`` shapes).
+
+    Parameters
+    ----------
+    covariance_type : str
+        One of :data:`COVARIANCE_TYPES`.
+    K, d : int
+        Number of components and of features.
+
+    Returns
+    -------
+    tuple of int
+        ``(K, d, d)``, ``(d, d)``, ``(K, d)`` or ``(K,)``.
+    """
+    return {
+        "full": (K, d, d),
+        "tied": (d, d),
+        "diag": (K, d),
+        "spherical": (K,),
+    }[check_covariance_type(covariance_type)]
+
+
+def to_full_covariance(Sigma, covariance_type, K, d):
+    """Expand ``Sigma`` of any covariance type to a ``(K, d, d)`` stack of matrices.
+
+    Parameters
+    ----------
+    Sigma : ndarray
+        Covariances, of shape :func:`sigma_shape` ``(covariance_type, K, d)``.
+    covariance_type : str
+        One of :data:`COVARIANCE_TYPES`.
+    K, d : int
+        Number of components and of features.
+
+    Returns
+    -------
+    ndarray of shape (K, d, d)
+    """
+    Sigma = np.asarray(Sigma)
+    expand = {
+        "full": lambda S: S,
+        "tied": lambda S: np.broadcast_to(S, (K, d, d)).copy(),
+        "diag": lambda S: S[:, :, None] * np.eye(d),
+        "spherical": lambda S: S[:, None, None] * np.eye(d),
+    }
+    return expand[covariance_type](Sigma)
+
+
+def _cholesky_lower(Sigma_full):
+    """Lower Cholesky factors of a ``(K, d, d)`` stack; ``None`` at the first failure index."""
+    try:
+        return np.linalg.cholesky(Sigma_full), None
+    except np.linalg.LinAlgError:
+        for k, S in enumerate(Sigma_full):
+            try:
+                np.linalg.cholesky(S)
+            except np.linalg.LinAlgError:
+                return None, k
+    return None, 0  # pragma: no cover - numpy raised on the stack but not on any slice
+
+
+def _readonly(a):
+    a = np.array(a, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class GMMParams:
+    """Parameters of a Gaussian mixture, validated once at construction.
+
+    .. math:: p(x) = \\sum_k \\pi_k \\mathcal{N}(x \\mid \\mu_k, \\Sigma_k)
+
+    Parameters
+    ----------
+    pi : array-like of shape (K,)
+        Mixture weights, on the simplex (non-negative, summing to one within 1e-8).
+    mu : array-like of shape (K, d)
+        Component means.
+    Sigma : array-like
+        Component covariances, with scikit-learn's shape for the covariance type:
+        ``(K, d, d)`` for full, ``(d, d)`` for tied, ``(K, d)`` (variances) for diag and ``(K,)``
+        (one variance per component) for spherical.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
+
+    Attributes
+    ----------
+    K, d : int
+        Number of components and features.
+    n_parameters : int
+        Free parameters, as used by BIC: ``K - 1`` weights, ``K d`` means and the covariances.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from models import GMMParams
+    >>> p = GMMParams(pi=[0.3, 0.7], mu=[[0.0], [3.0]], Sigma=[[[1.0]], [[0.5]]])
+    >>> p.log_pdf(np.array([[0.0], [3.0]])).shape
+    (2,)
+    """
+
+    pi: np.ndarray
+    mu: np.ndarray
+    Sigma: np.ndarray
+    covariance_type: str = "full"
+    _chol: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self):
+        check_covariance_type(self.covariance_type)
+        pi, mu, Sigma = (self._as_float(v, name) for v, name in
+                         ((self.pi, "pi"), (self.mu, "mu"), (self.Sigma, "Sigma")))
+        if pi.ndim != 1 or pi.size < 1:
+            raise ValueError(f"pi must be a 1-D array of K >= 1 weights, got shape {pi.shape}.")
+        K = pi.shape[0]
+        if mu.ndim != 2 or mu.shape[0] != K:
+            raise ValueError(
+                f"mu must have shape (K, d) = ({K}, d) to match pi, got shape {mu.shape}."
+            )
+        d = mu.shape[1]
+        if d < 1:
+            raise ValueError("mu must have at least one feature column (d >= 1).")
+        expected = sigma_shape(self.covariance_type, K, d)
+        if Sigma.shape != expected:
+            raise ValueError(
+                f"Sigma for covariance_type={self.covariance_type!r} must have shape {expected}, "
+                f"got {Sigma.shape}."
+            )
+        if np.any(pi < 0) or abs(pi.sum() - 1.0) > 1e-8:
+            raise ValueError(
+                f"pi must lie on the simplex (pi_k >= 0, sum 1 within 1e-8), got pi={pi} "
+                f"with sum {pi.sum()!r}; normalise it with pi / pi.sum()."
+            )
+        if self.covariance_type in ("full", "tied"):
+            mats = Sigma.reshape(-1, d, d)
+            asym = np.abs(mats - np.swapaxes(mats, -1, -2)).max(initial=0.0)
+            scale = np.abs(mats).max(initial=0.0)
+            if asym > 1e-8 * max(scale, np.finfo(float).tiny):
+                raise ValueError(
+                    f"Sigma must be symmetric; the largest |Sigma - Sigma^T| is {asym:.3g}. "
+                    "Symmetrise it with (S + S.T) / 2."
+                )
+        elif np.any(Sigma <= 0):
+            bad = np.argwhere(Sigma <= 0)[0]
+            raise ValueError(
+                f"Sigma for covariance_type={self.covariance_type!r} holds variances, which must be "
+                f"positive; Sigma{list(bad)} = {Sigma[tuple(bad)]!r}."
+            )
+        full = to_full_covariance(Sigma, self.covariance_type, K, d)
+        chol, bad_k = _cholesky_lower(full)
+        if chol is None:
+            raise ValueError(
+                f"Sigma of component {bad_k} is not positive-definite; every covariance must be "
+                "symmetric positive-definite (add a ridge, e.g. Sigma + 1e-6 * I)."
+            )
+        object.__setattr__(self, "pi", _readonly(pi))
+        object.__setattr__(self, "mu", _readonly(mu))
+        object.__setattr__(self, "Sigma", _readonly(Sigma))
+        object.__setattr__(self, "_chol", _readonly(chol))
+
+    @staticmethod
+    def _as_float(value, name):
+        try:
+            a = np.asarray(value)
+        except Exception as exc:  # ragged nested lists
+            raise TypeError(f"{name} must be a numeric array, got {value!r}.") from exc
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be a real numeric array, got dtype {a.dtype}.")
+        a = a.astype(np.result_type(a.dtype, np.float32) if a.dtype.kind == "f" else np.float64)
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} must be finite, got {a!r}.")
+        return a
+
+    # -- shapes ---------------------------------------------------------------------------
+    @property
+    def K(self):
+        """Number of components."""
+        return self.pi.shape[0]
+
+    @property
+    def d(self):
+        """Number of features."""
+        return self.mu.shape[1]
+
+    @property
+    def n_parameters(self):
+        """Number of free parameters (scikit-learn's ``_n_parameters``), used by BIC."""
+        K, d = self.K, self.d
+        cov = {
+            "full": K * d * (d + 1) // 2,
+            "tied": d * (d + 1) // 2,
+            "diag": K * d,
+            "spherical": K,
+        }[self.covariance_type]
+        return (K - 1) + K * d + cov
+
+    @property
+    def cholesky(self):
+        """Lower Cholesky factors ``L_k`` with ``Sigma_k = L_k L_k^T``, shape (K, d, d)."""
+        return self._chol
+
+    def to_full(self):
+        """Return the same mixture with ``covariance_type="full"``.
+
+        Returns
+        -------
+        GMMParams
+            ``Sigma`` of shape (K, d, d).
+        """
+        return GMMParams(self.pi, self.mu, to_full_covariance(self.Sigma, self.covariance_type,
+                                                              self.K, self.d), "full")
+
+    # -- densities ------------------------------------------------------------------------
+    def _check_X(self, X):
+        X = np.asarray(X)
+        if X.dtype.kind not in "biuf":
+            raise TypeError(f"X must be numeric, got dtype {X.dtype}.")
+        if X.ndim != 2 or X.shape[1] != self.d:
+            raise ValueError(f"X must have shape (N, {self.d}), got {X.shape}.")
+        if not np.all(np.isfinite(X)):
+            raise ValueError("X contains NaN or inf; drop or impute those rows first.")
+        return X.astype(np.float64, copy=False)
+
+    def log_joint(self, X):
+        """Log joint density of each point and each component.
+
+        .. math:: \\log p(x_n, z_{nk} = 1) = \\log \\pi_k + \\log \\mathcal{N}(x_n \\mid \\mu_k,
+            \\Sigma_k)
+
+        Parameters
+        ----------
+        X : array-like of shape (N, d)
+
+        Returns
+        -------
+        ndarray of shape (N, K)
+        """
+        X = self._check_X(X)
+        d = self.d
+        # Mahalanobis terms through triangular solves with L_k (no explicit inverse).
+        diff = X[None, :, :] - self.mu[:, None, :]                      # (K, N, d)
+        y = np.stack([linalg.solve_triangular(L, D.T, lower=True)
+                      for L, D in zip(self._chol, diff)])               # (K, d, N)
+        maha = np.einsum("kdn,kdn->nk", y, y)
+        log_det = 2.0 * np.log(np.diagonal(self._chol, axis1=1, axis2=2)).sum(axis=1)
+        with np.errstate(divide="ignore"):
+            log_pi = np.log(self.pi)
+        return log_pi - 0.5 * (d * np.log(2 * np.pi) + log_det + maha)
+
+    def log_pdf(self, X):
+        """Log mixture density of each point, by logsumexp over components.
+
+        .. math:: \\log p(x_n) = \\log \\sum_k \\pi_k \\mathcal{N}(x_n \\mid \\mu_k, \\Sigma_k)
+
+        Parameters
+        ----------
+        X : array-like of shape (N, d)
+
+        Returns
+        -------
+        ndarray of shape (N,)
+        """
+        return logsumexp(self.log_joint(X), axis=1)
+
+    def responsibilities(self, X):
+        """Responsibilities by Bayes' rule (lecture section 2.1).
+
+        .. math:: \\gamma(z_{nk}) = \\frac{\\pi_k \\mathcal{N}(x_n \\mid \\mu_k, \\Sigma_k)}
+            {\\sum_j \\pi_j \\mathcal{N}(x_n \\mid \\mu_j, \\Sigma_j)}
+
+        Parameters
+        ----------
+        X : array-like of shape (N, d)
+
+        Returns
+        -------
+        gamma : ndarray of shape (N, K)
+        """
+        lj = self.log_joint(X)
+        return np.exp(lj - logsumexp(lj, axis=1, keepdims=True))
+
+    def permute(self, perm):
+        """Return the mixture with components reordered as ``perm`` (new k = old ``perm[k]``).
+
+        Parameters
+        ----------
+        perm : array-like of int, shape (K,)
+
+        Returns
+        -------
+        GMMParams
+        """
+        perm = np.asarray(perm)
+        if sorted(perm.tolist()) != list(range(self.K)):
+            raise ValueError(f"perm must be a permutation of 0..{self.K - 1}, got {perm}.")
+        Sigma = self.Sigma if self.covariance_type == "tied" else self.Sigma[perm]
+        return GMMParams(self.pi[perm], self.mu[perm], Sigma, self.covariance_type)
+
+    def __repr__(self):
+        return (f"GMMParams(K={self.K}, d={self.d}, covariance_type={self.covariance_type!r}, "
+                f"pi={np.array2string(self.pi, precision=4)})")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClusterMixin, DensityMixin
+from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from em.estep import e_step
@@ -11,7 +11,7 @@ from em.fit import fit
 from models import GMMParams, simulate
 
 
-class GaussianMixture(ClusterMixin, DensityMixin, BaseEstimator):
+class GaussianMixture(DensityMixin, BaseEstimator):
     """Gaussian mixture fitted by EM, a drop-in for ``sklearn.mixture.GaussianMixture``.
 
     Parameters
@@ -41,6 +41,8 @@ class GaussianMixture(ClusterMixin, DensityMixin, BaseEstimator):
     lower_bound_ : float
         Final objective (average log-likelihood per sample, as in scikit-learn).
     n_features_in_ : int
+    labels_ : ndarray of shape (n_samples,)
+        Most responsible component of each training sample.
     """
 
     def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
@@ -84,6 +86,7 @@ class GaussianMixture(ClusterMixin, DensityMixin, BaseEstimator):
         self.converged_ = res.converged
         self.n_iter_ = res.n_iter
         self.lower_bound_ = res.history[-1] / res.n_samples
+        self.labels_ = res.gamma.argmax(axis=1)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
@@ -99,7 +102,7 @@ class GaussianMixture(ClusterMixin, DensityMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n_samples,)
         """
-        return self.fit(X, sample_weight=sample_weight).predict(X)
+        return self.fit(X, sample_weight=sample_weight).labels_
 
     def _e_step(self, X):
         check_is_fitted(self)
@@ -204,7 +207,3 @@ class GaussianMixture(ClusterMixin, DensityMixin, BaseEstimator):
         """
         n = np.asarray(X).shape[0]
         return -2 * self.score(X) * n + 2 * self.params_.n_parameters
-
-    @property
-    def _params(self):
-        return GMMParams(self.weights_, self.means_, self.covariances_, self.covariance_type)

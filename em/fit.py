@@ -206,7 +206,8 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         Restarts; the best objective wins. A GMMParams ``init`` runs once.
     max_iter : int, default 1000
     tol : float, default 1e-10
-        Relative change of the objective that counts as converged.
+        Relative change of the objective that counts as converged (floored at float32's
+        epsilon, 1.2e-7, when the products run in float32).
     reg_covar : float, default 0.0
         Non-negative ridge added to every covariance diagonal.
     random_state : int, numpy.random.Generator or None, default 0
@@ -250,6 +251,8 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64, got {dtype}.")
+    # float32 products make the objective noisy at about float32 epsilon (relative).
+    tol_eff = max(tol, float(np.finfo(np.float32).eps)) if dtype == np.float32 else tol
     chunk = default_chunk(K, d) if chunk_size is None else check_positive(
         chunk_size, "chunk_size", integer=True)
     shift, scale, n_eff = _column_moments(X, w, chunk)
@@ -273,9 +276,10 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         iterator = tqdm(runs, desc=f"EM K={K} {covariance_type}", leave=False)
     for run in iterator:
         try:
-            start = _start(X, K, covariance_type, init, run, w, prior_c, shift, init_subsample)
+            start = _start(X, K, covariance_type, init, run, w, prior_c, shift, init_subsample,
+                           reg_covar)
             out = _run(X, w, shift, scale, start, prior, covariance_type, reg_covar, max_iter,
-                       tol, dtype, chunk)
+                       tol_eff, dtype, chunk)
         except DegenerateComponentError as exc:
             errors.append(exc)
             finals.append(float("nan"))
@@ -310,7 +314,7 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     )
 
 
-def _start(X, K, covariance_type, init, run, w, prior_c, shift, init_subsample):
+def _start(X, K, covariance_type, init, run, w, prior_c, shift, init_subsample, reg_covar):
     """Initial parameters of one restart (``run`` is a GMMParams or a seed)."""
     if isinstance(run, GMMParams):
         return run
@@ -321,7 +325,7 @@ def _start(X, K, covariance_type, init, run, w, prior_c, shift, init_subsample):
     else:
         Xc, init_subsample = np.asarray(X, np.float64) - shift, None
     return initial_params(Xc, K, covariance_type, init, w, int(run), prior_c, shift,
-                          init_subsample)
+                          init_subsample, reg_covar)
 
 
 class _Centred:

@@ -31,7 +31,8 @@ def _resp_random(Xc, K, seed):
     return resp / resp.sum(axis=1, keepdims=True)
 
 
-def initial_params(Xc, K, covariance_type, init, w, seed, prior_c, shift, subsample=None):
+def initial_params(Xc, K, covariance_type, init, w, seed, prior_c, shift, subsample=None,
+                   reg_covar=0.0):
     """Initial :class:`GMMParams` for one EM restart.
 
     Parameters
@@ -48,6 +49,8 @@ def initial_params(Xc, K, covariance_type, init, w, seed, prior_c, shift, subsam
     shift : ndarray of shape (d,)
     subsample : int or None
         Run the clustering on at most this many randomly chosen rows.
+    reg_covar : float
+        Ridge added to the initial covariances.
 
     Returns
     -------
@@ -65,7 +68,7 @@ def initial_params(Xc, K, covariance_type, init, w, seed, prior_c, shift, subsam
         resp[np.arange(Xc.shape[0]), labels] += 1.0 - _BLEND
     g = resp if w is None else resp * w[:, None]
     stats = block_stats(np.asarray(Xc, dtype=np.float64), g, covariance_type)
-    return params_from_stats(stats, covariance_type, prior_c, 0.0, shift, None)
+    return params_from_stats(stats, covariance_type, prior_c, reg_covar, shift, None)
 
 
 def check_init_params(init, K, d, covariance_type):

@@ -1,0 +1,227 @@
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linear_sum_assignment
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+import em
+from models import COVARIANCE_TYPES, GMMParams, Prior, load_faithful, simulate
+from tests.conftest import random_params
+
+
+def precisions(params):
+    S = params.Sigma
+    return np.linalg.inv(S) if params.covariance_type in ("full", "tied") else 1.0 / S
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_parity_with_sklearn(covariance_type):
+    rng = np.random.default_rng(11)
+    truth = random_params(rng, 3, 3, covariance_type, spread=2.0)
+    X, _ = simulate(truth, 2000, rng)
+    start = random_params(rng, 3, 3, covariance_type, spread=2.0)
+    T = 25
+    sk = SkGaussianMixture(3, covariance_type=covariance_type, reg_covar=0.0, tol=0.0,
+                           max_iter=T, weights_init=start.pi, means_init=start.mu,
+                           precisions_init=precisions(start))
+    with pytest.warns(ConvergenceWarning):
+        sk.fit(X)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        res = em.fit(X, 3, covariance_type, init=start, max_iter=T, tol=0.0)
+    assert res.n_iter == T
+    np.testing.assert_allclose(res.params.pi, sk.weights_, rtol=1e-8)
+    np.testing.assert_allclose(res.params.mu, sk.means_, rtol=1e-8)
+    np.testing.assert_allclose(res.params.Sigma, sk.covariances_, rtol=1e-8)
+    sk_params = GMMParams(sk.weights_, sk.means_, sk.covariances_, covariance_type)
+    assert res.log_likelihood == pytest.approx(sk_params.log_pdf(X).sum(), rel=1e-8)
+    assert res.log_likelihood == pytest.approx(sk.score(X) * len(X), rel=1e-8)
+
+
+def test_parameter_recovery_within_standard_errors():
+    rng = np.random.default_rng(5)
+    K, d, n = 4, 3, 50_000
+    mu = np.array([[0, 0, 0], [8, 0, 0], [0, 8, 0], [0, 0, 8]], dtype=float)
+    A = rng.normal(size=(K, d, d)) * 0.3
+    Sigma = A @ np.swapaxes(A, 1, 2) + np.eye(d)
+    truth = GMMParams([0.1, 0.2, 0.3, 0.4], mu, Sigma)
+    X, _ = simulate(truth, n, rng)
+    res = em.fit(X, K, "full", random_state=0)
+    cost = ((res.params.mu[:, None, :] - truth.mu[None]) ** 2).sum(-1)
+    rows, cols = linear_sum_assignment(cost)
+    est = res.params.permute(rows[np.argsort(cols)])
+    n_k = n * truth.pi
+    assert np.all(np.abs(est.pi - truth.pi) < 4 * np.sqrt(truth.pi * (1 - truth.pi) / n))
+    se_mu = np.sqrt(np.diagonal(truth.Sigma, axis1=1, axis2=2) / n_k[:, None])
+    assert np.all(np.abs(est.mu - truth.mu) < 4 * se_mu)
+    v = np.diagonal(truth.Sigma, axis1=1, axis2=2)
+    se_S = np.sqrt((v[:, :, None] * v[:, None, :] + truth.Sigma**2) / n_k[:, None, None])
+    assert np.all(np.abs(est.Sigma - truth.Sigma) < 4 * se_S)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_integer_weights_equal_repeated_rows(covariance_type):
+    rng = np.random.default_rng(2)
+    X, _ = simulate(random_params(rng, 3, 2, covariance_type), 300, rng)
+    w = rng.integers(0, 4, size=300)
+    start = random_params(rng, 3, 2, covariance_type)
+    for prior in (None, Prior.default(X, 3, covariance_type)):
+        kw = dict(init=start, max_iter=30, tol=0.0, prior=prior)
+        with pytest.warns(ConvergenceWarning):
+            a = em.fit(X, 3, covariance_type, sample_weight=w, **kw)
+        with pytest.warns(ConvergenceWarning):
+            b = em.fit(np.repeat(X, w, axis=0), 3, covariance_type, **kw)
+        assert a.log_likelihood == pytest.approx(b.log_likelihood, rel=1e-10)
+        for x, y in ((a.params.pi, b.params.pi), (a.params.mu, b.params.mu),
+                     (a.params.Sigma, b.params.Sigma)):
+            np.testing.assert_allclose(x, y, rtol=1e-10)
+        assert a.bic == pytest.approx(b.bic, rel=1e-10)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1), K=st.integers(1, 4), d=st.integers(1, 3),
+       covariance_type=st.sampled_from(COVARIANCE_TYPES), use_prior=st.booleans())
+def test_objective_never_decreases(seed, K, d, covariance_type, use_prior):
+    rng = np.random.default_rng(seed)
+    X, _ = simulate(random_params(rng, K, d, covariance_type, spread=1.5), 120, rng)
+    prior = Prior.default(X, K, covariance_type) if use_prior else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            res = em.fit(X, K, covariance_type, prior=prior, n_init=1, max_iter=200,
+                         random_state=seed)
+    except em.DegenerateComponentError:
+        assert prior is None  # only maximum likelihood may degenerate
+        return
+    h = res.history
+    assert np.all(np.diff(h) >= -1e-9 * np.abs(h[1:]))
+    assert np.isfinite(h).all()
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("scale", [1e-6, 1e6])
+def test_scale_invariance(covariance_type, scale):
+    X, _ = load_faithful()
+    X = (X - X.mean(0)) / X.std(0)
+    start = random_params(np.random.default_rng(0), 2, 2, covariance_type, spread=1.0)
+    scaled = GMMParams(start.pi, start.mu * scale, start.Sigma * scale**2, covariance_type)
+    kw = dict(max_iter=40, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # tol=0: a fixed iteration count
+        base = em.fit(X, 2, covariance_type, init=start, **kw)
+        res = em.fit(X * scale, 2, covariance_type, init=scaled, **kw)
+    np.testing.assert_allclose(res.params.pi, base.params.pi, rtol=1e-8)
+    np.testing.assert_allclose(res.params.mu / scale, base.params.mu, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(res.params.Sigma / scale**2, base.params.Sigma, rtol=1e-8)
+    assert res.log_likelihood == pytest.approx(
+        base.log_likelihood - X.size * np.log(scale), rel=1e-10)
+    # the default (k-means++) fit finds the same optimum at every scale
+    a = em.fit(X * scale, 2, covariance_type, random_state=1)
+    b = em.fit(X, 2, covariance_type, random_state=1)
+    assert a.log_likelihood == pytest.approx(b.log_likelihood - X.size * np.log(scale), rel=1e-9)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_float32_input(covariance_type):
+    X, _ = load_faithful()
+    res64 = em.fit(X, 2, covariance_type, random_state=0)
+    res32 = em.fit(X.astype(np.float32), 2, covariance_type, random_state=0)
+    assert res32.log_likelihood == pytest.approx(res64.log_likelihood, rel=1e-6)
+
+
+def test_restarts_are_deterministic_and_best_wins():
+    X, _ = load_faithful()
+    a = em.fit(X, 3, random_state=4, n_init=4)
+    b = em.fit(X, 3, random_state=4, n_init=4)
+    np.testing.assert_array_equal(a.params.mu, b.params.mu)
+    assert a.history[-1] == pytest.approx(np.nanmax(a.restarts), rel=1e-14)
+    for init in ("kmeans", "random"):
+        r = em.fit(X, 2, init=init, random_state=0)
+        assert r.converged and r.log_likelihood == pytest.approx(-1130.26396, rel=1e-6)
+
+
+def test_information_criteria_match_sklearn():
+    X, _ = load_faithful()
+    res = em.fit(X, 2, "full")
+    sk = SkGaussianMixture(2, reg_covar=0, tol=1e-12, max_iter=1000, n_init=5,
+                           random_state=0).fit(X)
+    assert res.bic == pytest.approx(sk.bic(X), rel=1e-8)
+    assert res.aic == pytest.approx(sk.aic(X), rel=1e-8)
+    hard = np.log(res.gamma.max(axis=1)).sum()
+    assert res.icl == pytest.approx(res.bic - 2 * hard, rel=1e-12)
+    assert res.icl >= res.bic
+
+
+class TestDegenerateData:
+    def collapse_data(self):
+        rng = np.random.default_rng(0)
+        return np.vstack([np.tile([[5.0, 5.0]], (30, 1)), rng.normal(size=(100, 2))])
+
+    def test_component_collapsing_on_a_point(self):
+        X = self.collapse_data()
+        with pytest.raises(ValueError, match="collapsed onto a point or a subspace.*Add a prior"):
+            em.fit(X, 2, "full", n_init=1, random_state=0)
+        res = em.fit(X, 2, "full", prior=Prior.default(X, 2), random_state=0)
+        assert np.isfinite(res.log_posterior) and np.all(np.isfinite(res.params.Sigma))
+
+    def test_component_collapsing_on_a_subspace(self):
+        rng = np.random.default_rng(1)
+        t = rng.normal(size=60)
+        X = np.vstack([np.column_stack([t, 2 * t + 10]), rng.normal(size=(60, 2))])
+        with pytest.raises(ValueError, match="collapsed"):
+            em.fit(X, 2, "full", n_init=1)
+        res = em.fit(X, 2, "full", prior=Prior.default(X, 2))
+        assert np.isfinite(res.log_posterior)
+
+    def test_constant_column(self):
+        X = np.column_stack([np.random.default_rng(0).normal(size=50), np.full(50, 3.0)])
+        with pytest.raises(ValueError, match="Column 1 of X is constant"):
+            em.fit(X, 2)
+        for ct in COVARIANCE_TYPES:
+            res = em.fit(X, 2, ct, prior=Prior.default(X, 2, ct))
+            assert np.isfinite(res.log_posterior)
+
+    def test_duplicated_points_and_k_close_to_n(self):
+        X = np.repeat(np.random.default_rng(0).normal(size=(6, 2)), 2, axis=0)
+        with pytest.raises(ValueError, match="lower n_components"):
+            em.fit(X, 5, "full")
+        for ct in COVARIANCE_TYPES:
+            res = em.fit(X, 5, ct, prior=Prior.default(X, 5, ct))
+            assert np.all(np.isfinite(res.params.mu)) and np.isfinite(res.log_posterior)
+            assert np.all(np.isfinite(res.gamma))
+
+
+@pytest.mark.parametrize(
+    ("X", "kwargs", "exc", "match"),
+    [
+        (np.array([[1.0, np.nan], [2.0, 3.0]]), {}, ValueError, "NaN or inf at row 0"),
+        (np.array([[1.0, np.inf], [2.0, 3.0]]), {}, ValueError, "NaN or inf"),
+        (np.array([["a", "b"], ["c", "d"]]), {}, TypeError, "must hold numbers"),
+        (np.arange(5.0), {}, ValueError, "reshape"),
+        (np.zeros((2, 2, 2)), {}, ValueError, "must be 2-D"),
+        (np.zeros((3, 2)), {"n_components": 4}, ValueError, "exceeds the number of observations"),
+        (np.eye(3), {"sample_weight": [1.0, -1.0, 1.0]}, ValueError, r"sample_weight\[1\]"),
+        (np.eye(3), {"sample_weight": [0.0, 0.0, 0.0]}, ValueError, "sums to zero"),
+        (np.eye(3), {"sample_weight": [1.0, 1.0]}, ValueError, r"shape \(N,\)"),
+        (np.eye(3), {"init": "kmeans+++"}, ValueError, "'k-means\\+\\+', 'kmeans', 'random'"),
+        (np.eye(3), {"n_components": 2, "init": GMMParams([1.0], [[0, 0, 0]], [1.0], "spherical")},
+         ValueError, "init has K=1"),
+        (np.eye(3), {"covariance_type": "ful"}, ValueError, "covariance_type='ful'"),
+        (np.eye(3), {"n_components": 0}, ValueError, "n_components must be >= 1"),
+        (np.eye(3), {"n_components": 1.5}, TypeError, "n_components must be an integer"),
+        (np.eye(3), {"tol": -1.0}, ValueError, "tol must be >= 0"),
+        (np.eye(3), {"prior": "mclust"}, TypeError, "models.Prior"),
+    ],
+)
+def test_input_checks(X, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        em.fit(X, **kwargs)
+
+
+def test_prior_of_wrong_dimension():
+    X, _ = load_faithful()
+    with pytest.raises(ValueError, match="d=1 features but the data have d=2"):
+        em.fit(X, 2, prior=Prior.default(X[:, :1], 2))

@@ -40,7 +40,8 @@ from models.params import GMMParams, check_covariance_type, to_full_covariance
 from models.prior import Prior
 
 LATENT = ("marginal", "explicit")
-SAMPLERS = ("pymc", "numba", "nutpie")
+SAMPLERS = ("numba", "c", "nutpie")
+DEFAULT_SAMPLER = "numba"  # the fastest that installs from pip alone: see benchmarks/
 _LOG_2PI = float(np.log(2 * np.pi))
 
 
@@ -149,7 +150,7 @@ def InverseWishart(name, nu, Psi, flat=False, **kwargs):
     """
     Psi = np.asarray(Psi, dtype="float64")
     return pm.CustomDist(
-        name, float(nu), Psi,
+        name, np.asarray(nu, dtype=np.float64), Psi,
         logp=_flat_matrix_logp if flat else _invwishart_logp_for(float(nu), Psi),
         random=_invwishart_random,
         signature="(),(n,n)->(n,n)",
@@ -322,6 +323,11 @@ def build_model(X, n_components=2, covariance_type="full", prior=None, latent="m
     return model
 
 
+def _f64(value):
+    """A float64 array: PyTensor would turn a Python float such as 4.0 into a float32 constant."""
+    return np.asarray(value, dtype=np.float64)
+
+
 def _mu_sigma(prior, covariance_type, K, d):
     flat = prior.is_flat
     dims = _sigma_dims(covariance_type)
@@ -333,15 +339,15 @@ def _mu_sigma(prior, covariance_type, K, d):
         Sigma = InverseWishart("Sigma", nu, Psi, flat=flat, dims=dims, initval=init)
         if flat:
             return pm.Flat("mu", dims=("component", "feature")), Sigma
-        return pm.MvNormal("mu", mu=prior.m0, cov=Sigma / prior.kappa0,
+        return pm.MvNormal("mu", mu=_f64(prior.m0), cov=Sigma / _f64(prior.kappa0),
                            dims=("component", "feature")), Sigma
     if flat:
         Sigma = pm.HalfFlat("Sigma", dims=dims)
         return pm.Flat("mu", dims=("component", "feature")), Sigma
-    a, b = prior.inverse_gamma(covariance_type)
+    a, b = (_f64(v) for v in prior.inverse_gamma(covariance_type))
     Sigma = pm.InverseGamma("Sigma", alpha=a, beta=b, dims=dims)
     var = Sigma if covariance_type == "diag" else Sigma[:, None]
-    mu = pm.Normal("mu", mu=prior.m0, sigma=pt.sqrt(var / prior.kappa0),
+    mu = pm.Normal("mu", mu=_f64(prior.m0), sigma=pt.sqrt(var / _f64(prior.kappa0)),
                    dims=("component", "feature"))
     return mu, Sigma
 
@@ -475,13 +481,12 @@ def _nuts(model, draws, tune, chains, seed, sampler, starts, progressbar, target
             raise ValueError("sampler='nutpie' needs the nutpie package: "
                              "pip install 'gmm-suite[nutpie]'.") from None
         return pm.sample(nuts_sampler="nutpie", initvals=starts[0], **kwargs)
-    if sampler == "numba":
-        kwargs["compile_kwargs"] = {"mode": "NUMBA"}
+    kwargs["compile_kwargs"] = {"mode": {"numba": "NUMBA", "c": "CVM"}[sampler]}
     return pm.sample(nuts_sampler="pymc", initvals=starts, init="adapt_diag", cores=1, **kwargs)
 
 
 def sample(X, n_components=2, covariance_type="full", prior=None, init="em", draws=1000,
-           tune=1000, chains=4, random_seed=0, sampler="pymc", sample_z=False,
+           tune=1000, chains=4, random_seed=0, sampler=DEFAULT_SAMPLER, sample_z=False,
            prior_predictive=False, posterior_predictive=False, progressbar=False,
            target_accept=0.9):
     """Sample the posterior with NUTS, started from EM, and return an ArviZ DataTree.
@@ -498,8 +503,9 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init="em", dra
         draws are relabelled against that reference.
     draws, tune, chains : int
     random_seed : int
-    sampler : {"pymc", "numba", "nutpie"}
-        PyMC's NUTS on the C backend, on the numba backend, or nutpie (optional extra).
+    sampler : {"numba", "c", "nutpie"}
+        PyMC's NUTS on PyTensor's numba backend (the default, fastest here), on the C backend, or
+        nutpie (optional extra ``gmm-suite[nutpie]``).
     sample_z : bool
         Also draw ``z_n ~ p(z_n | x_n, theta)`` for every posterior draw (posterior variable ``z``).
     prior_predictive, posterior_predictive : bool
@@ -510,7 +516,9 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init="em", dra
     Returns
     -------
     xarray.DataTree
-        Groups ``posterior`` (``pi``, ``mu``, ``Sigma``, ``gamma``), ``sample_stats`` (with the
+        Groups ``posterior`` (``pi``, ``mu``, ``Sigma``; ``z`` with ``sample_z``),
+        ``responsibilities`` (``gamma`` (obs_id, component): p(z_n = k | x_n, theta) averaged
+        over the relabelled draws, Rao-Blackwellised), ``sample_stats`` (with the
         ``label_permutation`` applied to each draw), ``observed_data``, ``log_likelihood``,
         and the predictive groups asked for.
     """
@@ -681,7 +689,6 @@ def relabel(dt, reference, rng=None, sample_z=False):
         if sample_z:
             u = rng.uniform(size=(X.shape[0], 1))
             z[c, t] = np.minimum((np.cumsum(g, axis=1) < u).sum(axis=1), K - 1)
-    new_post["gamma"] = (("obs_id", "component"), gamma / (C * D))
     if sample_z:
         new_post["z"] = (("chain", "draw", "obs_id"), z)
     new_post = new_post.assign_coords(obs_id=np.arange(X.shape[0]))
@@ -691,6 +698,7 @@ def relabel(dt, reference, rng=None, sample_z=False):
     groups = {name: dt[name].to_dataset() for name in dt.children}
     groups.update({
         "posterior": new_post,
+        "responsibilities": _gamma_group(gamma / (C * D)),
         "sample_stats": stats_ds,
         "log_likelihood": xr.Dataset({"x": (("chain", "draw", "obs_id"), log_lik)},
                                      coords={"chain": post.chain, "draw": post.draw,
@@ -701,6 +709,17 @@ def relabel(dt, reference, rng=None, sample_z=False):
     out.attrs["relabel_reference_mu"] = reference.mu.tolist()
     out.attrs["relabel_draws_permuted"] = int((perms != np.arange(K)).any(-1).sum())
     return out
+
+
+def _gamma_group(gamma):
+    """The ``responsibilities`` group: ``gamma`` (obs_id, component).
+
+    It is kept out of ``posterior`` because it has no (chain, draw) dimensions, and ArviZ's
+    ``summary`` and ``loo`` reduce every posterior variable over those.
+    """
+    N, K = gamma.shape
+    return xr.Dataset({"gamma": (("obs_id", "component"), gamma)},
+                      coords={"obs_id": np.arange(N), "component": np.arange(K)})
 
 
 def add_prior_predictive(dt, X, n_components, covariance_type, prior, draws=500, random_seed=0):
@@ -784,7 +803,8 @@ def em_to_datatree(em_result, X):
     Returns
     -------
     xarray.DataTree
-        ``posterior`` (``pi``, ``mu``, ``Sigma``, ``gamma``), ``log_likelihood``,
+        ``posterior`` (``pi``, ``mu``, ``Sigma``), ``responsibilities`` (``gamma``),
+        ``log_likelihood``,
         ``observed_data``; attrs with the log-likelihood, log posterior, BIC, AIC, ICL and
         convergence.
     """
@@ -804,10 +824,10 @@ def em_to_datatree(em_result, X):
         "pi": (("chain", "draw", "component"), p.pi[None, None]),
         "mu": (("chain", "draw", "component", "feature"), p.mu[None, None]),
         "Sigma": (("chain", "draw", *_sigma_dims(ct)), np.asarray(p.Sigma)[None, None]),
-        "gamma": (("obs_id", "component"), np.exp(log_joint - log_lik[:, None])),
-    }, coords=coords)
+    }, coords={k: coords[k] for k in ("chain", "draw", "component", "feature", "feature_bis")})
     dt = xr.DataTree.from_dict({
         "posterior": post,
+        "responsibilities": _gamma_group(np.exp(log_joint - log_lik[:, None])),
         "log_likelihood": xr.Dataset({"x": (("chain", "draw", "obs_id"), log_lik[None, None])},
                                      coords={k: coords[k] for k in ("chain", "draw", "obs_id")}),
         "observed_data": xr.Dataset({"x": (("obs_id", "feature"), X)},

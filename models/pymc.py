@@ -400,6 +400,47 @@ def point_to_params(point, covariance_type):
                      covariance_type)
 
 
+def value_point_function(model):
+    """A compiled map from constrained parameters to the model's value variables.
+
+    Lets a caller evaluate ``model.compile_logp()`` at given ``GMMParams`` (and ``z`` for the
+    explicit model) without knowing the transforms.
+
+    Parameters
+    ----------
+    model : pymc.Model
+        A model from :func:`build_model`.
+
+    Returns
+    -------
+    callable
+        ``f(params, z=None) -> dict`` of value-variable names to arrays.
+    """
+    import pytensor
+
+    names = ("pi", "mu", "Sigma")
+    inputs = {n: model[n].type() for n in names}
+    outputs, out_names = [], []
+    for rv in model.free_RVs:
+        if rv.name not in names:
+            continue
+        transform = model.rvs_to_transforms.get(rv)
+        x = inputs[rv.name]
+        outputs.append(x if transform is None else transform.forward(x, *rv.owner.inputs))
+        out_names.append(model.rvs_to_values[rv].name)
+    fn = pytensor.function([inputs[n] for n in names], outputs, on_unused_input="ignore",
+                           mode="FAST_COMPILE")
+
+    def to_values(params, z=None):
+        point = params_to_point(params)
+        out = dict(zip(out_names, fn(*(np.asarray(point[n], dtype=model[n].dtype) for n in names))))
+        if z is not None:
+            out["z"] = np.asarray(z, dtype=np.int64)
+        return out
+
+    return to_values
+
+
 def _em_reference(X, K, covariance_type, prior, random_state):
     return em.fit(X, K, covariance_type, prior=None if prior.is_flat else prior,
                   random_state=random_state)

@@ -75,31 +75,14 @@ def test_explicit_and_marginal_models_agree(covariance_type):
     params = random_params(rng, K, d, covariance_type, spread=1.0)
     marginal = gmm_pymc.build_model(X, K, covariance_type, prior, latent="marginal")
     explicit = gmm_pymc.build_model(X, K, covariance_type, prior, latent="explicit")
-    point = gmm_pymc.params_to_point(params)
-    lp_m = marginal.compile_logp(jacobian=False)(_unconstrained(marginal, point))
+    lp_m = marginal.compile_logp(jacobian=False)(gmm_pymc.value_point_function(marginal)(params))
     lp_e = explicit.compile_logp(jacobian=False)
-    base = _unconstrained(explicit, point)
+    base = gmm_pymc.value_point_function(explicit)(params)
     terms = [lp_e({**base, "z": np.array(z)}) for z in itertools.product(range(K), repeat=N)]
     assert logsumexp(terms) == pytest.approx(float(lp_m), rel=1e-10)
     # and both equal the NumPy density
     expected = params.log_pdf(X).sum() + prior.log_density(params)
     assert float(lp_m) == pytest.approx(expected, rel=1e-10)
-
-
-def _unconstrained(model, point):
-    """Map constrained values to the model's value variables."""
-    out = {}
-    for rv in model.free_RVs:
-        value = model.rvs_to_values[rv]
-        transform = model.rvs_to_transforms.get(rv)
-        if rv.name not in point:
-            continue
-        v = point[rv.name]
-        if transform is None:
-            out[value.name] = np.asarray(v)
-        else:
-            out[value.name] = transform.forward(pt.as_tensor(v), *rv.owner.inputs).eval()
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,45 @@
+"""EM's estimates equal the PyMC model's posterior modes (MLE and MAP)."""
+
+import numpy as np
+import pytest
+
+import em
+from models import COVARIANCE_TYPES, GMMParams, Prior, load_faithful, simulate
+from models import pymc as gmm_pymc
+from tests.shared.helpers import assert_params_close, match
+
+
+def _simulated_d3():
+    truth = GMMParams([0.3, 0.3, 0.4], [[0, 0, 0], [4, 0, 1], [0, 4, -1]],
+                      np.stack([np.eye(3), 0.5 * np.eye(3) + 0.2, np.diag([1.0, 2.0, 0.5])]))
+    return simulate(truth, 400, np.random.default_rng(3))[0]
+
+
+DATASETS = {"faithful": lambda: load_faithful()[0], "simulated-d3": _simulated_d3}
+CASES = [("faithful", 2), ("faithful", 3), ("simulated-d3", 3)]
+
+
+def _perturbed(params, rng):
+    """A start away from the optimum, so find_map has real work to do."""
+    pi = params.pi * np.exp(0.1 * rng.standard_normal(params.K))
+    sd = np.sqrt(np.diagonal(params.to_full().Sigma, axis1=1, axis2=2))
+    mu = params.mu + 0.2 * sd * rng.standard_normal(params.mu.shape)
+    return GMMParams(pi / pi.sum(), mu, np.asarray(params.Sigma) * 1.2, params.covariance_type)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize(("data", "K"), CASES)
+@pytest.mark.parametrize("kind", ["mle", "map"])
+def test_em_equals_find_map(kind, data, K, covariance_type):
+    X = DATASETS[data]()
+    prior = Prior.default(X, K, covariance_type) if kind == "map" else None
+    res = em.fit(X, K, covariance_type, prior=prior, tol=1e-15, max_iter=100_000, random_state=0)
+    start = _perturbed(res.params, np.random.default_rng(0))
+    mode = gmm_pymc.find_map(X, K, covariance_type,
+                             prior=Prior.flat() if prior is None else prior, init=start)
+    mode = match(mode, res.params)
+    assert_params_close(mode, res.params, rtol=1e-5)
+    assert mode.log_pdf(X).sum() == pytest.approx(res.log_likelihood, rel=1e-8)
+    if prior is not None:
+        lp = mode.log_pdf(X).sum() + prior.log_density(mode)
+        assert lp == pytest.approx(res.log_posterior, rel=1e-8)

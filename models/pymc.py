@@ -524,8 +524,15 @@ def _nuts(model, draws, tune, chains, seed, sampler, starts, progressbar, target
             raise ValueError("sampler='nutpie' needs the nutpie package: "
                              "pip install 'gmm-suite[nutpie]'.") from None
         return pm.sample(nuts_sampler="nutpie", initvals=starts[0], **kwargs)
-    kwargs["compile_kwargs"] = {"mode": {"numba": "NUMBA", "c": "CVM"}[sampler]}
-    return pm.sample(nuts_sampler="pymc", initvals=starts, init="adapt_diag", cores=1, **kwargs)
+    # The NUTS step holds the compiled logp and gradient; it is kept on the (cached) model, so a
+    # second call on new data of the same shape recompiles nothing. PyMC resets its tuning.
+    steps = model.gmm_spec.setdefault("steps", {})
+    key = (sampler, target_accept)
+    if key not in steps:
+        steps[key] = pm.NUTS(model=model, target_accept=target_accept,
+                             compile_kwargs={"mode": {"numba": "NUMBA", "c": "CVM"}[sampler]})
+    del kwargs["target_accept"]
+    return pm.sample(nuts_sampler="pymc", initvals=starts, step=steps[key], cores=1, **kwargs)
 
 
 def sample(X, n_components=2, covariance_type="full", prior=None, init="em", draws=1000,

@@ -442,8 +442,13 @@ def value_point_function(model):
 
 
 def _em_reference(X, K, covariance_type, prior, random_state):
-    return em.fit(X, K, covariance_type, prior=None if prior.is_flat else prior,
-                  random_state=random_state)
+    """EM estimate used as start and label reference; it need only be near the mode."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return em.fit(X, K, covariance_type, prior=None if prior.is_flat else prior,
+                      random_state=random_state, max_iter=5000)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,79 @@
+"""Model selection over K and covariance types by BIC or ICL (mclust's ``mclustBIC``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import em
+from models import COVARIANCE_TYPES, Prior
+
+
+def select_grid(X, k_max, covariance_types=COVARIANCE_TYPES, use_prior=False, n_init=5,
+                random_state=0, progress=False):
+    """Fit EM on a grid of K = 1..k_max and covariance types.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, d)
+    k_max : int
+    covariance_types : sequence of str
+    use_prior : bool
+        Fit the MAP under ``Prior.default`` (as mclust's ``prior=priorControl()``) instead of
+        the MLE.
+    n_init : int
+    random_state : int
+    progress : bool
+        Show a progress bar over the grid.
+
+    Returns
+    -------
+    list of dict
+        One row per fit: ``K``, ``covariance_type``, ``log_likelihood``, ``n_parameters``, ``bic``,
+        ``icl``, ``aic``, ``converged`` and ``error`` (the message of a fit that degenerated;
+        its criteria are NaN).
+    """
+    grid = [(K, ct) for ct in covariance_types for K in range(1, k_max + 1)]
+    iterator = grid
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(grid, desc="model grid")
+    rows = []
+    for K, ct in iterator:
+        prior = Prior.default(X, K, ct) if use_prior else None
+        try:
+            res = em.fit(X, K, ct, prior=prior, n_init=n_init, random_state=random_state,
+                         tol=1e-8)
+            rows.append({"K": K, "covariance_type": ct, "log_likelihood": res.log_likelihood,
+                         "n_parameters": res.params.n_parameters, "bic": res.bic, "icl": res.icl,
+                         "aic": res.aic, "converged": res.converged, "error": ""})
+        except ValueError as exc:
+            rows.append({"K": K, "covariance_type": ct, "log_likelihood": np.nan,
+                         "n_parameters": np.nan, "bic": np.nan, "icl": np.nan, "aic": np.nan,
+                         "converged": False, "error": str(exc).splitlines()[0]})
+    return rows
+
+
+def best(rows, criterion="bic"):
+    """The row with the lowest criterion (scikit-learn's sign).
+
+    Parameters
+    ----------
+    rows : list of dict
+    criterion : {"bic", "icl", "aic"}
+
+    Returns
+    -------
+    dict
+    """
+    if criterion not in ("bic", "icl", "aic"):
+        raise ValueError(f"criterion={criterion!r} is not supported; use 'bic', 'icl' or 'aic'.")
+    ok = [r for r in rows if np.isfinite(r[criterion])]
+    if not ok:
+        raise ValueError("every fit in the grid failed; add a prior (--map) or lower --kmax.")
+    return min(ok, key=lambda r: r[criterion])
+
+
+def ranked(rows, criterion="bic"):
+    """Rows sorted by the criterion, failures last."""
+    return sorted(rows, key=lambda r: (not np.isfinite(r[criterion]), r[criterion]))

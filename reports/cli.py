@@ -237,7 +237,8 @@ def cmd_compare(args):
     out = _out(args, f"compare-{stem}")
     mle, mapped = _fit(X, args, False), _fit(X, args, True)
     em_mle, em_map = em_to_datatree(mle, X), em_to_datatree(mapped, X)
-    dt = _sample(X, args.components, args.covariance_type, args, init=mapped.params)
+    dt = _sample(X, args.components, args.covariance_type, args, init=mapped.params,
+                 posterior_predictive=True)
     for name, tree in (("em_mle", em_mle), ("em_map", em_map), ("posterior", dt)):
         tree.to_netcdf(out / f"{name}.nc")
     rows, agreement = compare(em_map, dt, em_mle_dt=em_mle)

@@ -127,10 +127,10 @@ def precompute(params, shift, dtype):
 
 
 def e_step(X, params):
-    """E-step: log responsibilities and per-observation log-likelihood.
+    r"""E-step: log responsibilities and per-observation log-likelihood.
 
-    .. math:: \\log \\gamma(z_{nk}) = \\log \\pi_k + \\log \\mathcal{N}(x_n \\mid \\mu_k, \\Sigma_k)
-        - \\log \\sum_j \\pi_j \\mathcal{N}(x_n \\mid \\mu_j, \\Sigma_j)
+    .. math:: \log \gamma(z_{nk}) = \log \pi_k + \log \mathcal{N}(x_n \mid \mu_k, \Sigma_k)
+        - \log \sum_j \pi_j \mathcal{N}(x_n \mid \mu_j, \Sigma_j)
 
     (lecture notes, section 2.1; computed with logsumexp).
 

@@ -8,7 +8,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from em.estep import e_step
 from em.fit import fit
-from models import GMMParams, simulate
+from models import simulate
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):

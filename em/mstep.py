@@ -1,10 +1,10 @@
-"""M-step: closed-form updates of ``pi``, ``mu`` and ``Sigma`` from weighted sufficient statistics.
+r"""M-step: closed-form updates of ``pi``, ``mu`` and ``Sigma`` from weighted sufficient statistics.
 
 The statistics of a block of centred data ``x_n`` with responsibilities ``gamma_nk`` and weights
 ``w_n`` are
 
-.. math:: N_k = \\sum_n w_n \\gamma_{nk}, \\quad s_k = \\sum_n w_n \\gamma_{nk} x_n, \\quad
-    M_k = \\sum_n w_n \\gamma_{nk} x_n x_n^T
+.. math:: N_k = \sum_n w_n \gamma_{nk}, \quad s_k = \sum_n w_n \gamma_{nk} x_n, \quad
+    M_k = \sum_n w_n \gamma_{nk} x_n x_n^T
 
 (``M`` reduced to what each covariance type needs). They add over blocks, which is what makes
 chunked and distributed EM give the same answer as in memory.
@@ -17,8 +17,8 @@ setting its gradient in ``(mu, Sigma)`` to zero), with ``xbar_k = s_k / N_k`` an
 ``B_k = kappa0 N_k / (N_k + kappa0) (xbar_k - m0)(xbar_k - m0)^T``:
 
 .. math::
-    \\mu_k = \\frac{N_k \\bar x_k + \\kappa_0 m_0}{N_k + \\kappa_0}, \\qquad
-    \\pi_k = \\frac{N_k + \\alpha_k - 1}{N + \\sum_j \\alpha_j - K}
+    \mu_k = \frac{N_k \bar x_k + \kappa_0 m_0}{N_k + \kappa_0}, \qquad
+    \pi_k = \frac{N_k + \alpha_k - 1}{N + \sum_j \alpha_j - K}
 
 =========  =====================================================================================
 full       Sigma_k = (Psi0 + S_k + B_k) / (nu0 + N_k + d + 2)                          (MAP-F)
@@ -257,11 +257,11 @@ def _check_collapse(Sigma, covariance_type, check_scale, scale):
 
 
 def m_step(X, gamma, covariance_type, prior=None, sample_weight=None, reg_covar=0.0):
-    """M-step: closed-form ``pi``, ``mu`` and ``Sigma`` from responsibilities.
+    r"""M-step: closed-form ``pi``, ``mu`` and ``Sigma`` from responsibilities.
 
-    .. math:: N_k = \\sum_n \\gamma(z_{nk}), \\quad \\mu_k = \\frac{1}{N_k}\\sum_n
-        \\gamma(z_{nk}) x_n, \\quad \\Sigma_k = \\frac{1}{N_k}\\sum_n \\gamma(z_{nk})(x_n-\\mu_k)
-        (x_n-\\mu_k)^T, \\quad \\pi_k = \\frac{N_k}{N}
+    .. math:: N_k = \sum_n \gamma(z_{nk}), \quad \mu_k = \frac{1}{N_k}\sum_n
+        \gamma(z_{nk}) x_n, \quad \Sigma_k = \frac{1}{N_k}\sum_n \gamma(z_{nk})(x_n-\mu_k)
+        (x_n-\mu_k)^T, \quad \pi_k = \frac{N_k}{N}
 
     (lecture section 2.2; weighted by ``sample_weight``; MAP equations MAP-F..MAP-S of this
     module under ``prior``).

@@ -1,8 +1,8 @@
-"""The parameter container of a Gaussian mixture: ``pi``, ``mu`` and ``Sigma``.
+r"""The parameter container of a Gaussian mixture: ``pi``, ``mu`` and ``Sigma``.
 
 The mixture density of the lecture notes (section 2),
 
-.. math:: p(x) = \\sum_{k=1}^K \\pi_k \\, \\mathcal{N}(x \\mid \\mu_k, \\Sigma_k),
+.. math:: p(x) = \sum_{k=1}^K \pi_k \, \mathcal{N}(x \mid \mu_k, \Sigma_k),
 
 is stored once, in :class:`GMMParams`, which every other module of the suite takes and returns.
 """
@@ -109,9 +109,9 @@ def _readonly(a):
 
 @dataclass(frozen=True, eq=False)
 class GMMParams:
-    """Parameters of a Gaussian mixture, validated once at construction.
+    r"""Parameters of a Gaussian mixture, validated once at construction.
 
-    .. math:: p(x) = \\sum_k \\pi_k \\mathcal{N}(x \\mid \\mu_k, \\Sigma_k)
+    .. math:: p(x) = \sum_k \pi_k \mathcal{N}(x \mid \mu_k, \Sigma_k)
 
     Parameters
     ----------
@@ -263,10 +263,10 @@ class GMMParams:
         return X.astype(np.float64, copy=False)
 
     def log_joint(self, X):
-        """Log joint density of each point and each component.
+        r"""Log joint density of each point and each component.
 
-        .. math:: \\log p(x_n, z_{nk} = 1) = \\log \\pi_k + \\log \\mathcal{N}(x_n \\mid \\mu_k,
-            \\Sigma_k)
+        .. math:: \log p(x_n, z_{nk} = 1) = \log \pi_k + \log \mathcal{N}(x_n \mid \mu_k,
+            \Sigma_k)
 
         Parameters
         ----------
@@ -289,9 +289,9 @@ class GMMParams:
         return log_pi - 0.5 * (d * np.log(2 * np.pi) + log_det + maha)
 
     def log_pdf(self, X):
-        """Log mixture density of each point, by logsumexp over components.
+        r"""Log mixture density of each point, by logsumexp over components.
 
-        .. math:: \\log p(x_n) = \\log \\sum_k \\pi_k \\mathcal{N}(x_n \\mid \\mu_k, \\Sigma_k)
+        .. math:: \log p(x_n) = \log \sum_k \pi_k \mathcal{N}(x_n \mid \mu_k, \Sigma_k)
 
         Parameters
         ----------
@@ -304,10 +304,10 @@ class GMMParams:
         return logsumexp(self.log_joint(X), axis=1)
 
     def responsibilities(self, X):
-        """Responsibilities by Bayes' rule (lecture section 2.1).
+        r"""Responsibilities by Bayes' rule (lecture section 2.1).
 
-        .. math:: \\gamma(z_{nk}) = \\frac{\\pi_k \\mathcal{N}(x_n \\mid \\mu_k, \\Sigma_k)}
-            {\\sum_j \\pi_j \\mathcal{N}(x_n \\mid \\mu_j, \\Sigma_j)}
+        .. math:: \gamma(z_{nk}) = \frac{\pi_k \mathcal{N}(x_n \mid \mu_k, \Sigma_k)}
+            {\sum_j \pi_j \mathcal{N}(x_n \mid \mu_j, \Sigma_j)}
 
         Parameters
         ----------

@@ -1,20 +1,20 @@
-"""The conjugate prior on ``(pi, mu, Sigma)``, defined once for EM (MAP) and PyMC.
+r"""The conjugate prior on ``(pi, mu, Sigma)``, defined once for EM (MAP) and PyMC.
 
 For every covariance type,
 
-.. math:: \\pi \\sim \\mathrm{Dirichlet}(\\alpha)
+.. math:: \pi \sim \mathrm{Dirichlet}(\alpha)
 
 and, per covariance type, with hyperparameters ``m0`` (d,), ``kappa0``, ``nu0`` and ``Psi0`` (d, d):
 
 =========  ======================================================================================
-full       :math:`\\Sigma_k \\sim \\mathcal{W}^{-1}(\\nu_0, \\Psi_0)`,
-           :math:`\\mu_k \\mid \\Sigma_k \\sim \\mathcal{N}(m_0, \\Sigma_k / \\kappa_0)`
-tied       one :math:`\\Sigma \\sim \\mathcal{W}^{-1}(\\nu_0, \\Psi_0)`,
-           :math:`\\mu_k \\mid \\Sigma \\sim \\mathcal{N}(m_0, \\Sigma / \\kappa_0)`
-diag       :math:`\\sigma^2_{kj} \\sim \\mathrm{InvGamma}(\\nu_0 / 2, \\Psi_{0,jj} / 2)`,
-           :math:`\\mu_{kj} \\mid \\sigma^2_{kj} \\sim \\mathcal{N}(m_{0j}, \\sigma^2_{kj}/\\kappa_0)`
-spherical  :math:`\\sigma^2_k \\sim \\mathrm{InvGamma}(\\nu_0 d / 2, \\operatorname{tr}\\Psi_0 / 2)`,
-           :math:`\\mu_k \\mid \\sigma^2_k \\sim \\mathcal{N}(m_0, \\sigma^2_k I / \\kappa_0)`
+full       :math:`\Sigma_k \sim \mathcal{W}^{-1}(\nu_0, \Psi_0)`,
+           :math:`\mu_k \mid \Sigma_k \sim \mathcal{N}(m_0, \Sigma_k / \kappa_0)`
+tied       one :math:`\Sigma \sim \mathcal{W}^{-1}(\nu_0, \Psi_0)`,
+           :math:`\mu_k \mid \Sigma \sim \mathcal{N}(m_0, \Sigma / \kappa_0)`
+diag       :math:`\sigma^2_{kj} \sim \mathrm{InvGamma}(\nu_0 / 2, \Psi_{0,jj} / 2)`,
+           :math:`\mu_{kj} \mid \sigma^2_{kj} \sim \mathcal{N}(m_{0j}, \sigma^2_{kj}/\kappa_0)`
+spherical  :math:`\sigma^2_k \sim \mathrm{InvGamma}(\nu_0 d / 2, \operatorname{tr}\Psi_0 / 2)`,
+           :math:`\mu_k \mid \sigma^2_k \sim \mathcal{N}(m_0, \sigma^2_k I / \kappa_0)`
 =========  ======================================================================================
 
 The diag prior is the inverse-Wishart's one-dimensional analogue applied to each feature (an
@@ -82,9 +82,10 @@ class Prior:
         object.__setattr__(self, "alpha", _frozen(alpha))
         given = [v is not None for v in (self.m0, self.kappa0, self.nu0, self.Psi0)]
         if any(given) and not all(given):
+            missing = [n for n, g in zip(("m0", "kappa0", "nu0", "Psi0"), given) if not g]
             raise ValueError(
                 "m0, kappa0, nu0 and Psi0 must be given together (a proper prior) or all be None "
-                f"(flat prior); got None for {[n for n, g in zip(('m0', 'kappa0', 'nu0', 'Psi0'), given) if not g]}."
+                f"(flat prior); got None for {missing}."
             )
         if not any(given):
             return
@@ -136,7 +137,7 @@ class Prior:
 
     @classmethod
     def default(cls, X, K, covariance_type="full", alpha=1.0):
-        """mclust's ``defaultPrior``: shrinkage 0.01, ``m0`` the column means, ``nu0 = d + 2``.
+        """Mclust's ``defaultPrior``: shrinkage 0.01, ``m0`` the column means, ``nu0 = d + 2``.
 
         The scale is ``var(X) / K^(2/d)``: the sample covariance for full and tied, its diagonal
         for diag, and the mean variance times the identity for spherical (mclust's ``VII``).
@@ -282,7 +283,7 @@ class Prior:
 
 
 def _log_invwishart(L, nu, Psi):
-    """log InvWishart(Sigma | nu, Psi) for Sigma = L L^T, L of shape (..., d, d)."""
+    """Log InvWishart(Sigma | nu, Psi) for Sigma = L L^T, L of shape (..., d, d)."""
     d = Psi.shape[0]
     log_det_Sigma = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1)
     # tr(Psi Sigma^-1) = ||L^-1 C||_F^2 with Psi = C C^T
@@ -295,7 +296,7 @@ def _log_invwishart(L, nu, Psi):
 
 
 def _log_mvn_scaled(mu, m0, L, kappa0):
-    """log N(mu | m0, L L^T / kappa0) for mu (K, d) and L (K, d, d) or (d, d)."""
+    """Log N(mu | m0, L L^T / kappa0) for mu (K, d) and L (K, d, d) or (d, d)."""
     d = mu.shape[-1]
     diff = (mu - m0)[..., None]
     y = np.linalg.solve(np.broadcast_to(L, (mu.shape[0], d, d)), diff)[..., 0]

@@ -1,12 +1,12 @@
-"""The Gaussian mixture as a PyMC program, with the priors of :class:`models.Prior`.
+r"""The Gaussian mixture as a PyMC program, with the priors of :class:`models.Prior`.
 
 The generative story, as in the lecture notes and :func:`models.simulate`:
 
 .. math::
-    \\pi \\sim \\mathrm{Dirichlet}(\\alpha), \\quad
-    (\\mu_k, \\Sigma_k) \\sim p(\\mu, \\Sigma) \\text{ (see models.prior)}, \\quad
-    z_n \\sim \\mathrm{Categorical}(\\pi), \\quad
-    x_n \\mid z_n = k \\sim \\mathcal{N}(\\mu_k, \\Sigma_k).
+    \pi \sim \mathrm{Dirichlet}(\alpha), \quad
+    (\mu_k, \Sigma_k) \sim p(\mu, \Sigma) \text{ (see models.prior)}, \quad
+    z_n \sim \mathrm{Categorical}(\pi), \quad
+    x_n \mid z_n = k \sim \mathcal{N}(\mu_k, \Sigma_k).
 
 ``latent="explicit"`` writes it literally; ``latent="marginal"`` sums ``z`` out,
 ``log p(x_n) = logsumexp_k [log pi_k + log N(x_n | mu_k, Sigma_k)]``, computed for all components at
@@ -94,7 +94,7 @@ class CholeskyLogDiag(Transform):
 
 
 def _invwishart_logp_for(nu, Psi):
-    """log InvWishart(value | nu, Psi) for value (..., d, d), with nu and Psi fixed numbers."""
+    """Log InvWishart(value | nu, Psi) for value (..., d, d), with nu and Psi fixed numbers."""
     d = Psi.shape[-1]
     C = np.linalg.cholesky(Psi)
     const = (0.5 * nu * 2.0 * np.log(np.diag(C)).sum() - 0.5 * nu * d * np.log(2.0)
@@ -125,11 +125,11 @@ def _flat_matrix_logp(value, nu, Psi):
 
 
 def InverseWishart(name, nu, Psi, flat=False, **kwargs):
-    """Inverse-Wishart random variable on a covariance matrix (``CustomDist``).
+    r"""Inverse-Wishart random variable on a covariance matrix (``CustomDist``).
 
-    .. math:: \\log p(\\Sigma) = \\tfrac{\\nu}{2}\\log|\\Psi| - \\tfrac{\\nu d}{2}\\log 2
-        - \\log\\Gamma_d(\\tfrac{\\nu}{2}) - \\tfrac{\\nu + d + 1}{2}\\log|\\Sigma|
-        - \\tfrac12 \\operatorname{tr}(\\Psi\\Sigma^{-1})
+    .. math:: \log p(\Sigma) = \tfrac{\nu}{2}\log|\Psi| - \tfrac{\nu d}{2}\log 2
+        - \log\Gamma_d(\tfrac{\nu}{2}) - \tfrac{\nu + d + 1}{2}\log|\Sigma|
+        - \tfrac12 \operatorname{tr}(\Psi\Sigma^{-1})
 
     Parameters
     ----------
@@ -163,7 +163,7 @@ def InverseWishart(name, nu, Psi, flat=False, **kwargs):
 # The mixture likelihood
 # --------------------------------------------------------------------------------------------
 def _log_gauss_full(x, mu, Sigma):
-    """log N(x_n | mu_k, Sigma_k) for x (N, d), mu (K, d), Sigma (K, d, d) -> (N, K)."""
+    """Log N(x_n | mu_k, Sigma_k) for x (N, d), mu (K, d), Sigma (K, d, d) -> (N, K)."""
     d = x.shape[-1]
     L = pt.linalg.cholesky(Sigma, lower=True)                         # (K, d, d)
     diff = pt.swapaxes(x[None, :, :] - mu[:, None, :], 1, 2)           # (K, d, N)

@@ -146,7 +146,7 @@ def _params_table(params, names):
 
 
 def cmd_simulate(args):
-    """gmm simulate."""
+    """Gmm simulate."""
     if args.params:
         import xarray as xr
 
@@ -174,7 +174,7 @@ def cmd_simulate(args):
 
 
 def cmd_fit(args):
-    """gmm fit."""
+    """Gmm fit."""
     X, names, stem = _data(args)
     out = _out(args, f"fit-{stem}")
     res = _fit(X, args, args.map)
@@ -189,7 +189,7 @@ def cmd_fit(args):
 
 
 def cmd_select(args):
-    """gmm select."""
+    """Gmm select."""
     X, names, stem = _data(args)
     out = _out(args, f"select-{stem}")
     rows = select_grid(X, args.kmax, use_prior=args.map, random_state=args.seed, progress=True)
@@ -218,7 +218,7 @@ def _sample(X, K, covariance_type, args, **kw):
 
 
 def cmd_sample(args):
-    """gmm sample."""
+    """Gmm sample."""
     X, names, stem = _data(args)
     out = _out(args, f"sample-{stem}")
     dt = _sample(X, args.components, args.covariance_type, args, posterior_predictive=True)
@@ -232,7 +232,7 @@ def cmd_sample(args):
 
 
 def cmd_compare(args):
-    """gmm compare."""
+    """Gmm compare."""
     X, names, stem = _data(args)
     out = _out(args, f"compare-{stem}")
     mle, mapped = _fit(X, args, False), _fit(X, args, True)
@@ -259,7 +259,7 @@ def _write_rows(path, rows):
 
 
 def cmd_report(args):
-    """gmm report."""
+    """Gmm report."""
     from reports.html import render
 
     path = render(args.folder)
@@ -267,7 +267,7 @@ def cmd_report(args):
 
 
 def cmd_demo(args):
-    """gmm demo: select by BIC, fit MLE and MAP, sample, compare, report."""
+    """Gmm demo: select by BIC, fit MLE and MAP, sample, compare, report."""
     from reports.html import render
 
     t0 = time.perf_counter()

@@ -146,7 +146,7 @@ def _params_table(params, names):
 
 
 def cmd_simulate(args):
-    """Gmm simulate."""
+    """Run `gmm simulate`: draw a data set with its labels."""
     if args.params:
         import xarray as xr
 
@@ -174,7 +174,7 @@ def cmd_simulate(args):
 
 
 def cmd_fit(args):
-    """Gmm fit."""
+    """Run `gmm fit`: EM and its DataTree."""
     X, names, stem = _data(args)
     out = _out(args, f"fit-{stem}")
     res = _fit(X, args, args.map)
@@ -189,7 +189,7 @@ def cmd_fit(args):
 
 
 def cmd_select(args):
-    """Gmm select."""
+    """Run `gmm select`: the BIC/ICL grid."""
     X, names, stem = _data(args)
     out = _out(args, f"select-{stem}")
     rows = select_grid(X, args.kmax, use_prior=args.map, random_state=args.seed, progress=True)
@@ -218,7 +218,7 @@ def _sample(X, K, covariance_type, args, **kw):
 
 
 def cmd_sample(args):
-    """Gmm sample."""
+    """Run `gmm sample`: NUTS from EM."""
     X, names, stem = _data(args)
     out = _out(args, f"sample-{stem}")
     dt = _sample(X, args.components, args.covariance_type, args, posterior_predictive=True)
@@ -232,7 +232,7 @@ def cmd_sample(args):
 
 
 def cmd_compare(args):
-    """Gmm compare."""
+    """Run `gmm compare`: EM against the posterior."""
     X, names, stem = _data(args)
     out = _out(args, f"compare-{stem}")
     mle, mapped = _fit(X, args, False), _fit(X, args, True)
@@ -259,7 +259,7 @@ def _write_rows(path, rows):
 
 
 def cmd_report(args):
-    """Gmm report."""
+    """Run `gmm report`: render a results folder."""
     from reports.html import render
 
     path = render(args.folder)
@@ -267,7 +267,7 @@ def cmd_report(args):
 
 
 def cmd_demo(args):
-    """Gmm demo: select by BIC, fit MLE and MAP, sample, compare, report."""
+    """Run `gmm demo`: select by BIC, fit MLE and MAP, sample, compare, report."""
     from reports.html import render
 
     t0 = time.perf_counter()

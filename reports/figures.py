@@ -86,6 +86,7 @@ def selection(path, rows, criteria=("bic", "icl")):
             ax.plot(K, [r[crit] for r in rs], ls, color=f"C{i}",
                     label=f"{ct} {crit.upper()}", ms=4)
     ax.set_xlabel("K (components)")
+    ax.set_xticks(sorted({r["K"] for r in rows}))
     ax.set_ylabel("criterion (lower is better)")
     ax.legend(fontsize=7, ncols=2)
     ax.set_title("Model selection grid")

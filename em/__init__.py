@@ -3,9 +3,18 @@
 Imports the model specification (:mod:`models`) only, never PyMC.
 """
 
-from em.estep import e_step
+from em.estep import e_step, predict_proba, score_samples
 from em.estimator import GaussianMixture
 from em.fit import EMResult, fit
 from em.mstep import DegenerateComponentError, m_step
 
-__all__ = ["DegenerateComponentError", "EMResult", "GaussianMixture", "e_step", "fit", "m_step"]
+__all__ = [
+    "DegenerateComponentError",
+    "EMResult",
+    "GaussianMixture",
+    "e_step",
+    "fit",
+    "m_step",
+    "predict_proba",
+    "score_samples",
+]

@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import mmap
 import numbers
 
 import numpy as np
+
+#: elements per block when streaming over rows
+BLOCK_ELEMENTS = 1 << 20
+
+
+def iter_blocks(X, rows):
+    """Yield ``(start, block)`` over row blocks of ``X`` (array, memmap, zarr...).
+
+    For a NumPy memmap, the pages of each block are released after use (``MADV_DONTNEED``), so
+    resident memory stays bounded by the block, not by the file.
+    """
+    release = getattr(X, "_mmap", None) if isinstance(X, np.memmap) else None
+    for start in range(0, X.shape[0], rows):
+        yield start, np.asarray(X[start:start + rows])
+        if release is not None and hasattr(release, "madvise"):
+            release.madvise(mmap.MADV_DONTNEED)
 
 
 def check_X(X, name="X", min_rows=1):
@@ -41,9 +58,10 @@ def check_X(X, name="X", min_rows=1):
         raise ValueError(f"{name} needs at least {min_rows} row(s) and 1 column, got shape {arr.shape}.")
     if arr.dtype != np.float32:
         arr = arr.astype(np.float64, copy=False)
-    finite = np.isfinite(arr).all(axis=1)
-    if not finite.all():
-        rows = np.flatnonzero(~finite)
+    bad = [start + np.flatnonzero(~np.isfinite(b).all(axis=1))
+           for start, b in iter_blocks(arr, max(1, BLOCK_ELEMENTS // arr.shape[1]))]
+    rows = np.concatenate(bad)
+    if rows.size:
         more = f" (and {rows.size - 1} more rows)" if rows.size > 1 else ""
         raise ValueError(
             f"{name} contains NaN or inf at row {rows[0]}{more}; drop or impute those rows first."

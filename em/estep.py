@@ -142,12 +142,16 @@ def e_step(X, params):
     Returns
     -------
     log_gamma : ndarray of shape (N, K)
-        ``log gamma(z_nk)``.
+        ``log gamma(z_nk)`` (a lazy Dask array for Dask input, as is ``log_lik``).
     log_lik : ndarray of shape (N,)
         ``log p(x_n)``.
     """
     if not isinstance(params, GMMParams):
         raise TypeError(f"params must be a models.GMMParams, got {type(params).__name__}.")
+    from em.distributed import is_dask, lazy_e_step
+
+    if is_dask(X):
+        return lazy_e_step(X, params)
     X = check_X(X)
     if X.shape[1] != params.d:
         raise ValueError(f"X has {X.shape[1]} features but params have d={params.d}.")
@@ -157,3 +161,34 @@ def e_step(X, params):
     log_joint = log_joint_of(X - shift)
     log_lik = logsumexp(log_joint, axis=1)
     return log_joint - log_lik[:, None], log_lik
+
+
+def predict_proba(X, params):
+    """Responsibilities ``gamma(z_nk)`` of each row (lazy for a Dask array).
+
+    Parameters
+    ----------
+    X : array-like or dask.array.Array of shape (N, d)
+    params : GMMParams
+
+    Returns
+    -------
+    ndarray or dask.array.Array of shape (N, K)
+    """
+    log_gamma, _ = e_step(X, params)
+    return np.exp(log_gamma)
+
+
+def score_samples(X, params):
+    """Log density ``log p(x_n)`` of each row (lazy for a Dask array).
+
+    Parameters
+    ----------
+    X : array-like or dask.array.Array of shape (N, d)
+    params : GMMParams
+
+    Returns
+    -------
+    ndarray or dask.array.Array of shape (N,)
+    """
+    return e_step(X, params)[1]

@@ -17,11 +17,14 @@ from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 
 from em._validation import (
+    BLOCK_ELEMENTS,
     check_n_components,
     check_positive,
     check_sample_weight,
     check_X,
+    iter_blocks,
 )
+from em.distributed import check_dask_X, column_moments, dask_pass, is_dask
 from em.estep import e_step, precompute
 from em.init import check_init, check_init_params, initial_params
 from em.mstep import DegenerateComponentError, block_stats, params_from_stats
@@ -29,7 +32,7 @@ from models import GMMParams, Prior
 from models.params import check_covariance_type
 
 #: elements of an (n, K*d) block temporary; sets the default row-block size
-_BLOCK_ELEMENTS = 1 << 20
+_BLOCK_ELEMENTS = BLOCK_ELEMENTS
 
 
 @dataclass(eq=False)
@@ -76,7 +79,7 @@ class EMResult:
 
     @cached_property
     def gamma(self):
-        """Responsibilities ``gamma(z_nk)`` at ``params``, shape (N, K)."""
+        """Responsibilities ``gamma(z_nk)`` at ``params``, shape (N, K) (lazy for Dask input)."""
         return np.exp(e_step(self._X, self.params)[0])
 
     @property
@@ -87,17 +90,19 @@ class EMResult:
 
 def _column_moments(X, w, chunk):
     """Weighted column mean and variance, streamed over row blocks."""
+    if is_dask(X):
+        return column_moments(X, w)
     N, d = X.shape
     wsum, s = 0.0, np.zeros(d)
-    for start in range(0, N, chunk):
-        Xb = np.asarray(X[start:start + chunk], dtype=np.float64)
+    for start, Xb in iter_blocks(X, chunk):
+        Xb = Xb.astype(np.float64, copy=False)
         wb = None if w is None else w[start:start + chunk]
         s += Xb.sum(axis=0) if wb is None else wb @ Xb
         wsum += Xb.shape[0] if wb is None else wb.sum()
     mean = s / wsum
     v = np.zeros(d)
-    for start in range(0, N, chunk):
-        Db = np.asarray(X[start:start + chunk], dtype=np.float64) - mean
+    for start, Xb in iter_blocks(X, chunk):
+        Db = Xb.astype(np.float64, copy=False) - mean
         wb = None if w is None else w[start:start + chunk]
         v += (Db**2).sum(axis=0) if wb is None else wb @ Db**2
     return mean, v / wsum, wsum
@@ -109,7 +114,8 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True):
     Parameters
     ----------
     X : array-like of shape (N, d)
-        Data (array, memmap, or anything sliceable by rows).
+        Data: an array, a memmap, anything sliceable by rows, or a Dask array (one task per
+        block, summed by a tree reduction).
     w : ndarray of shape (N,) or None
     shift : ndarray of shape (d,)
         Centre subtracted from every block.
@@ -129,10 +135,12 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True):
     hard : float
         ``sum_n w_n max_k log gamma_nk`` (for ICL).
     """
+    if is_dask(X):
+        return dask_pass(X, w, shift, params, dtype, chunk, with_stats)
     _, log_joint_of = precompute(params, shift, dtype)
     total, log_lik, hard = None, 0.0, 0.0
-    for start in range(0, X.shape[0], chunk):
-        Xb = (np.asarray(X[start:start + chunk]) - shift).astype(dtype, copy=False)
+    for start, Xb in iter_blocks(X, chunk):
+        Xb = (Xb - shift).astype(dtype, copy=False)
         wb = None if w is None else w[start:start + chunk]
         log_joint = log_joint_of(Xb)
         lse = logsumexp(log_joint, axis=1)
@@ -193,7 +201,9 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     Parameters
     ----------
     X : array-like of shape (N, d)
-        Data; a NumPy array or memmap is read in row blocks of ``chunk_size``.
+        Data; a NumPy array, memmap or zarr array is read in row blocks of ``chunk_size``; a
+        ``dask.array.Array`` is processed block by block on its scheduler (one pass per
+        iteration, statistics summed by a tree reduction, the M-step on the client).
     n_components : int, default 1
         K, with ``1 <= K <= N``.
     covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
@@ -231,7 +241,7 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         to change.
     """
     covariance_type = check_covariance_type(covariance_type)
-    X = check_X(X)
+    X = check_dask_X(X) if is_dask(X) else check_X(X)
     N, d = X.shape
     K = check_n_components(n_components, N)
     w = check_sample_weight(sample_weight, N)
@@ -318,7 +328,7 @@ def _start(X, K, covariance_type, init, run, w, prior_c, shift, init_subsample, 
     """Initial parameters of one restart (``run`` is a GMMParams or a seed)."""
     if isinstance(run, GMMParams):
         return run
-    if init_subsample is None and X.shape[0] * X.shape[1] > 4 * _BLOCK_ELEMENTS:
+    if init_subsample is None and (is_dask(X) or X.shape[0] * X.shape[1] > 4 * _BLOCK_ELEMENTS):
         init_subsample = max(10 * K, 4 * _BLOCK_ELEMENTS // X.shape[1])
     if init_subsample is not None and init_subsample < X.shape[0]:
         Xc = _Centred(X, shift)

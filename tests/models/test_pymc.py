@@ -128,7 +128,7 @@ def test_faithful_sampling_converges(faithful_posterior):
 def test_overlapping_clusters_converge():
     truth = GMMParams([0.3, 0.3, 0.4], [[0.0, 0.0], [2.5, 0.0], [1.2, 2.2]],
                       np.stack([np.eye(2)] * 3))
-    X, _ = simulate(truth, 600, np.random.default_rng(1))
+    X, _ = simulate(truth, 1500, np.random.default_rng(1))
     prior = Prior.default(X, 3, "full")
     dt = gmm_pymc.sample(X, 3, "full", prior=prior, draws=1000, tune=1000, chains=4,
                          random_seed=1)

@@ -78,7 +78,8 @@ def test_prior_predictive_matches_simulator(covariance_type):
 
 # --- simulation-based calibration ------------------------------------------------------------
 SBC_REPLICATES = int(os.environ.get("GMM_SBC_REPLICATES", "100"))
-SBC_THIN = 10
+SBC_DRAWS = 300
+SBC_THIN = 3
 SBC_BINS = 5
 
 
@@ -105,7 +106,7 @@ def sbc_ranks(d, replicates, seed):
     for _ in range(replicates):
         truth = sample_params(prior, 2, d, "full", rng)
         X, _ = simulate(truth, 40, rng)
-        dt = gmm_pymc.sample(X, 2, "full", prior=prior, draws=500, tune=500, chains=1,
+        dt = gmm_pymc.sample(X, 2, "full", prior=prior, draws=SBC_DRAWS, tune=300, chains=1,
                              random_seed=int(rng.integers(2**31 - 1)))
         post = dt["posterior"]
         pi, mu, S = (post[v].values[0, ::SBC_THIN] for v in ("pi", "mu", "Sigma"))
@@ -117,7 +118,7 @@ def sbc_ranks(d, replicates, seed):
         draws = _scalars(pi, mu, S)
         for name, value in true.items():
             ranks.setdefault(name, []).append(int((draws[name] < value).sum()))
-    return {k: np.array(v) for k, v in ranks.items()}, 500 // SBC_THIN
+    return {k: np.array(v) for k, v in ranks.items()}, SBC_DRAWS // SBC_THIN
 
 
 def save_rank_histograms(ranks, L, path):

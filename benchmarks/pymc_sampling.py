@@ -1,0 +1,145 @@
+"""The Bayesian pipeline: compile time, sampling time and ESS per second, side by side.
+
+Compares, on the same data in the same run:
+
+* this project's marginal model (``models.pymc``) with PyMC's NUTS on the numba backend (the
+  default), on the C backend, and nutpie when installed;
+* the ``pm.Mixture`` of ``MvNormal`` components with LKJ priors that PyMC's examples use.
+
+Data: Old Faithful with K = 2 (full), and a simulated N = 10,000, d = 5, K = 4 set. Compile
+times are measured in a subprocess with an empty PyTensor cache (cold) and again with the cache
+it left (warm).
+
+Usage: python benchmarks/pymc_sampling.py [--quick] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import arviz as az
+import numpy as np
+
+SCALARS = ["pi", "mu", "Sigma"]
+
+
+def datasets(quick):
+    from models import GMMParams, load_faithful, simulate
+
+    X, _ = load_faithful()
+    rng = np.random.default_rng(0)
+    K, d = 4, 5
+    mu = rng.normal(scale=4.0, size=(K, d))
+    truth = GMMParams(np.full(K, 0.25), mu, np.stack([np.eye(d)] * K))
+    Xs, _ = simulate(truth, 2_000 if quick else 10_000, rng)
+    return {"faithful K=2": (X, 2), f"simulated N={len(Xs)} d=5 K=4": (Xs, 4)}
+
+
+def ours(X, K, sampler, draws, chains):
+    from models import Prior
+    from models import pymc as gmm_pymc
+
+    t = time.perf_counter()
+    dt = gmm_pymc.sample(X, K, "full", prior=Prior.default(X, K), draws=draws, tune=draws,
+                         chains=chains, random_seed=1, sampler=sampler)
+    total = time.perf_counter() - t
+    return dt, total, SCALARS
+
+
+def lkj_baseline(X, K, draws, chains):
+    """PyMC's example model: pm.Mixture over MvNormal components with LKJ Cholesky priors."""
+    import pymc as pm
+
+    d = X.shape[1]
+    with pm.Model() as model:
+        w = pm.Dirichlet("w", np.ones(K))
+        mus, comps = [], []
+        for k in range(K):
+            chol, _, _ = pm.LKJCholeskyCov(f"chol{k}", n=d, eta=2.0,
+                                           sd_dist=pm.Exponential.dist(1.0 / X.std(0).mean()),
+                                           compute_corr=True)
+            mu = pm.Normal(f"mu{k}", X.mean(0), 10 * X.std(0), shape=d)
+            mus.append(mu)
+            comps.append(pm.MvNormal.dist(mu=mu, chol=chol))
+        pm.Mixture("x", w=w, comp_dists=comps, observed=X)
+    t = time.perf_counter()
+    dt = pm.sample(draws=draws, tune=draws, chains=chains, random_seed=1, progressbar=False,
+                   model=model, cores=1, compute_convergence_checks=False)
+    return dt, time.perf_counter() - t, ["w"] + [f"mu{k}" for k in range(K)]
+
+
+def diagnostics(dt, var_names, seconds):
+    summ = az.summary(dt, var_names=var_names, round_to="none")
+    ess = float(summ["ess_bulk"].min())
+    return {"seconds": seconds, "min_ess_bulk": ess, "ess_per_s": ess / seconds,
+            "max_r_hat": float(summ["r_hat"].max()),
+            "divergences": int(dt["sample_stats"]["diverging"].sum())}
+
+
+def compile_times(kind):
+    """Cold and warm compile of the NUTS step, each in a fresh process."""
+    code = (
+        "import time, numpy as np, pymc as pm\n"
+        "from models import Prior, load_faithful\n"
+        "from models import pymc as g\n"
+        "X, _ = load_faithful()\n"
+        "m = g.build_model(X, 2, 'full', Prior.default(X, 2))\n"
+        "t = time.perf_counter()\n"
+        f"pm.NUTS(model=m, compile_kwargs={{'mode': '{kind}'}})\n"
+        "print(time.perf_counter() - t)\n")
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={cache}")
+        out = []
+        for _ in range(2):
+            r = subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env,
+                               capture_output=True, text=True, check=True)
+            out.append(float(r.stdout.strip().splitlines()[-1]))
+    return {"cold_s": out[0], "warm_s": out[1]}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json")
+    args = ap.parse_args(argv)
+    warnings.simplefilter("ignore")
+    results = {"compile": {k: compile_times(k) for k in ("NUMBA", "CVM")}}
+    print("compile (NUTS step, Old Faithful K=2):", results["compile"], flush=True)
+    try:
+        import nutpie  # noqa: F401
+
+        samplers = ["numba", "c", "nutpie"]
+    except ImportError:
+        samplers = ["numba", "c"]
+        print("nutpie not installed: pip install 'gmm-suite[nutpie]' to include it")
+    draws, chains = (500, 2) if args.quick else (1000, 4)
+    for name, (X, K) in datasets(args.quick).items():
+        for sampler in samplers:
+            ours(X, K, sampler, 50, 1)  # compile first: the warm numbers are the steady state
+            dt, seconds, var_names = ours(X, K, sampler, draws, chains)
+            row = diagnostics(dt, var_names, seconds)
+            results[f"{name} | ours ({sampler})"] = row
+            print(f"{name} | ours ({sampler}): {row}", flush=True)
+        base_draws = draws if name.startswith("faithful") else 100
+        base_chains = chains if name.startswith("faithful") else 2
+        dt, seconds, var_names = lkj_baseline(X, K, base_draws, base_chains)
+        row = diagnostics(dt, var_names, seconds)
+        results[f"{name} | pm.Mixture + LKJ"] = row
+        print(f"{name} | pm.Mixture + LKJ ({base_chains}x{base_draws}): {row}", flush=True)
+        key = f"{name} | ours ({samplers[0]})"
+        print(f"  ESS/s ratio ours/baseline: "
+              f"{results[key]['ess_per_s'] / max(row['ess_per_s'], 1e-12):.1f}", flush=True)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -26,18 +26,19 @@ def _precision_full(params, shift, dtype):
     return {
         "W": U.transpose(1, 0, 2).reshape(d, K * d).astype(dtype),
         "b": np.einsum("kd,kde->ke", mu, U).reshape(K * d).astype(dtype),
+        # sums each component's d squared coordinates with one matrix product
+        "S": np.kron(np.eye(K), np.ones((d, 1))).astype(dtype),
         "log_det": np.log(np.diagonal(U, axis1=1, axis2=2)).sum(axis=1),
+        "d": d,
     }
 
 
 def _log_gauss_full(Xb, P):
-    Y = Xb @ P["W"]
+    Y = Xb @ P["W"]          # (n, K d): U_k^T x_n for every component at once
     Y -= P["b"]
     Y *= Y
-    n, Kd = Y.shape
-    K = P["log_det"].shape[0]
-    maha = Y.reshape(n, K, Kd // K).sum(axis=2, dtype=np.float64)
-    return P["log_det"] - 0.5 * (Kd // K * _LOG_2PI + maha)
+    maha = (Y @ P["S"]).astype(np.float64, copy=False)
+    return P["log_det"] - 0.5 * (P["d"] * _LOG_2PI + maha)
 
 
 def _precision_tied(params, shift, dtype):
@@ -161,6 +162,36 @@ def e_step(X, params):
     log_joint = log_joint_of(X - shift)
     log_lik = logsumexp(log_joint, axis=1)
     return log_joint - log_lik[:, None], log_lik
+
+
+def normalise(log_joint):
+    r"""Turn a block of log joints into responsibilities, in place, and return log p(x_n).
+
+    .. math:: \log p(x_n) = m_n + \log \sum_k e^{\ell_{nk} - m_n}, \quad
+        \gamma_{nk} = e^{\ell_{nk} - m_n} / \sum_j e^{\ell_{nj} - m_n}, \quad m_n = \max_k \ell_{nk}
+
+    This is logsumexp fused with the softmax it normalises: the hot loop needs both, and
+    ``scipy.special.logsumexp`` followed by ``exp`` takes the exponentials twice (0.45 s against
+    0.05 s for a 1e6 x 8 block here).
+
+    Parameters
+    ----------
+    log_joint : ndarray of shape (n, K)
+        Overwritten with ``gamma``.
+
+    Returns
+    -------
+    log_lik : ndarray of shape (n,)
+    log_max_gamma : ndarray of shape (n,)
+        ``max_k log gamma_nk`` (for ICL).
+    """
+    m = log_joint.max(axis=1, keepdims=True)
+    log_joint -= m
+    np.exp(log_joint, out=log_joint)
+    total = log_joint.sum(axis=1, keepdims=True)
+    log_joint /= total
+    log_total = np.log(total[:, 0])
+    return m[:, 0] + log_total, -log_total
 
 
 def predict_proba(X, params):

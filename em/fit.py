@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 
 from em._validation import (
@@ -25,7 +24,7 @@ from em._validation import (
     iter_blocks,
 )
 from em.distributed import check_dask_X, column_moments, dask_pass, is_dask
-from em.estep import e_step, precompute
+from em.estep import e_step, normalise, precompute
 from em.init import check_init, check_init_params, initial_params
 from em.mstep import DegenerateComponentError, block_stats, params_from_stats
 from models import GMMParams, Prior
@@ -142,14 +141,11 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True):
     for start, Xb in iter_blocks(X, chunk):
         Xb = (Xb - shift).astype(dtype, copy=False)
         wb = None if w is None else w[start:start + chunk]
-        log_joint = log_joint_of(Xb)
-        lse = logsumexp(log_joint, axis=1)
-        log_joint -= lse[:, None]
-        best = log_joint.max(axis=1)
+        g = log_joint_of(Xb)
+        lse, best = normalise(g)          # g now holds gamma
         log_lik += lse.sum() if wb is None else wb @ lse
         hard += best.sum() if wb is None else wb @ best
         if with_stats:
-            g = np.exp(log_joint, out=log_joint)
             if wb is not None:
                 g *= wb[:, None]
             stats = block_stats(Xb, g.astype(dtype, copy=False), params.covariance_type)
@@ -158,7 +154,7 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True):
 
 
 def default_chunk(K, d):
-    """Default rows per block: about a million elements in the (n, K d) temporaries.
+    """Default rows per block: about 2^18 elements in the (n, K d) temporaries (cache-sized).
 
     Parameters
     ----------
@@ -168,7 +164,7 @@ def default_chunk(K, d):
     -------
     int
     """
-    return max(1024, _BLOCK_ELEMENTS // (K * d))
+    return max(1024, (_BLOCK_ELEMENTS // 4) // (K * d))
 
 
 def _run(X, w, shift, scale, params, prior, covariance_type, reg_covar, max_iter, tol, dtype,

@@ -15,7 +15,7 @@ import numpy as np
 
 import em
 from models import COVARIANCE_TYPES, Prior, sample_params, simulate
-from models.pymc import em_to_datatree, params_to_point  # noqa: F401
+from models.pymc import em_to_datatree
 from reports.compare import compare, format_table
 from reports.io import UserError, load_data, prepare_out, write_json
 from reports.select import best, ranked, select_grid

@@ -71,15 +71,16 @@ def format_table(rows, columns=None, floatfmt="{:.4g}"):
     if not rows:
         return ""
     columns = columns or list(rows[0])
-
-    def fmt(v):
-        if isinstance(v, float | np.floating):
-            return floatfmt.format(v)
-        return str(v)
-
-    cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
+    cells = [[format_value(r.get(c, ""), floatfmt) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths)),
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
     return "\n".join(lines)
+
+
+def format_value(value, floatfmt="{:.4g}"):
+    """Format a table cell: floats with ``floatfmt``, anything else with ``str``."""
+    if isinstance(value, float | np.floating):
+        return floatfmt.format(value)
+    return str(value)

@@ -15,7 +15,7 @@ import xarray as xr
 
 from models.pymc import point_to_params
 from reports import figures
-from reports.compare import compare
+from reports.compare import compare, format_value
 
 #: (id, title, how to read it) of every section, in order
 SECTIONS = [
@@ -69,9 +69,7 @@ def _table(rows, columns=None, fmt="{:.4g}"):
     columns = columns or list(rows[0])
 
     def cell(v):
-        if isinstance(v, float | np.floating):
-            return fmt.format(v)
-        return html.escape(str(v))
+        return html.escape(format_value(v, fmt))
 
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c, ''))}</td>" for c in columns) + "</tr>"

@@ -54,7 +54,8 @@ def test_memmap_equals_in_memory(tmp_path):
 
 
 def test_zarr_equals_in_memory(tmp_path):
-    zarr = pytest.importorskip("zarr")
+    import zarr
+
     X, _, start = _data("diag")
     z = zarr.open_array(tmp_path / "X.zarr", mode="w", shape=X.shape, chunks=(400, 3),
                         dtype="f8")
@@ -64,7 +65,8 @@ def test_zarr_equals_in_memory(tmp_path):
 
 @pytest.mark.parametrize("covariance_type", ["full", "spherical"])
 def test_dask_threads_equals_in_memory(covariance_type):
-    da = pytest.importorskip("dask.array")
+    import dask.array as da
+
     X, w, start = _data(covariance_type)
     Xd = da.from_array(X, chunks=(700, 3))
     prior = Prior.default(X, 3, covariance_type)
@@ -73,7 +75,8 @@ def test_dask_threads_equals_in_memory(covariance_type):
 
 
 def test_dask_lazy_predictions():
-    da = pytest.importorskip("dask.array")
+    import dask.array as da
+
     X, _, start = _data("full")
     Xd = da.from_array(X, chunks=(1000, 3))
     proba = em.predict_proba(Xd, start)
@@ -87,8 +90,10 @@ def test_dask_lazy_predictions():
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.filterwarnings("ignore:Port 8787 is already in use")
 def test_dask_local_cluster_two_workers():
-    distributed = pytest.importorskip("dask.distributed")
-    da = pytest.importorskip("dask.array")
+    import dask.distributed as distributed
+
+    import dask.array as da
+
     X, w, start = _data("full")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \

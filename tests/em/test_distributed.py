@@ -90,9 +90,8 @@ def test_dask_lazy_predictions():
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.filterwarnings("ignore:Port 8787 is already in use")
 def test_dask_local_cluster_two_workers():
-    import dask.distributed as distributed
-
     import dask.array as da
+    import dask.distributed as distributed
 
     X, w, start = _data("full")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,

@@ -163,11 +163,13 @@ def InverseWishart(name, nu, Psi, flat=False, **kwargs):
 # The mixture likelihood
 # --------------------------------------------------------------------------------------------
 def _log_gauss_full(x, mu, Sigma):
-    """Log N(x_n | mu_k, Sigma_k) for x (N, d), mu (K, d), Sigma (K, d, d) -> (N, K)."""
+    """log N(x_n | mu_k, Sigma_k) for x (N, d), mu (K, d), Sigma (K, d, d) -> (N, K)."""
     d = x.shape[-1]
-    L = pt.linalg.cholesky(Sigma, lower=True)                         # (K, d, d)
-    diff = pt.swapaxes(x[None, :, :] - mu[:, None, :], 1, 2)           # (K, d, N)
-    y = pt.linalg.solve_triangular(L, diff, lower=True)                # (K, d, N)
+    L = pt.linalg.cholesky(Sigma, lower=True)                          # (K, d, d)
+    # L^-1 from d x d triangular solves, then one batched product with the data: a triangular
+    # solve against all N columns is far slower here (31 ms against 0.1 ms per gradient, N=1500)
+    L_inv = pt.linalg.solve_triangular(L, pt.eye(d), lower=True)       # (K, d, d)
+    y = L_inv @ pt.swapaxes(x[None, :, :] - mu[:, None, :], 1, 2)      # (K, d, N)
     maha = pt.sqr(y).sum(axis=1).T                                     # (N, K)
     log_det = 2.0 * pt.log(pt.diagonal(L, axis1=-2, axis2=-1)).sum(-1)
     return -0.5 * (d * _LOG_2PI + log_det + maha)
@@ -176,8 +178,9 @@ def _log_gauss_full(x, mu, Sigma):
 def _log_gauss_tied(x, mu, Sigma):
     d = x.shape[-1]
     L = pt.linalg.cholesky(Sigma, lower=True)
-    y = pt.linalg.solve_triangular(L, (x[:, None, :] - mu[None]).reshape((-1, d)).T, lower=True)
-    maha = pt.sqr(y).sum(axis=0).reshape((x.shape[0], mu.shape[0]))
+    L_inv = pt.linalg.solve_triangular(L, pt.eye(d), lower=True)
+    y = (x[:, None, :] - mu[None]) @ L_inv.T                           # (N, K, d)
+    maha = pt.sqr(y).sum(axis=-1)
     log_det = 2.0 * pt.log(pt.diagonal(L)).sum()
     return -0.5 * (d * _LOG_2PI + log_det + maha)
 

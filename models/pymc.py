@@ -163,7 +163,7 @@ def InverseWishart(name, nu, Psi, flat=False, **kwargs):
 # The mixture likelihood
 # --------------------------------------------------------------------------------------------
 def _log_gauss_full(x, mu, Sigma):
-    """log N(x_n | mu_k, Sigma_k) for x (N, d), mu (K, d), Sigma (K, d, d) -> (N, K)."""
+    """Compute log N(x_n | mu_k, Sigma_k) for x (N, d), mu (K, d), Sigma (K, d, d) -> (N, K)."""
     d = x.shape[-1]
     L = pt.linalg.cholesky(Sigma, lower=True)                          # (K, d, d)
     # L^-1 from d x d triangular solves, then one batched product with the data: a triangular

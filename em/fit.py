@@ -30,9 +30,6 @@ from em.mstep import DegenerateComponentError, block_stats, params_from_stats
 from models import GMMParams, Prior
 from models.params import check_covariance_type
 
-#: elements of an (n, K*d) block temporary; sets the default row-block size
-_BLOCK_ELEMENTS = BLOCK_ELEMENTS
-
 
 @dataclass(eq=False)
 class EMResult:
@@ -164,7 +161,7 @@ def default_chunk(K, d):
     -------
     int
     """
-    return max(1024, (_BLOCK_ELEMENTS // 4) // (K * d))
+    return max(1024, (BLOCK_ELEMENTS // 4) // (K * d))
 
 
 def _run(X, w, shift, scale, params, prior, covariance_type, reg_covar, max_iter, tol, dtype,
@@ -324,8 +321,8 @@ def _start(X, K, covariance_type, init, run, w, prior_c, shift, init_subsample, 
     """Initial parameters of one restart (``run`` is a GMMParams or a seed)."""
     if isinstance(run, GMMParams):
         return run
-    if init_subsample is None and (is_dask(X) or X.shape[0] * X.shape[1] > 4 * _BLOCK_ELEMENTS):
-        init_subsample = max(10 * K, 4 * _BLOCK_ELEMENTS // X.shape[1])
+    if init_subsample is None and (is_dask(X) or X.shape[0] * X.shape[1] > 4 * BLOCK_ELEMENTS):
+        init_subsample = max(10 * K, 4 * BLOCK_ELEMENTS // X.shape[1])
     if init_subsample is not None and init_subsample < X.shape[0]:
         Xc = _Centred(X, shift)
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.metrics import pairwise_distances_argmin
 
 from em.mstep import block_stats, params_from_stats
 from models import GMMParams
@@ -17,9 +18,7 @@ _BLEND = 1e-3
 
 def _labels_kmeanspp(Xc, K, w, seed):
     centers, _ = kmeans_plusplus(Xc, K, random_state=seed, sample_weight=w)
-    d2 = ((Xc[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2) if Xc.shape[0] * K < 5e6 else \
-        (Xc**2).sum(1)[:, None] - 2 * Xc @ centers.T + (centers**2).sum(1)
-    return np.argmin(d2, axis=1)
+    return pairwise_distances_argmin(Xc, centers)
 
 
 def _labels_kmeans(Xc, K, w, seed):

@@ -193,11 +193,7 @@ def cmd_select(args):
     X, names, stem = _data(args)
     out = _out(args, f"select-{stem}")
     rows = select_grid(X, args.kmax, use_prior=args.map, random_state=args.seed, progress=True)
-    keys = list(rows[0])
-    with open(out / "select.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
+    _write_rows(out / "select.csv", rows)
     from reports import figures
 
     figures.selection(out / "select.png", [r for r in rows if np.isfinite(r["bic"])])

@@ -15,6 +15,7 @@ from functools import cached_property
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from em._features import default_chunk, features, n_features
 from em._validation import (
     BLOCK_ELEMENTS,
     check_n_components,
@@ -24,9 +25,14 @@ from em._validation import (
     iter_blocks,
 )
 from em.distributed import check_dask_X, column_moments, dask_pass, is_dask
-from em.estep import e_step, normalise, precompute
+from em.estep import e_step, log_joint_of, normalise
 from em.init import check_init, check_init_params, initial_params
-from em.mstep import DegenerateComponentError, block_stats, params_from_stats
+from em.mstep import (
+    DegenerateComponentError,
+    design_moments,
+    params_from_stats,
+    stats_from_moments,
+)
 from models import GMMParams, Prior
 from models.params import check_covariance_type
 
@@ -107,6 +113,9 @@ def _column_moments(X, w, chunk):
 def em_pass(X, w, shift, params, dtype, chunk, with_stats=True):
     """One pass: E-step at ``params`` and the sufficient statistics for the next M-step.
 
+    Per block: the features ``Z`` (:mod:`em._features`), the log joints ``A @ Z``, the fused
+    normalisation, and the statistics ``G @ Z.T``; the buffers are reused across blocks.
+
     Parameters
     ----------
     X : array-like of shape (N, d)
@@ -133,35 +142,35 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True):
     """
     if is_dask(X):
         return dask_pass(X, w, shift, params, dtype, chunk, with_stats)
-    _, log_joint_of = precompute(params, shift, dtype)
-    total, log_lik, hard = None, 0.0, 0.0
+    kernel = log_joint_of(params, shift, dtype)
+    rows = min(chunk, X.shape[0])
+    p = n_features(params.d, kernel.kind)
+    Z_buf, L_buf = np.empty(p * rows, dtype), np.empty(params.K * rows, dtype)
+    GZ = np.zeros((params.K, p))                      # float64 sums of the per-block products
+    XX = np.zeros((params.d, params.d)) if params.covariance_type == "tied" else None
+    log_lik, hard, f8 = 0.0, 0.0, np.float64
     for start, Xb in iter_blocks(X, chunk):
-        Xb = (Xb - shift).astype(dtype, copy=False)
+        Z = features(Xb, shift, kernel.kind, dtype, Z_buf)
+        G, row = kernel(Z, L_buf)
+        m, log_t = normalise(G)           # G now holds gamma; log p(x_n) = m + log_t
         wb = None if w is None else w[start:start + chunk]
-        g = log_joint_of(Xb)
-        lse, best = normalise(g)          # g now holds gamma
-        log_lik += lse.sum() if wb is None else wb @ lse
-        hard += best.sum() if wb is None else wb @ best
+        if wb is None:
+            sum_log_t = log_t.sum(dtype=f8)
+            log_lik += m.sum(dtype=f8) + sum_log_t + (0.0 if row is None else row.sum())
+            hard -= sum_log_t
+        else:
+            log_lik += wb @ m + wb @ log_t + (0.0 if row is None else wb @ row)
+            hard -= wb @ log_t
         if with_stats:
             if wb is not None:
-                g *= wb[:, None]
-            stats = block_stats(Xb, g.astype(dtype, copy=False), params.covariance_type)
-            total = stats if total is None else total.__iadd__(stats)
+                wb = wb.astype(dtype, copy=False)
+                G *= wb
+            GZ_b, XX_b = design_moments(G, Z, params.covariance_type, wb)
+            GZ += GZ_b
+            if XX is not None:
+                XX += XX_b
+    total = stats_from_moments(GZ, XX, params.covariance_type) if with_stats else None
     return total, float(log_lik), float(hard)
-
-
-def default_chunk(K, d):
-    """Default rows per block: about 2^18 elements in the (n, K d) temporaries (cache-sized).
-
-    Parameters
-    ----------
-    K, d : int
-
-    Returns
-    -------
-    int
-    """
-    return max(1024, (BLOCK_ELEMENTS // 4) // (K * d))
 
 
 def _run(X, w, shift, scale, params, prior, covariance_type, reg_covar, max_iter, tol, dtype,
@@ -217,7 +226,8 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     dtype : {None, numpy.float32, numpy.float64}
         dtype of the large products; default float32 if X is float32, else float64.
     chunk_size : int or None
-        Rows per block (default: about a million elements of temporaries per block).
+        Rows per block (default: the block's features take about 512 KiB, so they stay in
+        cache between the E- and M-step products).
     init_subsample : int or None
         Run the initial clustering on at most this many random rows.
     progress : bool, default False
@@ -256,7 +266,7 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         raise ValueError(f"dtype must be float32 or float64, got {dtype}.")
     # float32 products make the objective noisy at about float32 epsilon (relative).
     tol_eff = max(tol, float(np.finfo(np.float32).eps)) if dtype == np.float32 else tol
-    chunk = default_chunk(K, d) if chunk_size is None else check_positive(
+    chunk = default_chunk(K, d, covariance_type) if chunk_size is None else check_positive(
         chunk_size, "chunk_size", integer=True)
     shift, scale, n_eff = _column_moments(X, w, chunk)
     proper = prior is not None and not prior.is_flat

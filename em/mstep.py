@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from em._features import KIND, default_chunk, features, n_dims, vech_index
 from em._validation import check_sample_weight, check_X
 from models import GMMParams, Prior
 from models.params import check_covariance_type
@@ -67,29 +68,68 @@ class SufficientStats:
         return self
 
 
-def _moment_full(Xb, g):
-    n, d = Xb.shape
-    K = g.shape[1]
-    gx = (g[:, :, None] * Xb[:, None, :]).reshape(n, K * d)
-    return (gx.T @ Xb).reshape(K, d, d)
+def design_moments(G, Z, covariance_type, w=None):
+    """Raw moments of one block from its features: one product ``G @ Z.T``.
+
+    Parameters
+    ----------
+    G : ndarray of shape (K, n)
+        ``w_n gamma_nk``, components along the first axis.
+    Z : ndarray of shape (p, n)
+        Features of the centred block (:func:`em._features.features` of the covariance type's
+        kind).
+    covariance_type : str
+    w : ndarray of shape (n,) or None
+        The block's weights (tied only: its second moment ``sum_n w_n x_n x_n^T`` does not
+        depend on ``gamma``).
+
+    Returns
+    -------
+    GZ : ndarray of shape (K, p)
+        ``sum_n g_nk z(x_n)``, in the dtype of ``G`` and ``Z``.
+    XX : ndarray of shape (d, d) or None
+        Tied only.
+    """
+    GZ = G @ Z.T
+    if covariance_type != "tied":
+        return GZ, None
+    Xt = Z[1:]
+    return GZ, (Xt if w is None else Xt * w) @ Xt.T
 
 
-def _moment_tied(Xb, g):
-    w = g.sum(axis=1)
-    return (Xb * w[:, None]).T @ Xb
+def stats_from_moments(GZ, XX, covariance_type):
+    """Sufficient statistics from the summed raw moments of :func:`design_moments`.
 
+    Parameters
+    ----------
+    GZ : ndarray of shape (K, p)
+    XX : ndarray of shape (d, d) or None
+    covariance_type : str
 
-def _moment_diag(Xb, g):
-    return g.T @ (Xb * Xb)
-
-
-#: covariance type -> second moment of a block (``g`` = weights times responsibilities)
-MOMENTS = {"full": _moment_full, "tied": _moment_tied, "diag": _moment_diag,
-           "spherical": _moment_diag}
+    Returns
+    -------
+    SufficientStats
+        In float64.
+    """
+    f8 = np.float64
+    K, p = GZ.shape
+    d = n_dims(p, KIND[covariance_type])
+    GZ = np.asarray(GZ, f8)
+    rest = GZ[:, d + 1:]
+    if covariance_type == "full":
+        i, j = vech_index(d)
+        M = np.empty((K, d, d))
+        M[:, i, j] = rest
+        M[:, j, i] = rest
+    elif covariance_type == "tied":
+        M = np.array(XX, f8)
+    else:
+        M = rest.copy()
+    return SufficientStats(N_k=GZ[:, 0].copy(), s=GZ[:, 1:d + 1].copy(), M=M)
 
 
 def block_stats(Xb, g, covariance_type):
-    """Sufficient statistics of one centred block.
+    """Sufficient statistics of centred rows, in float64.
 
     Parameters
     ----------
@@ -102,12 +142,16 @@ def block_stats(Xb, g, covariance_type):
     -------
     SufficientStats
     """
-    f8 = np.float64
-    return SufficientStats(
-        N_k=g.sum(axis=0, dtype=f8),
-        s=(g.T @ Xb).astype(f8),
-        M=MOMENTS[covariance_type](Xb, g).astype(f8),
-    )
+    n, d = Xb.shape
+    kind, zero = KIND[covariance_type], np.zeros(d)
+    rows = default_chunk(g.shape[1], d, covariance_type)
+    GZ = XX = 0.0
+    for start in range(0, n, rows):
+        Z = features(Xb[start:start + rows], zero, kind, np.float64)
+        gb = np.asarray(g[start:start + rows], np.float64)
+        GZ_b, XX_b = design_moments(gb.T, Z, covariance_type, gb.sum(axis=1))
+        GZ, XX = GZ + GZ_b, (None if XX_b is None else XX + XX_b)
+    return stats_from_moments(GZ, XX, covariance_type)
 
 
 def _scatter(stats, xbar, covariance_type):

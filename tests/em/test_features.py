@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+
+from em._features import (
+    KIND,
+    LINEAR,
+    PRODUCTS,
+    SQUARES,
+    default_chunk,
+    features,
+    n_dims,
+    n_features,
+)
+
+RTOL = {np.float32: 1e-6, np.float64: 1e-14}
+
+
+def reference(Xc, kind):
+    """z(x) written out with NumPy column operations, one row per observation."""
+    cols = [np.ones((Xc.shape[0], 1)), Xc]
+    if kind == SQUARES:
+        cols.append(Xc**2)
+    if kind == PRODUCTS:
+        cols += [Xc[:, [i]] * Xc[:, [j]] for i in range(Xc.shape[1]) for j in range(i, Xc.shape[1])]
+    return np.hstack(cols)
+
+
+@pytest.mark.parametrize("kind", [LINEAR, SQUARES, PRODUCTS])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_features_match_numpy(rng, kind, dtype):
+    X = rng.normal(size=(37, 4)) * [1.0, 10.0, 0.1, 3.0] + 50.0
+    shift = X.mean(axis=0)
+    Z = features(X, shift, kind, dtype)
+    assert Z.dtype == dtype and Z.shape == (n_features(4, kind), 37) and Z.flags.c_contiguous
+    np.testing.assert_allclose(Z, reference(X - shift, kind).T, rtol=RTOL[dtype], atol=1e-12)
+
+
+def test_centring_happens_before_the_cast_to_float32(rng):
+    # float32 cannot hold 1e6 + 0.1 exactly; centring in float64 first keeps the offset
+    X = 1e6 + rng.normal(scale=0.1, size=(50, 2))
+    Z = features(X, X.mean(axis=0), LINEAR, np.float32)
+    np.testing.assert_allclose(Z[1:].T, X - X.mean(axis=0), rtol=1e-6)
+
+
+def test_buffer_is_reused_for_shorter_blocks_and_any_input_layout(rng):
+    X = rng.normal(size=(20, 3))
+    buf = np.empty(n_features(3, PRODUCTS) * 20)
+    shift = np.zeros(3)
+    Z = features(X, shift, PRODUCTS, np.float64, buf)
+    assert np.shares_memory(Z, buf)
+    short = features(np.asfortranarray(X[:7]), shift, PRODUCTS, np.float64, buf)
+    assert short.shape == (n_features(3, PRODUCTS), 7) and short.flags.c_contiguous
+    np.testing.assert_allclose(short, reference(X[:7], PRODUCTS).T, rtol=1e-14)
+    from_f32 = features(X.astype(np.float32), shift, SQUARES, np.float64)
+    X32 = X.astype(np.float32).astype(np.float64)
+    np.testing.assert_allclose(from_f32, reference(X32, SQUARES).T, rtol=1e-14)
+
+
+@pytest.mark.parametrize("kind", [LINEAR, SQUARES, PRODUCTS])
+def test_n_dims_inverts_n_features(kind):
+    for d in range(1, 80):
+        assert n_dims(n_features(d, kind), kind) == d
+
+
+def test_default_chunk_keeps_a_block_in_cache():
+    for ct in KIND:
+        for K, d in ((1, 1), (3, 2), (8, 10), (16, 50), (100, 200)):
+            rows = default_chunk(K, d, ct)
+            assert 256 <= rows <= 16384
+            p = n_features(d, KIND[ct])
+            assert (p + K) * rows * 8 <= 2**19 or rows == 256

@@ -22,6 +22,8 @@ loop that fills ``Z`` is compiled with numba: building it from NumPy slices cost
 
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 
@@ -96,7 +98,14 @@ def vech_index(d):
     (ndarray, ndarray)
         ``i`` and ``j`` of shape (d(d+1)/2,), ``i <= j``.
     """
-    return np.triu_indices(d)
+    return _vech_index(int(d))
+
+
+@functools.lru_cache(maxsize=64)
+def _vech_index(d):
+    i, j = np.triu_indices(d)
+    i.flags.writeable = j.flags.writeable = False
+    return i, j
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)

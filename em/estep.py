@@ -54,19 +54,23 @@ class LogJoint:
         ``U_k^T`` for full in precise mode, else None.
     b : ndarray or None
         Stacked ``U_k^T mu_k``, shape (K d, 1), in precise mode.
+    Lam : ndarray or None
+        Tied: the shared precision ``Lambda`` (d, d) in float64, so a pass can add
+        ``-<Lambda, sum_n w_n x_n x_n^T> / 2`` to the log-likelihood instead of the row terms.
     """
 
     kind: int
     A: np.ndarray
     U: np.ndarray | None = None
     b: np.ndarray | None = None
+    Lam: np.ndarray | None = None
 
     @property
     def precise(self):
         """True when the full-covariance Mahalanobis terms use the factored form."""
         return self.b is not None
 
-    def __call__(self, Z, out=None):
+    def __call__(self, Z, out=None, shared=True):
         """Log joint of a feature block.
 
         Parameters
@@ -75,6 +79,8 @@ class LogJoint:
             Features from :func:`em._features.features`.
         out : ndarray or None
             Flat buffer of at least ``K * n`` elements to hold the result.
+        shared : bool
+            Compute the tied row term (False: the caller accounts for it through ``Lam``).
 
         Returns
         -------
@@ -95,7 +101,7 @@ class LogJoint:
             L += self.A[:, :1]
             return L, None
         L = np.matmul(self.A, Z, out=L)
-        if self.kind == LINEAR:
+        if self.kind == LINEAR and shared:
             Y = self.U @ Z[1:]
             Y *= Y
             return L, -0.5 * Y.sum(axis=0, dtype=np.float64)
@@ -130,33 +136,28 @@ def log_joint_of(params, shift, dtype):
     mu = params.mu - shift
     with np.errstate(divide="ignore"):
         c = np.log(params.pi) - 0.5 * d * _LOG_2PI
-    U = b = None
-    if ct in ("full", "tied"):
-        U = _precision_factors(params)
-        Lam = U @ np.swapaxes(U, 1, 2)
-        c0 = c + np.log(np.diagonal(U, axis1=1, axis2=2)).sum(axis=1)
-        lin = np.einsum("kij,kj->ki", np.broadcast_to(Lam, (K, d, d)), mu)
-        c = c0 - 0.5 * np.einsum("ki,ki->k", mu, lin)
-        if ct == "tied":
-            A, U = np.column_stack([c, lin]), U[0].T
-        else:
-            i, j = vech_index(d)
-            quad = -Lam[:, i, j] * np.where(i == j, 0.5, 1.0)
-            A = np.column_stack([c, lin, quad])
-            spread = np.max((mu**2).sum(axis=1) + np.trace(params.Sigma, axis1=1, axis2=2))
-            if np.max(np.trace(Lam, axis1=1, axis2=2)) * spread > PRECISE_ABOVE:
-                b = np.einsum("kij,ki->kj", U, mu).reshape(K * d, 1)
-                U = np.swapaxes(U, 1, 2).reshape(K * d, d)
-                A = c0[:, None]
-                return LogJoint(KIND[ct], A.astype(dtype), U.astype(dtype), b.astype(dtype))
-            U = None
-    else:
+    if ct in ("diag", "spherical"):
         prec = 1.0 / params.Sigma
         prec = prec if ct == "diag" else np.repeat(prec[:, None], d, axis=1)
         lin = mu * prec
         c = c + 0.5 * np.log(prec).sum(axis=1) - 0.5 * (mu * lin).sum(axis=1)
-        A = np.column_stack([c, lin, -0.5 * prec])
-    return LogJoint(KIND[ct], A.astype(dtype), None if U is None else U.astype(dtype))
+        return LogJoint(KIND[ct], np.column_stack([c, lin, -0.5 * prec]).astype(dtype))
+    U = _precision_factors(params)
+    Lam = U @ np.swapaxes(U, 1, 2)
+    c0 = c + np.log(np.diagonal(U, axis1=1, axis2=2)).sum(axis=1)
+    lin = np.einsum("kij,kj->ki", np.broadcast_to(Lam, (K, d, d)), mu)
+    c = c0 - 0.5 * np.einsum("ki,ki->k", mu, lin)
+    if ct == "tied":
+        A = np.column_stack([c, lin])
+        return LogJoint(KIND[ct], A.astype(dtype), U[0].T.astype(dtype), Lam=Lam[0])
+    spread = np.max((mu**2).sum(axis=1) + np.trace(params.Sigma, axis1=1, axis2=2))
+    if np.max(np.trace(Lam, axis1=1, axis2=2)) * spread > PRECISE_ABOVE:
+        b = np.einsum("kij,ki->kj", U, mu).reshape(K * d, 1)
+        U_T = np.swapaxes(U, 1, 2).reshape(K * d, d)
+        return LogJoint(KIND[ct], c0[:, None].astype(dtype), U_T.astype(dtype), b.astype(dtype))
+    i, j = vech_index(d)
+    quad = -Lam[:, i, j] * np.where(i == j, 0.5, 1.0)
+    return LogJoint(KIND[ct], np.column_stack([c, lin, quad]).astype(dtype))
 
 
 def e_step(X, params):

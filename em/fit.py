@@ -151,24 +151,26 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True):
     log_lik, hard, f8 = 0.0, 0.0, np.float64
     for start, Xb in iter_blocks(X, chunk):
         Z = features(Xb, shift, kernel.kind, dtype, Z_buf)
-        G, row = kernel(Z, L_buf)
+        G, _ = kernel(Z, L_buf, shared=False)
         m, log_t = normalise(G)           # G now holds gamma; log p(x_n) = m + log_t
         wb = None if w is None else w[start:start + chunk]
         if wb is None:
             sum_log_t = log_t.sum(dtype=f8)
-            log_lik += m.sum(dtype=f8) + sum_log_t + (0.0 if row is None else row.sum())
+            log_lik += m.sum(dtype=f8) + sum_log_t
             hard -= sum_log_t
         else:
-            log_lik += wb @ m + wb @ log_t + (0.0 if row is None else wb @ row)
+            log_lik += wb @ m + wb @ log_t
             hard -= wb @ log_t
-        if with_stats:
+            wb = wb.astype(dtype, copy=False)
+        if with_stats or XX is not None:
             if wb is not None:
-                wb = wb.astype(dtype, copy=False)
                 G *= wb
             GZ_b, XX_b = design_moments(G, Z, params.covariance_type, wb)
             GZ += GZ_b
             if XX is not None:
                 XX += XX_b
+    if XX is not None:  # tied: the shared term, sum_n w_n x_n^T Lambda x_n = <Lambda, XX>
+        log_lik -= 0.5 * float(np.sum(kernel.Lam * XX))
     total = stats_from_moments(GZ, XX, params.covariance_type) if with_stats else None
     return total, float(log_lik), float(hard)
 
@@ -266,7 +268,7 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         raise ValueError(f"dtype must be float32 or float64, got {dtype}.")
     # float32 products make the objective noisy at about float32 epsilon (relative).
     tol_eff = max(tol, float(np.finfo(np.float32).eps)) if dtype == np.float32 else tol
-    chunk = default_chunk(K, d, covariance_type) if chunk_size is None else check_positive(
+    chunk = default_chunk(K, d, covariance_type, dtype) if chunk_size is None else check_positive(
         chunk_size, "chunk_size", integer=True)
     shift, scale, n_eff = _column_moments(X, w, chunk)
     proper = prior is not None and not prior.is_flat

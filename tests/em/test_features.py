@@ -65,7 +65,9 @@ def test_n_dims_inverts_n_features(kind):
 def test_default_chunk_keeps_a_block_in_cache():
     for ct in KIND:
         for K, d in ((1, 1), (3, 2), (8, 10), (16, 50), (100, 200)):
-            rows = default_chunk(K, d, ct)
-            assert 256 <= rows <= 16384
-            p = n_features(d, KIND[ct])
-            assert (p + K) * rows * 8 <= 2**19 or rows == 256
+            for dtype in (np.float32, np.float64):
+                rows = default_chunk(K, d, ct, dtype)
+                assert 256 <= rows <= 32768
+                size = (n_features(d, KIND[ct]) + K) * rows * np.dtype(dtype).itemsize
+                assert size <= 2**19 or rows == 256
+            assert default_chunk(K, d, ct, np.float32) >= default_chunk(K, d, ct)

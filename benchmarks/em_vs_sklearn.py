@@ -93,8 +93,10 @@ def timed(fn, *args):
 
 
 def peak_memory(fn, *args):
-    """Peak bytes NumPy allocates during ``fn(*args)`` (``tracemalloc``; a separate run, since
-    tracing every allocation slows the code it traces)."""
+    """Peak bytes NumPy allocates during ``fn(*args)``, traced by ``tracemalloc``.
+
+    A separate run: tracing every allocation slows the code it traces.
+    """
     tracemalloc.start()
     fn(*args)
     _, peak = tracemalloc.get_traced_memory()

@@ -6,7 +6,9 @@ Compares, on the same data in the same run:
   default), on the C backend, and nutpie when installed;
 * the ``pm.Mixture`` of ``MvNormal`` components with LKJ priors that PyMC's examples use.
 
-Data: Old Faithful with K = 2 (full), and a simulated N = 10,000, d = 5, K = 4 set. Compile
+Data: Old Faithful with K = 2 (full), and a simulated N = 10,000, d = 5, K = 4 set (its first
+2,000 rows with ``--quick``, where the baseline's sampling fits in minutes; the full set's
+sampling by this model and one gradient of each model are measured in both modes). Compile
 times are measured in a subprocess with an empty PyTensor cache (cold) and again with the cache
 it left (warm).
 
@@ -30,16 +32,35 @@ import numpy as np
 SCALARS = ["pi", "mu", "Sigma"]
 
 
-def datasets(quick):
-    from models import GMMParams, load_faithful, simulate
+def simulated(N=10_000):
+    """The issue's simulated set: d = 5, K = 4 (``N`` first rows of the N = 10,000 draw)."""
+    from models import GMMParams, simulate
 
-    X, _ = load_faithful()
     rng = np.random.default_rng(0)
     K, d = 4, 5
     mu = rng.normal(scale=4.0, size=(K, d))
     truth = GMMParams(np.full(K, 0.25), mu, np.stack([np.eye(d)] * K))
-    Xs, _ = simulate(truth, 2_000 if quick else 10_000, rng)
+    Xs, _ = simulate(truth, 10_000, rng)
+    return Xs[:N]
+
+
+def datasets(quick):
+    from models import load_faithful
+
+    X, _ = load_faithful()
+    Xs = simulated(2_000 if quick else 10_000)
     return {"faithful K=2": (X, 2), f"simulated N={len(Xs)} d=5 K=4": (Xs, 4)}
+
+
+def gradient_cost(model, reps=20):
+    """Milliseconds per logp gradient of a PyMC model (numba backend), at its initial point."""
+    dlogp = model.compile_dlogp(mode="NUMBA")
+    point = model.initial_point()
+    dlogp(point)
+    t = time.perf_counter()
+    for _ in range(reps):
+        dlogp(point)
+    return (time.perf_counter() - t) / reps * 1e3
 
 
 def ours(X, K, sampler, draws, chains):
@@ -53,7 +74,7 @@ def ours(X, K, sampler, draws, chains):
     return dt, total, SCALARS
 
 
-def lkj_baseline(X, K, draws, chains):
+def lkj_model(X, K):
     """PyMC's example model: pm.Mixture over MvNormal components with LKJ Cholesky priors."""
     import pymc as pm
 
@@ -69,6 +90,14 @@ def lkj_baseline(X, K, draws, chains):
             mus.append(mu)
             comps.append(pm.MvNormal.dist(mu=mu, chol=chol))
         pm.Mixture("x", w=w, comp_dists=comps, observed=X)
+    return model
+
+
+def lkj_baseline(X, K, draws, chains):
+    """Sample :func:`lkj_model` with PyMC's defaults."""
+    import pymc as pm
+
+    model = lkj_model(X, K)
     t = time.perf_counter()
     dt = pm.sample(draws=draws, tune=draws, chains=chains, random_seed=1, progressbar=False,
                    model=model, cores=1, compute_convergence_checks=False)
@@ -138,6 +167,22 @@ def main(argv=None):
         key = f"{name} | ours ({samplers[0]})"
         print(f"  ESS/s ratio ours/baseline: "
               f"{results[key]['ess_per_s'] / max(row['ess_per_s'], 1e-12):.1f}", flush=True)
+    # the issue's N = 10,000 set: this model's sampling, and the cost of one gradient of each
+    # model on the same data (the baseline's sampling there takes hours)
+    from models import Prior
+    from models import pymc as gmm_pymc
+
+    Xs, K = simulated(), 4
+    ours(Xs, K, "numba", 50, 1)
+    dt, seconds, var_names = ours(Xs, K, "numba", draws, chains)
+    row = diagnostics(dt, var_names, seconds)
+    results["simulated N=10000 d=5 K=4 | ours (numba)"] = row
+    print(f"simulated N=10000 d=5 K=4 | ours (numba): {row}", flush=True)
+    grads = {"ours_ms": gradient_cost(gmm_pymc.build_model(Xs, K, "full", Prior.default(Xs, K))),
+             "pm_mixture_lkj_ms": gradient_cost(lkj_model(Xs, K))}
+    results["simulated N=10000 d=5 K=4 | gradient"] = grads
+    print(f"simulated N=10000 d=5 K=4 | ms per gradient: {grads} "
+          f"(ratio {grads['pm_mixture_lkj_ms'] / grads['ours_ms']:.0f})", flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)

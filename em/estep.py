@@ -13,9 +13,10 @@ of a block is one matrix product ``A @ Z`` for all components at once.
 
 The expanded quadratic form loses ``eps * lambda_max(Lambda) * |x|^2`` to cancellation. For full
 covariance, when that could exceed about 1e-10 (a very tight component far from the data's
-centre), the kernel switches to the precise form ``|U_k^T (x - mu_k)|^2`` with the precision
-Cholesky factor ``U_k`` (``Lambda_k = U_k U_k^T``), which costs one (K d, d) product and
-``3 K d`` operations per row more.
+centre), the kernel switches to the factored form ``|U_k^T x - U_k^T mu_k|^2`` with the precision
+Cholesky factor ``U_k`` (``Lambda_k = U_k U_k^T``), as scikit-learn computes it: its error is
+``eps * |U_k^T x|`` instead of ``eps * |U_k^T x|^2``, for one (K d, d) product and ``3 K d``
+operations per row more.
 """
 
 from __future__ import annotations

@@ -101,12 +101,15 @@ class LogJoint:
             L *= -0.5
             L += self.A[:, :1]
             return L, None
-        L = np.matmul(self.A, Z, out=L)
-        if self.kind == LINEAR and shared:
-            Y = self.U @ Z[1:]
-            Y *= Y
-            return L, -0.5 * Y.sum(axis=0, dtype=np.float64)
-        return L, None
+        if self.kind != LINEAR:
+            return np.matmul(self.A, Z, out=L), None
+        L = np.matmul(self.A[:, 1:], Z, out=L)
+        L += self.A[:, :1]
+        if not shared:
+            return L, None
+        Y = self.U @ Z
+        Y *= Y
+        return L, -0.5 * Y.sum(axis=0, dtype=np.float64)
 
 
 def _precision_factors(params):

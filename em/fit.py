@@ -15,7 +15,7 @@ from functools import cached_property
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from em._features import default_chunk, features, n_features
+from em._features import LINEAR, default_chunk, features, n_features
 from em._validation import (
     BLOCK_ELEMENTS,
     check_n_components,
@@ -110,7 +110,7 @@ def _column_moments(X, w, chunk):
     return mean, v / wsum, wsum
 
 
-def em_pass(X, w, shift, params, dtype, chunk, with_stats=True):
+def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
     """One pass: E-step at ``params`` and the sufficient statistics for the next M-step.
 
     Per block: the features ``Z`` (:mod:`em._features`), the log joints ``A @ Z``, the fused
@@ -131,6 +131,9 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True):
         Rows per block.
     with_stats : bool
         Accumulate the sufficient statistics.
+    XX : ndarray of shape (d, d) or None
+        Tied only: ``sum_n w_n x_n x_n^T`` of the centred data from an earlier pass (it does
+        not depend on the parameters), so this pass need not form it again.
 
     Returns
     -------
@@ -146,8 +149,10 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True):
     rows = min(chunk, X.shape[0])
     p = n_features(params.d, kernel.kind)
     Z_buf, L_buf = np.empty(p * rows, dtype), np.empty(params.K * rows, dtype)
-    GZ = np.zeros((params.K, p))                      # float64 sums of the per-block products
-    XX = np.zeros((params.d, params.d)) if params.covariance_type == "tied" else None
+    GZ = np.zeros((params.K, p + (kernel.kind == LINEAR)))  # float64 sums of the block products
+    tied = params.covariance_type == "tied"
+    known = XX is not None and tied
+    XX = XX if known else (np.zeros((params.d, params.d)) if tied else None)
     log_lik, hard, f8 = 0.0, 0.0, np.float64
     for start, Xb in iter_blocks(X, chunk):
         Z = features(Xb, shift, kernel.kind, dtype, Z_buf)
@@ -162,12 +167,12 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True):
             log_lik += wb @ m + wb @ log_t
             hard -= wb @ log_t
             wb = wb.astype(dtype, copy=False)
-        if with_stats or XX is not None:
+        if with_stats or (tied and not known):
             if wb is not None:
                 G *= wb
-            GZ_b, XX_b = design_moments(G, Z, params.covariance_type, wb)
+            GZ_b, XX_b = design_moments(G, Z, params.covariance_type, False if known else wb)
             GZ += GZ_b
-            if XX is not None:
+            if tied and not known:
                 XX += XX_b
     if XX is not None:  # tied: the shared term, sum_n w_n x_n^T Lambda x_n = <Lambda, XX>
         log_lik -= 0.5 * float(np.sum(kernel.Lam * XX))
@@ -181,9 +186,11 @@ def _run(X, w, shift, scale, params, prior, covariance_type, reg_covar, max_iter
     log_prior = (lambda p: 0.0) if prior is None else prior.log_density
     prior_c = None if prior is None else prior.shifted(shift)
     check_scale = None if (prior is not None and not prior.is_flat) else scale
-    history, converged = [], False
+    history, converged, XX = [], False, None
     for n_iter in range(max_iter + 1):
-        stats, log_lik, hard = em_pass(X, w, shift, params, dtype, chunk)
+        stats, log_lik, hard = em_pass(X, w, shift, params, dtype, chunk, XX=XX)
+        if covariance_type == "tied" and not is_dask(X):
+            XX = stats.M                  # sum_n w_n x_n x_n^T: the same in every pass
         history.append(log_lik + log_prior(params))
         if n_iter > 0 and abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
             converged = True

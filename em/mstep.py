@@ -79,22 +79,25 @@ def design_moments(G, Z, covariance_type, w=None):
         Features of the centred block (:func:`em._features.features` of the covariance type's
         kind).
     covariance_type : str
-    w : ndarray of shape (n,) or None
+    w : ndarray of shape (n,) or None or False
         The block's weights (tied only: its second moment ``sum_n w_n x_n x_n^T`` does not
-        depend on ``gamma``).
+        depend on ``gamma``); False skips that moment.
 
     Returns
     -------
     GZ : ndarray of shape (K, p)
-        ``sum_n g_nk z(x_n)``, in the dtype of ``G`` and ``Z``.
+        ``sum_n g_nk z(x_n)``, in the dtype of ``G`` and ``Z`` (tied: ``(1, x)``, p = 1 + d).
     XX : ndarray of shape (d, d) or None
         Tied only.
     """
-    GZ = G @ Z.T
     if covariance_type != "tied":
+        return G @ Z.T, None
+    GZ = np.empty((G.shape[0], 1 + Z.shape[0]), G.dtype)   # the implicit 1, then x
+    G.sum(axis=1, out=GZ[:, 0])
+    np.matmul(G, Z.T, out=GZ[:, 1:])
+    if w is False:
         return GZ, None
-    Xt = Z[1:]
-    return GZ, (Xt if w is None else Xt * w) @ Xt.T
+    return GZ, (Z if w is None else Z * w) @ Z.T
 
 
 def stats_from_moments(GZ, XX, covariance_type):
@@ -113,7 +116,7 @@ def stats_from_moments(GZ, XX, covariance_type):
     """
     f8 = np.float64
     K, p = GZ.shape
-    d = n_dims(p, KIND[covariance_type])
+    d = p - 1 if covariance_type == "tied" else n_dims(p, KIND[covariance_type])
     GZ = np.asarray(GZ, f8)
     rest = GZ[:, d + 1:]
     if covariance_type == "full":

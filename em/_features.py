@@ -159,6 +159,9 @@ def features(Xb, shift, kind, dtype, out=None):
     buf = np.empty(p * n, dtype) if out is None else out[:p * n]
     shift = np.asarray(shift, np.float64)
     if kind == LINEAR:
+        shift_t = shift.astype(dtype)
+        if Xb.dtype == dtype and np.array_equal(shift_t, shift):
+            shift = shift_t  # exact in dtype: one rounding, as in float64 then a cast
         return np.subtract(Xb, shift, out=buf.reshape(n, d), casting="same_kind").T
     Z = buf.reshape(p, n)
     _fill(Xb, shift, Z, kind)

@@ -21,6 +21,7 @@ operations per row more.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numba
@@ -66,6 +67,11 @@ class LogJoint:
     b: np.ndarray | None = None
     Lam: np.ndarray | None = None
 
+    @functools.cached_property
+    def A_lin(self):
+        """Tied: the coefficients of ``x``, contiguous (the constant is ``A[:, 0]``)."""
+        return np.ascontiguousarray(self.A[:, 1:])
+
     @property
     def precise(self):
         """True when the full-covariance Mahalanobis terms use the factored form."""
@@ -103,7 +109,7 @@ class LogJoint:
             return L, None
         if self.kind != LINEAR:
             return np.matmul(self.A, Z, out=L), None
-        L = np.matmul(self.A[:, 1:], Z, out=L)
+        L = np.matmul(self.A_lin, Z, out=L)       # BLAS needs contiguous operands
         L += self.A[:, :1]
         if not shared:
             return L, None

@@ -278,6 +278,7 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     chunk = default_chunk(K, d, covariance_type, dtype) if chunk_size is None else check_positive(
         chunk_size, "chunk_size", integer=True)
     shift, scale, n_eff = _column_moments(X, w, chunk)
+    shift = shift.astype(dtype).astype(np.float64)  # exact in dtype: centring rounds once
     proper = prior is not None and not prior.is_flat
     if not proper and reg_covar == 0 and np.any(scale <= 0):
         j = int(np.flatnonzero(scale <= 0)[0])

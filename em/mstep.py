@@ -92,9 +92,7 @@ def design_moments(G, Z, covariance_type, w=None):
     """
     if covariance_type != "tied":
         return G @ Z.T, None
-    GZ = np.empty((G.shape[0], 1 + Z.shape[0]), G.dtype)   # the implicit 1, then x
-    G.sum(axis=1, out=GZ[:, 0])
-    np.matmul(G, Z.T, out=GZ[:, 1:])
+    GZ = np.column_stack([G.sum(axis=1), G @ Z.T])   # the implicit 1, then x
     if w is False:
         return GZ, None
     return GZ, (Z if w is None else Z * w) @ Z.T

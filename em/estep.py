@@ -240,6 +240,32 @@ def _divide_by_sum(L, inv_t):  # pragma: no cover - compiled
             L[k, r] *= inv_t[r]
 
 
+@numba.njit(cache=True, nogil=True, boundscheck=False, fastmath={"reassoc"})
+def _sums(a, b):  # pragma: no cover - compiled
+    s, t = 0.0, 0.0
+    for r in range(a.shape[0]):
+        s += np.float64(a[r])
+        t += np.float64(b[r])
+    return s, t
+
+
+def float64_sums(a, b):
+    """``(sum(a), sum(b))`` accumulated in float64, for two vectors of one length.
+
+    One compiled pass: NumPy's ``sum(dtype=float64)`` of float32 costs about 7x more (it casts
+    through a buffer), which was about 8 % of a float32 EM pass at d = 2.
+
+    Parameters
+    ----------
+    a, b : ndarray of shape (n,)
+
+    Returns
+    -------
+    (float, float)
+    """
+    return _sums(a, b)
+
+
 def normalise(L):
     r"""Turn a (K, n) block of log joints into responsibilities, in place.
 

@@ -25,7 +25,7 @@ from em._validation import (
     iter_blocks,
 )
 from em.distributed import check_dask_X, column_moments, dask_pass, is_dask
-from em.estep import e_step, log_joint_of, normalise
+from em.estep import e_step, float64_sums, log_joint_of, normalise
 from em.init import check_init, check_init_params, initial_params
 from em.mstep import (
     DegenerateComponentError,
@@ -153,15 +153,15 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
     tied = params.covariance_type == "tied"
     known = XX is not None and tied
     XX = XX if known else (np.zeros((params.d, params.d)) if tied else None)
-    log_lik, hard, f8 = 0.0, 0.0, np.float64
+    log_lik, hard = 0.0, 0.0
     for start, Xb in iter_blocks(X, chunk):
         Z = features(Xb, shift, kernel.kind, dtype, Z_buf)
         G, _ = kernel(Z, L_buf, shared=False)
         m, log_t = normalise(G)           # G now holds gamma; log p(x_n) = m + log_t
         wb = None if w is None else w[start:start + chunk]
         if wb is None:
-            sum_log_t = log_t.sum(dtype=f8)
-            log_lik += m.sum(dtype=f8) + sum_log_t
+            sum_m, sum_log_t = float64_sums(m, log_t)
+            log_lik += sum_m + sum_log_t
             hard -= sum_log_t
         else:
             log_lik += wb @ m + wb @ log_t

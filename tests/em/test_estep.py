@@ -44,6 +44,21 @@ def test_normalise_is_softmax_and_logsumexp(rng):
         np.testing.assert_allclose(-log_t, (L - ref_lse).max(axis=0), rtol=tol, atol=tol)
 
 
+def test_float64_sums_match_exact_sums_for_either_dtype(rng):
+    import math
+
+    from em.estep import float64_sums
+
+    for dtype in (np.float32, np.float64):
+        a = rng.normal(scale=1e3, size=10_001).astype(dtype)
+        b = (-np.abs(a)).astype(dtype)
+        s_a, s_b = float64_sums(a, b)
+        assert isinstance(s_a, float) and isinstance(s_b, float)
+        for got, x in ((s_a, a), (s_b, b)):
+            exact = math.fsum(x.astype(np.float64))
+            assert abs(got - exact) <= 1e-12 * math.fsum(np.abs(x.astype(np.float64)))
+
+
 def _log_joint(params, X):
     from em._features import features
     from em.estep import log_joint_of

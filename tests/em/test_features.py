@@ -45,6 +45,16 @@ def test_centring_happens_before_the_cast_to_float32(rng):
     np.testing.assert_allclose(Z.T, X - X.mean(axis=0), rtol=1e-6)
 
 
+@pytest.mark.parametrize("kind", [LINEAR, SQUARES, PRODUCTS])
+def test_float32_rows_at_a_float32_shift_equal_float64_centring_then_the_cast(rng, kind):
+    # the fast path centres in float32; for these inputs that rounds once, as float64 does
+    X = (rng.normal(size=(301, 3)) * [1.0, 100.0, 0.01] + 20.0).astype(np.float32)
+    shift = X.mean(axis=0, dtype=np.float64).astype(np.float32).astype(np.float64)
+    Z = features(X, shift, kind, np.float32)
+    ref = (X.astype(np.float64) - shift).astype(np.float32).astype(np.float64)
+    np.testing.assert_array_equal(Z[int(kind != LINEAR):][:3], ref.T)
+
+
 def test_buffer_is_reused_for_shorter_blocks_and_any_input_layout(rng):
     X = rng.normal(size=(20, 3))
     buf = np.empty(n_features(3, PRODUCTS) * 20)

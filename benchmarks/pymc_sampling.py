@@ -112,8 +112,17 @@ def diagnostics(dt, var_names, seconds):
             "divergences": int(dt["sample_stats"]["diverging"].sum())}
 
 
+COMPILE = {"NUMBA": "pm.NUTS(model=m, compile_kwargs={'mode': 'NUMBA'})",
+           "CVM": "pm.NUTS(model=m, compile_kwargs={'mode': 'CVM'})",
+           "nutpie": "import nutpie; nutpie.compile_pymc_model(m)"}
+
+
 def compile_times(kind):
-    """Cold and warm compile of the NUTS step, each in a fresh process."""
+    """Cold and warm compile of the sampler's logp and gradient, each in a fresh process.
+
+    ``kind``: "NUMBA" or "CVM" (PyMC's NUTS step on that backend) or "nutpie"
+    (``nutpie.compile_pymc_model``). Cold: empty PyTensor and numba caches.
+    """
     code = (
         "import time, numpy as np, pymc as pm\n"
         "from models import Prior, load_faithful\n"
@@ -121,10 +130,11 @@ def compile_times(kind):
         "X, _ = load_faithful()\n"
         "m = g.build_model(X, 2, 'full', Prior.default(X, 2))\n"
         "t = time.perf_counter()\n"
-        f"pm.NUTS(model=m, compile_kwargs={{'mode': '{kind}'}})\n"
+        f"{COMPILE[kind]}\n"
         "print(time.perf_counter() - t)\n")
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={cache}")
+        env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={cache}",
+                   NUMBA_CACHE_DIR=os.path.join(cache, "numba"))
         out = []
         for _ in range(2):
             r = subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env,
@@ -139,8 +149,6 @@ def main(argv=None):
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
-    results = {"compile": {k: compile_times(k) for k in ("NUMBA", "CVM")}}
-    print("compile (NUTS step, Old Faithful K=2):", results["compile"], flush=True)
     try:
         import nutpie  # noqa: F401
 
@@ -148,6 +156,9 @@ def main(argv=None):
     except ImportError:
         samplers = ["numba", "c"]
         print("nutpie not installed: pip install 'gmm-suite[nutpie]' to include it")
+    kinds = ("NUMBA", "CVM") + (("nutpie",) if "nutpie" in samplers else ())
+    results = {"compile": {k: compile_times(k) for k in kinds}}
+    print("compile (logp and gradient, Old Faithful K=2):", results["compile"], flush=True)
     # this model always runs 4 chains x 1000 draws (r_hat is too noisy with fewer); --quick
     # shortens the baseline's runs and drops the slow C backend
     draws, chains = 1000, 4
@@ -178,11 +189,12 @@ def main(argv=None):
     from models import pymc as gmm_pymc
 
     Xs, K = simulated(), 4
-    ours(Xs, K, "numba", 50, 1)
-    dt, seconds, var_names = ours(Xs, K, "numba", draws, chains)
-    row = diagnostics(dt, var_names, seconds)
-    results["simulated N=10000 d=5 K=4 | ours (numba)"] = row
-    print(f"simulated N=10000 d=5 K=4 | ours (numba): {row}", flush=True)
+    for sampler in samplers:
+        ours(Xs, K, sampler, 50, 1)
+        dt, seconds, var_names = ours(Xs, K, sampler, draws, chains)
+        row = diagnostics(dt, var_names, seconds)
+        results[f"simulated N=10000 d=5 K=4 | ours ({sampler})"] = row
+        print(f"simulated N=10000 d=5 K=4 | ours ({sampler}): {row}", flush=True)
     grads = {"ours_ms": gradient_cost(gmm_pymc.build_model(Xs, K, "full", Prior.default(Xs, K))),
              "pm_mixture_lkj_ms": gradient_cost(lkj_model(Xs, K))}
     results["simulated N=10000 d=5 K=4 | gradient"] = grads

@@ -9,8 +9,9 @@ Compares, on the same data in the same run:
 Data: Old Faithful with K = 2 (full), and a simulated N = 10,000, d = 5, K = 4 set (its first
 2,000 rows with ``--quick``, where the baseline's sampling fits in minutes; the full set's
 sampling by this model and one gradient of each model are measured in both modes). Compile
-times are measured in a subprocess with an empty PyTensor cache (cold) and again with the cache
-it left (warm).
+times, on Old Faithful and on the N = 10,000 set, are measured in a subprocess with empty
+PyTensor and numba caches (cold) and again with the caches it left (warm); they include the
+first logp-and-gradient call, where the numba backend and nutpie compile.
 
 Usage: python benchmarks/pymc_sampling.py [--quick] [--json out.json]
 """
@@ -125,19 +126,24 @@ COMPILE = {"NUMBA": f"s = pm.NUTS(model=m, compile_kwargs={{'mode': 'NUMBA'}}); 
                      "nutpie.sample(c, draws=1, tune=1, chains=1, progress_bar=False)"}
 
 
-def compile_times(kind):
+LOAD = {"faithful K=2": "from models import load_faithful; X, _ = load_faithful(); K = 2",
+        "simulated N=10000 d=5 K=4": "from pymc_sampling import simulated; X = simulated(); K = 4"}
+
+
+def compile_times(kind, data):
     """Cold and warm compile of the sampler's logp and gradient, each in a fresh process.
 
     ``kind``: "NUMBA" or "CVM" (PyMC's NUTS step on that backend, and its first logp and gradient
     evaluation, where the backend compiles) or "nutpie" (``nutpie.compile_pymc_model`` and a
-    one-draw run). Cold: empty PyTensor and numba caches.
+    one-draw run). ``data``: a key of :data:`LOAD`. Cold: empty PyTensor and numba caches.
     """
     code = (
-        "import time, numpy as np, pymc as pm\n"
-        "from models import Prior, load_faithful\n"
+        "import sys, time, numpy as np, pymc as pm\n"
+        f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})\n"
+        "from models import Prior\n"
         "from models import pymc as g\n"
-        "X, _ = load_faithful()\n"
-        "m = g.build_model(X, 2, 'full', Prior.default(X, 2))\n"
+        f"{LOAD[data]}\n"
+        "m = g.build_model(X, K, 'full', Prior.default(X, K))\n"
         "t = time.perf_counter()\n"
         f"{COMPILE[kind]}\n"
         "print(time.perf_counter() - t)\n")
@@ -166,8 +172,10 @@ def main(argv=None):
         samplers = ["numba", "c"]
         print("nutpie not installed: pip install 'gmm-suite[nutpie]' to include it")
     kinds = ("NUMBA", "CVM") + (("nutpie",) if "nutpie" in samplers else ())
-    results = {"compile": {k: compile_times(k) for k in kinds}}
-    print("compile (logp and gradient, Old Faithful K=2):", results["compile"], flush=True)
+    results = {"compile": {}}
+    for data in LOAD:
+        results["compile"][data] = {k: compile_times(k, data) for k in kinds}
+        print(f"compile (logp and gradient), {data}:", results["compile"][data], flush=True)
     # this model always runs 4 chains x 1000 draws (r_hat is too noisy with fewer); --quick
     # shortens the baseline's runs and drops the slow C backend
     draws, chains = 1000, 4

@@ -120,10 +120,10 @@ def diagnostics(dt, var_names, seconds):
 # the backends compile lazily: the first logp-and-gradient call is part of the compile
 _FIRST_CALL = ("from pymc.blocking import DictToArrayBijection; "
                "s._logp_dlogp_func(DictToArrayBijection.map(m.initial_point()), extra_vars={})")
-COMPILE = {"NUMBA": f"s = pm.NUTS(model=m, compile_kwargs={{'mode': 'NUMBA'}}); {_FIRST_CALL}",
-           "CVM": f"s = pm.NUTS(model=m, compile_kwargs={{'mode': 'CVM'}}); {_FIRST_CALL}",
-           "nutpie": "import nutpie; c = nutpie.compile_pymc_model(m); "
-                     "nutpie.sample(c, draws=1, tune=1, chains=1, progress_bar=False)"}
+COMPILE = {mode: f"s = pm.NUTS(model=m, compile_kwargs={{'mode': '{mode}'}}); {_FIRST_CALL}"
+           for mode in ("NUMBA", "CVM")}
+COMPILE["nutpie"] = ("import nutpie; c = nutpie.compile_pymc_model(m); "
+                     "nutpie.sample(c, draws=1, tune=1, chains=1, progress_bar=False)")
 
 
 LOAD = {"faithful K=2": "from models import load_faithful; X, _ = load_faithful(); K = 2",

@@ -140,7 +140,8 @@ def _fill(Xb, shift, Z, kind):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def _centre(Xb, shift, out):  # pragma: no cover - compiled
-    # NumPy's broadcast subtract runs its inner loop once per row: 2-3x slower for d <= 50
+    # NumPy's broadcast subtract runs its inner loop once per row: about 1.9x as long at d = 10
+    # (benchmarks/em_pass_profile.py --type tied --d 10 --K 8)
     n, d = Xb.shape
     for r in range(n):
         for j in range(d):
@@ -154,8 +155,9 @@ def features(Xb, shift, kind, dtype, out=None):
     ----------
     Xb : ndarray of shape (n, d)
         float32 or float64 rows. Centring rounds once to ``dtype``: in ``dtype`` when the rows
-        and ``shift`` are exact in it (the difference of two floats of one precision is then
-        exact in float64, so this equals centring in float64 and casting), else in float64.
+        and ``shift`` are exact in it (for float32 this equals centring in float64 and casting,
+        since the float64 difference of two float32 values is exact unless their scales differ
+        by more than 2^29), else in float64.
     shift : ndarray of shape (d,)
     kind : {LINEAR, SQUARES, PRODUCTS}
     dtype : numpy dtype

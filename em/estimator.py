@@ -1,52 +1,208 @@
-"""A scikit-learn estimator over :func:`em.fit`, with scikit-learn's attribute names."""
+"""``em.GaussianMixture``: scikit-learn's estimator, with its constructor and meanings, over :func:`em.fit`.
+
+scikit-learn's own test module for ``GaussianMixture`` runs against this class
+(``tests/em/test_sklearn_suite.py``). What this class adds to the loop in :mod:`em.fit` is
+scikit-learn's way of starting it: the four ``init_params`` schemes drawn from a
+``RandomState``, ``weights_init``/``means_init``/``precisions_init``, and ``warm_start``.
+"""
 
 from __future__ import annotations
 
-import numpy as np
-from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+import time
+from numbers import Integral, Real
 
+import numpy as np
+from scipy import linalg
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from em._validation import check_sample_weight
 from em.estep import e_step
 from em.fit import fit
-from models import simulate
+from em.mstep import DegenerateComponentError, m_step
+from models import GMMParams, Prior
+from models.params import check_covariance_type
+
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+
+_REGULARISE = (
+    "Fitting the mixture model failed because some components have ill-defined empirical "
+    "covariance (for instance caused by singleton or collapsed samples). Try to decrease the "
+    "number of components, increase reg_covar, or scale the input data."
+)
+
+
+def _check_shape(value, shape, name):
+    if value.shape != shape:
+        raise ValueError(f"The parameter '{name}' should have the shape of {shape}, but got "
+                         f"{value.shape}; pass an array of shape {shape}.")
+
+
+def check_weights(weights, K):
+    """Validate ``weights_init``: shape (K,), on the simplex.
+
+    Parameters
+    ----------
+    weights : array-like of shape (K,)
+    K : int
+
+    Returns
+    -------
+    ndarray of shape (K,)
+    """
+    weights = check_array(weights, dtype=[np.float64, np.float32], ensure_2d=False)
+    _check_shape(weights, (K,), "weights")
+    if np.any(weights < 0) or np.any(weights > 1):
+        raise ValueError(f"The parameter 'weights' should be in the range [0, 1], but got min "
+                         f"value {weights.min():.5f}, max value {weights.max():.5f}.")
+    atol = 1e-6 if weights.dtype == np.float32 else 1e-8
+    if abs(1.0 - float(weights.sum())) > atol:
+        raise ValueError(f"The parameter 'weights' should be normalized, but got sum(weights) = "
+                         f"{weights.sum():.5f}; divide it by its sum.")
+    return weights
+
+
+def check_means(means, K, d):
+    """Validate ``means_init``: shape (K, d).
+
+    Parameters
+    ----------
+    means : array-like of shape (K, d)
+    K, d : int
+
+    Returns
+    -------
+    ndarray of shape (K, d)
+    """
+    means = check_array(means, dtype=[np.float64, np.float32], ensure_2d=False)
+    _check_shape(means, (K, d), "means")
+    return means
+
+
+def check_precisions(precisions, covariance_type, K, d):
+    """Validate ``precisions_init`` for a covariance type: its shape, and positive (definite).
+
+    Parameters
+    ----------
+    precisions : array-like
+        (K, d, d) full, (d, d) tied, (K, d) diag, (K,) spherical.
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    K, d : int
+
+    Returns
+    -------
+    ndarray
+    """
+    precisions = check_array(precisions, dtype=[np.float64, np.float32], ensure_2d=False,
+                             allow_nd=covariance_type == "full")
+    shape = {"full": (K, d, d), "tied": (d, d), "diag": (K, d), "spherical": (K,)}[covariance_type]
+    _check_shape(precisions, shape, f"{covariance_type} precision")
+    if covariance_type in ("diag", "spherical"):
+        if np.any(precisions <= 0):
+            raise ValueError(f"'{covariance_type} precision' should be positive; the smallest "
+                             f"entry is {precisions.min():.5g}.")
+        return precisions
+    for k, P in enumerate(precisions.reshape(-1, d, d)):
+        if not (np.allclose(P, P.T) and np.all(linalg.eigvalsh(P) > 0)):
+            raise ValueError(f"'{covariance_type} precision' should be symmetric, "
+                             f"positive-definite (matrix {k} is not).")
+    return precisions
+
+
+def _sigma_of_precision(precisions, covariance_type):
+    if covariance_type in ("diag", "spherical"):
+        return 1.0 / np.asarray(precisions, dtype=np.float64)
+    return np.linalg.inv(np.asarray(precisions, dtype=np.float64))
+
+
+def precision_cholesky(params):
+    """scikit-learn's ``precisions_cholesky_``: ``P_k`` with ``Sigma_k^{-1} = P_k P_k^T``.
+
+    Parameters
+    ----------
+    params : GMMParams
+
+    Returns
+    -------
+    ndarray
+        (K, d, d) full (``L_k^{-T}``), (d, d) tied, (K, d) diag or (K,) spherical
+        (``1 / sqrt(Sigma)``).
+    """
+    if params.covariance_type in ("diag", "spherical"):
+        return 1.0 / np.sqrt(params.Sigma)
+    L = params.cholesky if params.covariance_type == "full" else params.cholesky[:1]
+    eye = np.eye(params.d)
+    P = np.stack([linalg.solve_triangular(Lk, eye, lower=True).T for Lk in L])
+    return P if params.covariance_type == "full" else P[0]
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
-    """Gaussian mixture fitted by EM, a drop-in for ``sklearn.mixture.GaussianMixture``.
+    """Gaussian mixture fitted by EM: a drop-in for ``sklearn.mixture.GaussianMixture``.
+
+    The constructor, the fitted attributes and the methods are scikit-learn's, with their
+    meanings; the EM loop is :func:`em.fit`.
 
     Parameters
     ----------
     n_components : int, default 1
     covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
     tol : float, default 1e-3
-        Relative change of the objective that counts as converged.
+        Convergence threshold on the change of the per-sample mean log-likelihood (the lower
+        bound, or the log posterior per sample under ``prior``) between iterations.
     reg_covar : float, default 1e-6
-        Ridge added to covariance diagonals (scikit-learn's default).
+        Non-negative ridge added to every covariance diagonal.
     max_iter : int, default 100
+        EM iterations per initialisation (0 returns the initialisation).
     n_init : int, default 1
-    init_params : {"k-means++", "kmeans", "random"}, default "k-means++"
+        Initialisations; the best lower bound wins.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default "kmeans"
+        Initial responsibilities: k-means labels, the k-means++ seeds, uniform random
+        responsibilities, or K random observations.
+    weights_init : array-like of shape (n_components,) or None
+    means_init : array-like of shape (n_components, n_features) or None
+    precisions_init : array-like or None
+        Inverse covariances, of scikit-learn's shape for ``covariance_type``.
+    random_state : int, RandomState or None, default None
+    warm_start : bool, default False
+        Start each ``fit`` from the last solution (``n_init`` is then 1).
+    verbose : int, default 0
+        1 prints each initialisation and iteration; 2 adds timings and changes.
+    verbose_interval : int, default 10
+        Iterations between messages.
     prior : models.Prior or None, default None
-        A conjugate prior: the fit is then the MAP estimate.
-    random_state : int, Generator or None, default None
+        A conjugate prior: the fit is then the MAP estimate (an extension of scikit-learn's
+        constructor).
 
     Attributes
     ----------
-    weights_ : ndarray of shape (K,)
-    means_ : ndarray of shape (K, d)
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
     covariances_ : ndarray
-        scikit-learn's shapes per covariance type.
-    params_ : models.GMMParams
+        (K, d, d) full, (d, d) tied, (K, d) diag, (K,) spherical.
+    precisions_ : ndarray
+        Inverses of ``covariances_``, same shape.
+    precisions_cholesky_ : ndarray
+        Cholesky factors of ``precisions_`` (see :func:`precision_cholesky`).
     converged_ : bool
     n_iter_ : int
+        M-steps of the best initialisation.
     lower_bound_ : float
-        Final objective (average log-likelihood per sample, as in scikit-learn).
+        Per-sample mean log-likelihood (log posterior under a prior) at the fitted parameters.
+    lower_bounds_ : list of float
+        ``lower_bound_`` after each M-step of the best initialisation.
     n_features_in_ : int
-    labels_ : ndarray of shape (n_samples,)
-        Most responsible component of each training sample.
+    feature_names_in_ : ndarray of str
+        Only when ``X`` has string column names (a pandas DataFrame).
+    params_ : models.GMMParams
+        The fit in float64, as the rest of the suite takes it.
     """
 
     def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
-                 max_iter=100, n_init=1, init_params="k-means++", prior=None, random_state=None):
+                 max_iter=100, n_init=1, init_params="kmeans", weights_init=None, means_init=None,
+                 precisions_init=None, random_state=None, warm_start=False, verbose=0,
+                 verbose_interval=10, prior=None):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -54,43 +210,100 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.max_iter = max_iter
         self.n_init = n_init
         self.init_params = init_params
-        self.prior = prior
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
         self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.prior = prior
 
+    # -- checks -----------------------------------------------------------------------------
+    def _check_settings(self):
+        def integer(name, low):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, Integral):
+                raise TypeError(f"{name} must be an integer, got {v!r}.")
+            if v < low:
+                raise ValueError(f"{name} must be >= {low}, got {v!r}.")
+
+        def number(name):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, Real):
+                raise TypeError(f"{name} must be a number, got {v!r}.")
+            if not (np.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}.")
+
+        integer("n_components", 1)
+        integer("max_iter", 0)
+        integer("n_init", 1)
+        integer("verbose", 0)
+        integer("verbose_interval", 1)
+        number("tol")
+        number("reg_covar")
+        check_covariance_type(self.covariance_type)
+        if self.init_params not in INIT_PARAMS:
+            raise ValueError(f"init_params={self.init_params!r} is not supported; use one of "
+                             f"{', '.join(map(repr, INIT_PARAMS))}.")
+        if self.prior is not None and not isinstance(self.prior, Prior):
+            raise TypeError(f"prior must be a models.Prior or None, got {type(self.prior).__name__}.")
+
+    # -- initialisation ---------------------------------------------------------------------
+    def _initial_resp(self, X, rs):
+        """Initial responsibilities, drawn from ``rs`` exactly as scikit-learn draws them."""
+        N, K = X.shape[0], self.n_components
+        resp = np.zeros((N, K))
+        if self.init_params == "kmeans":
+            labels = KMeans(n_clusters=K, n_init=1, random_state=rs).fit(X).labels_
+            resp[np.arange(N), labels] = 1
+        elif self.init_params == "random":
+            resp = rs.uniform(size=(N, K))
+            resp /= resp.sum(axis=1, keepdims=True)
+        elif self.init_params == "random_from_data":
+            resp[rs.choice(N, size=K, replace=False), np.arange(K)] = 1
+        else:
+            _, idx = kmeans_plusplus(X, K, random_state=rs)
+            resp[idx, np.arange(K)] = 1
+        return resp
+
+    def _start(self, X, rs, given):
+        """One initial GMMParams: the M-step of the initial responsibilities, then the given parts."""
+        weights, means, precisions = given
+        if weights is not None and means is not None and precisions is not None:
+            pi, mu = weights, means            # all given: nothing to estimate
+        else:
+            p = m_step(X, self._initial_resp(X, rs), self.covariance_type,
+                       reg_covar=self.reg_covar)
+            pi = p.pi if weights is None else weights
+            mu = p.mu if means is None else means
+            Sigma = p.Sigma
+        if precisions is not None:
+            Sigma = _sigma_of_precision(precisions, self.covariance_type)
+        pi = np.asarray(pi, np.float64)    # validated to float32's 1e-6: renormalise in float64
+        return GMMParams(pi / pi.sum(), np.asarray(mu, np.float64), Sigma, self.covariance_type)
+
+    # -- fitting ----------------------------------------------------------------------------
     def fit(self, X, y=None, sample_weight=None):
-        """Estimate the mixture by EM.
+        """Estimate the mixture by EM, keeping the best of ``n_init`` initialisations.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : ignored
         sample_weight : array-like of shape (n_samples,) or None
+            Non-negative weights (integer weights equal repeated rows); an extension of
+            scikit-learn's ``fit``.
 
         Returns
         -------
         self
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        seed = self.random_state
-        if isinstance(seed, np.random.RandomState):
-            seed = int(seed.randint(2**31 - 1))
-        res = fit(X, n_components=self.n_components, covariance_type=self.covariance_type,
-                  prior=self.prior, sample_weight=sample_weight, init=self.init_params,
-                  n_init=self.n_init, max_iter=self.max_iter, tol=self.tol,
-                  reg_covar=self.reg_covar, random_state=seed)
-        self.result_ = res
-        self.params_ = res.params
-        self.weights_ = np.array(res.params.pi)
-        self.means_ = np.array(res.params.mu)
-        self.covariances_ = np.array(res.params.Sigma)
-        self.converged_ = res.converged
-        self.n_iter_ = res.n_iter
-        self.lower_bound_ = res.history[-1] / res.n_samples
-        self.labels_ = res.gamma.argmax(axis=1)
+        self.fit_predict(X, y, sample_weight=sample_weight)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
-        """Fit and return the most responsible component of each sample.
+        """Fit, then return the most responsible component of each sample.
 
         Parameters
         ----------
@@ -102,12 +315,84 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n_samples,)
         """
-        return self.fit(X, sample_weight=sample_weight).labels_
+        self._check_settings()
+        warm = self.warm_start and hasattr(self, "converged_")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        K, (N, d) = self.n_components, X.shape
+        if N < K:
+            raise ValueError(f"Expected n_samples >= n_components but got n_components = {K}, "
+                             f"n_samples = {N}; lower n_components or add data.")
+        given = (None if self.weights_init is None else check_weights(self.weights_init, K),
+                 None if self.means_init is None else check_means(self.means_init, K, d),
+                 None if self.precisions_init is None else
+                 check_precisions(self.precisions_init, self.covariance_type, K, d))
+        sample_weight = check_sample_weight(sample_weight, N)
+        rs = check_random_state(self.random_state)
+        X64 = X.astype(np.float64, copy=False)
+        try:
+            starts = ([self.params_] if warm else
+                      [self._start(X64, rs, given) for _ in range(self.n_init)])
+            self._n_eff = float(N if sample_weight is None else sample_weight.sum())
+            res = fit(X, K, self.covariance_type, prior=self.prior, sample_weight=sample_weight,
+                      init=starts, max_iter=self.max_iter, tol=self.tol, reg_covar=self.reg_covar,
+                      tol_per_sample=True, check_collapse=False,
+                      callback=self._verbose if self.verbose else None)
+        except DegenerateComponentError as exc:
+            raise ValueError(f"{_REGULARISE} ({exc})") from None
+        self._set_params(res.params, X.dtype)
+        self.converged_ = res.converged
+        self.n_iter_ = res.n_iter
+        self.lower_bounds_ = list(res.history[1:] / res.n_samples)
+        self.lower_bound_ = float(res.history[-1] / res.n_samples)
+        return res.gamma.argmax(axis=1)
+
+    def _set_params(self, params, dtype):
+        self.params_ = params
+        self.weights_ = params.pi.astype(dtype)
+        self.means_ = params.mu.astype(dtype)
+        self.covariances_ = params.Sigma.astype(dtype)
+        self.precisions_ = (1.0 / params.Sigma if params.covariance_type in ("diag", "spherical")
+                            else np.linalg.inv(params.Sigma)).astype(dtype)
+        self.precisions_cholesky_ = precision_cholesky(params).astype(dtype)
+
+    def _verbose(self, restart, n_iter, objective, converged):
+        """Print scikit-learn's progress messages from :func:`em.fit`'s callback."""
+        now = time.perf_counter()
+        if n_iter == 0:
+            print(f"Initialization {restart}")
+            self._clock, self._iter_clock, self._last = now, now, objective
+        elif n_iter % self.verbose_interval == 0:
+            if self.verbose >= 2:
+                change = (objective - self._last) / self._n_eff
+                print(f"  Iteration {n_iter}\t time lapse {now - self._iter_clock:.5f}s\t "
+                      f"ll change {change:.5f}")
+            else:
+                print(f"  Iteration {n_iter}")
+            self._iter_clock = now
+        self._last = objective
+        if converged is not None:
+            state = "converged" if converged else "did not converge"
+            if self.verbose >= 2:
+                print(f"Initialization {state}. time lapse {now - self._clock:.5f}s\t lower bound "
+                      f"{objective / self._n_eff:.5f}.")
+            else:
+                print(f"Initialization {state}.")
+
+    # -- prediction -------------------------------------------------------------------------
+    def _params(self):
+        """The fitted mixture as GMMParams, from the public attributes (which a user may set)."""
+        check_is_fitted(self)
+        pi = np.asarray(self.weights_, np.float64)
+        if abs(pi.sum() - 1.0) <= 1e-6:     # float32 weights sum to 1 within float32's epsilon
+            pi = pi / pi.sum()
+        return GMMParams(pi, np.asarray(self.means_, np.float64),
+                         np.asarray(self.covariances_, np.float64), self.covariance_type)
 
     def _e_step(self, X):
-        check_is_fitted(self)
+        params = self._params()
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return e_step(X, self.params_)
+        log_gamma, log_lik = e_step(X, params)
+        return log_gamma.astype(X.dtype), log_lik.astype(X.dtype)
 
     def predict_proba(self, X):
         """Responsibilities ``gamma(z_nk)``.
@@ -149,7 +434,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return self._e_step(X)[1]
 
     def score(self, X, y=None):
-        """Average log-likelihood per sample.
+        """Per-sample mean log-likelihood.
 
         Parameters
         ----------
@@ -160,10 +445,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         float
         """
-        return float(self.score_samples(X).mean())
+        return self.score_samples(X).mean()
 
     def sample(self, n_samples=1):
-        """Draw samples from the fitted mixture.
+        """Draw from the fitted mixture, grouped by component as scikit-learn returns them.
 
         Parameters
         ----------
@@ -172,16 +457,26 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
-        z : ndarray of shape (n_samples,)
+        y : ndarray of int, shape (n_samples,)
+            Component of each draw.
         """
-        check_is_fitted(self)
-        seed = self.random_state
-        if isinstance(seed, np.random.RandomState):
-            seed = int(seed.randint(2**31 - 1))
-        return simulate(self.params_, n_samples, rng=seed)
+        params = self._params()
+        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
+                             "requires at least one sample.")
+        rs = check_random_state(self.random_state)
+        counts = rs.multinomial(n_samples, params.pi)
+        y = np.repeat(np.arange(params.K), counts)
+        eps = rs.standard_normal((n_samples, params.d))
+        X = params.mu[y] + np.einsum("nij,nj->ni", params.to_full().cholesky[y], eps)
+        return X.astype(self.means_.dtype), y
+
+    def _n_parameters(self):
+        """Free parameters of the model (scikit-learn's private name, kept for its tests)."""
+        return self._params().n_parameters
 
     def bic(self, X):
-        """Bayesian information criterion on ``X`` (lower is better).
+        """Bayesian information criterion on ``X``: ``-2 log L + p log N`` (lower is better).
 
         Parameters
         ----------
@@ -191,11 +486,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         float
         """
-        n = np.asarray(X).shape[0]
-        return -2 * self.score(X) * n + self.params_.n_parameters * np.log(n)
+        n = _n_rows(X)
+        return -2 * self.score(X) * n + self._n_parameters() * np.log(n)
 
     def aic(self, X):
-        """Akaike information criterion on ``X`` (lower is better).
+        """Akaike information criterion on ``X``: ``-2 log L + 2 p`` (lower is better).
 
         Parameters
         ----------
@@ -205,5 +500,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         float
         """
-        n = np.asarray(X).shape[0]
-        return -2 * self.score(X) * n + 2 * self.params_.n_parameters
+        return -2 * self.score(X) * _n_rows(X) + 2 * self._n_parameters()
+
+
+def _n_rows(X):
+    return X.shape[0] if hasattr(X, "shape") else len(X)

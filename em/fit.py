@@ -181,29 +181,45 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
 
 
 def _run(X, w, shift, scale, params, prior, covariance_type, reg_covar, max_iter, tol, dtype,
-         chunk):
-    """EM from ``params`` until the relative change of the objective is at most ``tol``."""
+         chunk, tol_per_sample=False, n_eff=1.0, callback=None, check_collapse=True):
+    """EM from ``params`` until the objective changes by at most ``tol``.
+
+    The change is relative to the objective, or (``tol_per_sample``) the change of the objective
+    per effective sample, scikit-learn's lower-bound criterion.
+    """
     log_prior = (lambda p: 0.0) if prior is None else prior.log_density
     prior_c = None if prior is None else prior.shifted(shift)
-    check_scale = None if (prior is not None and not prior.is_flat) else scale
+    proper = prior is not None and not prior.is_flat
+    check_scale = None if (proper or not check_collapse) else scale
     history, converged, XX = [], False, None
     for n_iter in range(max_iter + 1):
         stats, log_lik, hard = em_pass(X, w, shift, params, dtype, chunk, XX=XX)
         if covariance_type == "tied" and not is_dask(X):
             XX = stats.M                  # sum_n w_n x_n x_n^T: the same in every pass
         history.append(log_lik + log_prior(params))
-        if n_iter > 0 and abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
-            converged = True
+        if n_iter > 0:
+            change = abs(history[-1] - history[-2])
+            converged = (change < tol * n_eff if tol_per_sample
+                         else change <= tol * abs(history[-1]))
+        done = converged or n_iter == max_iter
+        if callback is not None:
+            callback(n_iter, history[-1], converged if done else None)
+        if done:
             break
-        if n_iter == max_iter:
-            break
-        params = params_from_stats(stats, covariance_type, prior_c, reg_covar, shift, check_scale)
+        try:
+            params = params_from_stats(stats, covariance_type, prior_c, reg_covar, shift,
+                                       check_scale)
+        except DegenerateComponentError:
+            if check_collapse:
+                raise
+            break                         # scikit-learn's mode: keep the last valid iterate
     return params, log_lik, hard, np.asarray(history), n_iter, converged
 
 
 def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=None,
         init="k-means++", n_init=5, max_iter=1000, tol=1e-10, reg_covar=0.0, random_state=0,
-        dtype=None, chunk_size=None, init_subsample=None, progress=False):
+        dtype=None, chunk_size=None, init_subsample=None, progress=False, tol_per_sample=False,
+        check_collapse=True, callback=None):
     """Fit a Gaussian mixture by EM: maximum likelihood, or MAP under a conjugate prior.
 
     Alternates ``e_step`` (responsibilities) and ``m_step`` (closed-form ``pi``, ``mu``,
@@ -222,13 +238,17 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         None: maximum likelihood. A :class:`models.Prior`: MAP (``Prior.flat()`` gives the MLE).
     sample_weight : array-like of shape (N,) or None
         Non-negative observation weights; integer weights equal repeated rows.
-    init : {"k-means++", "kmeans", "random"} or GMMParams, default "k-means++"
+    init : {"k-means++", "kmeans", "random"}, GMMParams or list of GMMParams, default "k-means++"
+        How each restart starts. A GMMParams runs once; a list runs once from each of its
+        starting points (``n_init`` is then ignored).
     n_init : int, default 5
-        Restarts; the best objective wins. A GMMParams ``init`` runs once.
+        Restarts; the best objective wins.
     max_iter : int, default 1000
     tol : float, default 1e-10
         Relative change of the objective that counts as converged (floored at float32's
-        epsilon, 1.2e-7, when the products run in float32).
+        epsilon, 1.2e-7, when the products run in float32). With ``tol_per_sample``: the
+        change of the objective divided by the effective sample size (scikit-learn's ``tol``,
+        the change of the per-sample mean lower bound), strictly below ``tol``.
     reg_covar : float, default 0.0
         Non-negative ridge added to every covariance diagonal.
     random_state : int, numpy.random.Generator or None, default 0
@@ -241,6 +261,17 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         Run the initial clustering on at most this many random rows.
     progress : bool, default False
         Show a progress bar over restarts.
+    tol_per_sample : bool, default False
+        Read ``tol`` per sample, as scikit-learn does (see ``tol``).
+    check_collapse : bool, default True
+        Without a proper prior, stop a restart whose covariance becomes singular relative to
+        the data's column variances (below 1000 eps of them). False stops only when a
+        covariance is not positive-definite, as scikit-learn does, and then ends that restart
+        at its last valid parameters, not converged, instead of raising.
+    callback : callable or None
+        Called after every pass as ``callback(restart, n_iter, objective, converged)``, where
+        ``n_iter`` counts the M-steps taken before the pass and ``converged`` is None while the
+        restart runs, then True or False at its last pass.
 
     Returns
     -------
@@ -266,15 +297,17 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         if not isinstance(prior, Prior):
             raise TypeError(f"prior must be a models.Prior or None, got {type(prior).__name__}.")
         prior.check_compatible(K, d)
-    if isinstance(init, GMMParams):
-        check_init_params(init, K, d, covariance_type)
+    for start in (init if isinstance(init, list) else [init]):
+        if isinstance(start, GMMParams):
+            check_init_params(start, K, d, covariance_type)
     if dtype is None:
         dtype = X.dtype
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64, got {dtype}.")
     # float32 products make the objective noisy at about float32 epsilon (relative).
-    tol_eff = max(tol, float(np.finfo(np.float32).eps)) if dtype == np.float32 else tol
+    tol_eff = (max(tol, float(np.finfo(np.float32).eps)) if dtype == np.float32
+               and not tol_per_sample else tol)
     chunk = default_chunk(K, d, covariance_type, dtype) if chunk_size is None else check_positive(
         chunk_size, "chunk_size", integer=True)
     shift, scale, n_eff = _column_moments(X, w, chunk)
@@ -289,7 +322,7 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     prior_c = None if prior is None else prior.shifted(shift)
     rng = np.random.default_rng(random_state)
     seeds = rng.integers(0, 2**31 - 1, size=n_init)
-    runs = [init] if isinstance(init, GMMParams) else list(seeds)
+    runs = init if isinstance(init, list) else [init] if isinstance(init, GMMParams) else list(seeds)
 
     best, errors, finals = None, [], []
     iterator = runs
@@ -297,12 +330,13 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         from tqdm.auto import tqdm
 
         iterator = tqdm(runs, desc=f"EM K={K} {covariance_type}", leave=False)
-    for run in iterator:
+    for i, run in enumerate(iterator):
+        report = None if callback is None else (lambda *a, i=i: callback(i, *a))
         try:
             start = _start(X, K, covariance_type, init, run, w, prior_c, shift, init_subsample,
                            reg_covar)
             out = _run(X, w, shift, scale, start, prior, covariance_type, reg_covar, max_iter,
-                       tol_eff, dtype, chunk)
+                       tol_eff, dtype, chunk, tol_per_sample, n_eff, report, check_collapse)
         except DegenerateComponentError as exc:
             errors.append(exc)
             finals.append(float("nan"))
@@ -314,10 +348,19 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         raise errors[-1]
     params, log_lik, hard, history, n_iter, converged = best
     if not converged and max_iter > 0:
+        if n_iter < max_iter:             # only check_collapse=False stops early unconverged
+            why = (f"a component collapsed after {n_iter} iteration(s); EM kept the last "
+                   "valid parameters")
+        else:
+            change = abs(history[-1] - history[-2])
+            change, what = ((change / n_eff, "change per sample") if tol_per_sample else
+                            (change / abs(history[-1]), "relative change"))
+            why = (f"EM stopped at max_iter={max_iter} iterations with a {what} of "
+                   f"{change:.3g} against tol={tol:g}")
         warnings.warn(
-            f"EM did not converge in max_iter={max_iter} iterations (relative change "
-            f"{abs(history[-1] - history[-2]) / abs(history[-1]):.3g} > tol={tol:g}); "
-            "raise max_iter or tol.", ConvergenceWarning, stacklevel=2)
+            "Best performing initialization did not converge. Try different init parameters, "
+            f"or increase max_iter, tol, or check for degenerate data. ({why}.)",
+            ConvergenceWarning, stacklevel=2)
     p = params.n_parameters
     bic = -2.0 * log_lik + p * np.log(n_eff)
     return EMResult(

@@ -97,17 +97,19 @@ def check_init(init):
 
     Parameters
     ----------
-    init : str or GMMParams
+    init : str, GMMParams or sequence of GMMParams
 
     Returns
     -------
-    str or GMMParams
+    str, GMMParams or list of GMMParams
     """
     if isinstance(init, GMMParams):
         return init
+    if isinstance(init, list | tuple) and init and all(isinstance(p, GMMParams) for p in init):
+        return list(init)
     if isinstance(init, str) and init in INIT_METHODS:
         return init
     raise ValueError(
         f"init={init!r} is not supported; use one of {', '.join(map(repr, INIT_METHODS))} "
-        "or a models.GMMParams."
+        "a models.GMMParams, or a non-empty list of them."
     )

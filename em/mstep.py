@@ -211,7 +211,8 @@ def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=N
         A proper prior, already shifted to the centred coordinates, or None for ML. A flat prior
         must be passed as None for ``mu``/``Sigma`` (its Dirichlet part is read from ``alpha``).
     reg_covar : float
-        Added to the diagonal of every covariance.
+        Added to the diagonal of every covariance. When positive, an empty component
+        (``N_k = 0``) does not raise: ``N_k`` is floored at ``10 eps``, as scikit-learn does.
     shift : ndarray of shape (d,) or None
         Offset added back to the means.
     scale : ndarray of shape (d,) or None
@@ -226,6 +227,12 @@ def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=N
     N = N_k.sum()
     proper = prior if (prior is not None and not prior.is_flat) else None
     empty = N_k <= 0
+    if reg_covar > 0 and proper is None and empty.any():
+        # a ridge keeps an empty component's covariance proper: keep it alive with the floor
+        # scikit-learn puts under N_k (its mean then sits at the shift, its weight near zero)
+        N_k = N_k + 10 * np.finfo(float).eps
+        N = N_k.sum()
+        empty = N_k <= 0
     if proper is None and empty.any():
         k = int(np.flatnonzero(empty)[0])
         raise DegenerateComponentError(

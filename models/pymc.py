@@ -550,7 +550,7 @@ def _nuts(model, draws, tune, chains, seed, sampler, starts, progressbar, target
 def sample(X, n_components=2, covariance_type="full", prior=None, init="em", draws=1000,
            tune=1000, chains=4, random_seed=0, sampler=DEFAULT_SAMPLER, sample_z=False,
            prior_predictive=False, posterior_predictive=False, progressbar=False,
-           target_accept=0.9):
+           target_accept=0.9, feature_names=None):
     """Sample the posterior with NUTS, started from EM, and return an ArviZ DataTree.
 
     Parameters
@@ -574,11 +574,14 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init="em", dra
         Add the ``prior``/``prior_predictive`` or ``posterior_predictive`` groups.
     progressbar : bool
     target_accept : float
+    feature_names : sequence of str or None
+        Labels of the ``feature`` coordinate (the data's column names); default 0..d-1.
 
     Returns
     -------
     xarray.DataTree
-        Groups ``posterior`` (``pi``, ``mu``, ``Sigma``; ``z`` with ``sample_z``),
+        Groups ``posterior`` (chain, draw) of the relabelled draws (``pi``, ``mu``, ``Sigma``;
+        ``z`` with ``sample_z``),
         ``responsibilities`` (``gamma`` (obs_id, component): p(z_n = k | x_n, theta) averaged
         over the relabelled draws, Rao-Blackwellised), ``sample_stats`` (with the
         ``label_permutation`` applied to each draw), ``observed_data``, ``log_likelihood``,
@@ -616,8 +619,7 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init="em", dra
         dt = add_prior_predictive(dt, X, K, covariance_type, prior, draws=min(draws, 500),
                                   random_seed=int(rng.integers(2**31 - 1)))
     if posterior_predictive:
-        dt = add_posterior_predictive(dt, n_draws=min(draws * chains, 500),
-                                      random_seed=int(rng.integers(2**31 - 1)))
+        dt = add_posterior_predictive(dt, random_seed=int(rng.integers(2**31 - 1)))
     dt.attrs.update({
         "method": "nuts",
         "sampler": sampler,
@@ -631,7 +633,7 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init="em", dra
         "time_sampling_s": t_sample,
         "versions": _versions(),
     })
-    return dt
+    return name_features(dt, feature_names)
 
 
 _MODEL_CACHE: dict = {}
@@ -685,6 +687,66 @@ def _assemble(idata, X, reference, covariance_type, rng, sample_z):
     return relabel(dt, reference, rng=rng, sample_z=sample_z)
 
 
+def match_labels(pi, mu, reference, ref_L=None):
+    """The permutation that puts components ``(pi, mu)`` on the reference's labels.
+
+    Hungarian matching (``scipy.optimize.linear_sum_assignment``) on a label-invariant cost:
+    the squared Mahalanobis distance between the means under the reference covariance, plus the
+    squared difference of the log weights.
+
+    Parameters
+    ----------
+    pi : ndarray of shape (K,)
+    mu : ndarray of shape (K, d)
+    reference : GMMParams
+    ref_L : ndarray of shape (K, d, d) or None
+        ``reference.cholesky``, when the caller has it at hand.
+
+    Returns
+    -------
+    ndarray of int, shape (K,)
+        New component k is old component ``perm[k]``.
+    """
+    ref_L = reference.cholesky if ref_L is None else ref_L
+    diff = np.asarray(mu)[:, None, :] - reference.mu[None]                          # (j, k, d)
+    y = np.linalg.solve(ref_L[None], diff[..., None])[..., 0]
+    cost = (y**2).sum(-1) + (np.log(pi)[:, None] - np.log(reference.pi)[None]) ** 2
+    rows, cols = linear_sum_assignment(cost)
+    return rows[np.argsort(cols)]
+
+
+def name_features(dt, names):
+    """Label the ``feature`` (and ``feature_bis``) coordinates of every group with ``names``.
+
+    So ``az.summary(dt, coords={"feature": ["petal length (cm)"]})`` selects by column name.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+    names : sequence of str or None
+        One per feature; None leaves the tree as it is.
+
+    Returns
+    -------
+    xarray.DataTree
+    """
+    if names is None:
+        return dt
+    names = [str(n) for n in names]
+    groups = {}
+    for name in dt.children:
+        ds = dt[name].to_dataset()
+        for dim in ("feature", "feature_bis"):
+            if dim in ds.dims:
+                if ds.sizes[dim] != len(names):
+                    raise ValueError(f"{len(names)} feature names for {ds.sizes[dim]} features.")
+                ds = ds.assign_coords({dim: names})
+        groups[name] = ds
+    out = xr.DataTree.from_dict(groups)
+    out.attrs.update(dt.attrs)
+    return out
+
+
 def relabel(dt, reference, rng=None, sample_z=False):
     """Align the component labels of every posterior draw to a reference.
 
@@ -726,11 +788,7 @@ def relabel(dt, reference, rng=None, sample_z=False):
     perms = np.empty((C, D, K), dtype=np.int64)
     for c in range(C):
         for t in range(D):
-            diff = mu[c, t][:, None, :] - reference.mu[None]                       # (j, k, d)
-            y = np.linalg.solve(ref_L[None], diff[..., None])[..., 0]
-            cost = (y**2).sum(-1) + (np.log(pi[c, t])[:, None] - np.log(reference.pi)[None]) ** 2
-            rows, cols = linear_sum_assignment(cost)
-            perm = rows[np.argsort(cols)]
+            perm = match_labels(pi[c, t], mu[c, t], reference, ref_L)
             perms[c, t] = perm
             pi[c, t], mu[c, t] = pi[c, t][perm], mu[c, t][perm]
             if covariance_type != "tied":
@@ -812,15 +870,16 @@ def add_prior_predictive(dt, X, n_components, covariance_type, prior, draws=500,
     return out
 
 
-def add_posterior_predictive(dt, n_draws=500, random_seed=0):
+def add_posterior_predictive(dt, random_seed=0):
     """Add a ``posterior_predictive`` group: one simulated data set per posterior draw.
+
+    The group has the posterior's chains and draws, so ArviZ's LOO-PIT (``plot_loo_pit``) pairs
+    it with ``log_likelihood``.
 
     Parameters
     ----------
     dt : xarray.DataTree
         With ``posterior`` and ``observed_data``.
-    n_draws : int
-        Number of posterior draws used (spread evenly over chains and draws).
     random_seed : int
 
     Returns
@@ -834,14 +893,16 @@ def add_posterior_predictive(dt, n_draws=500, random_seed=0):
     covariance_type = dt.attrs.get("covariance_type") or _infer_type(post)
     X = dt["observed_data"]["x"].values
     C, D = post["pi"].shape[:2]
-    flat = np.linspace(0, C * D - 1, min(n_draws, C * D)).astype(int)
-    pts = [point_to_params({v: post[v].values[i // D, i % D] for v in ("pi", "mu", "Sigma")},
-                           covariance_type) for i in flat]
-    xs = np.stack([simulate(p, X.shape[0], rng)[0] for p in pts])
+    xs = np.empty((C, D, *X.shape))
+    for c, t, p in _draw_params(post, covariance_type):
+        xs[c, t] = simulate(p, X.shape[0], rng)[0]
     groups = {name: dt[name].to_dataset() for name in dt.children}
+    coords = {"chain": post.chain.values, "draw": post.draw.values,
+              "obs_id": np.arange(X.shape[0])}
+    if "feature" in dt["observed_data"].coords:
+        coords["feature"] = dt["observed_data"]["feature"].values
     groups["posterior_predictive"] = xr.Dataset(
-        {"x": (("chain", "draw", "obs_id", "feature"), xs[None])},
-        coords={"chain": [0], "draw": np.arange(len(pts)), "obs_id": np.arange(X.shape[0])})
+        {"x": (("chain", "draw", "obs_id", "feature"), xs)}, coords=coords)
     out = xr.DataTree.from_dict(groups)
     out.attrs.update(dt.attrs)
     return out
@@ -853,7 +914,7 @@ def _infer_type(post):
         tuple(d for d in post["Sigma"].dims if d not in ("chain", "draw"))]
 
 
-def em_to_datatree(em_result, X):
+def em_to_datatree(em_result, X, feature_names=None):
     """EM results in the MCMC DataTree's schema (a point estimate: chain = draw = 1).
 
     Parameters
@@ -861,6 +922,8 @@ def em_to_datatree(em_result, X):
     em_result : em.EMResult
     X : array-like of shape (N, d)
         The data the result was fitted on.
+    feature_names : sequence of str or None
+        Labels of the ``feature`` coordinate (the data's column names); default 0..d-1.
 
     Returns
     -------
@@ -876,6 +939,35 @@ def em_to_datatree(em_result, X):
     p = em_result.params
     if X.shape[1] != p.d:
         raise ValueError(f"X has {X.shape[1]} features but the result has d={p.d}.")
+    dt = point_to_datatree(p, X, feature_names)
+    dt.attrs.update({
+        "method": "em-map" if em_result.prior is not None and not em_result.prior.is_flat
+        else "em-mle",
+        "log_likelihood": em_result.log_likelihood,
+        "log_posterior": float("nan") if em_result.log_posterior is None
+        else em_result.log_posterior,
+        "bic": em_result.bic, "aic": em_result.aic, "icl": em_result.icl,
+        "n_iter": em_result.n_iter, "converged": int(em_result.converged),
+    })
+    return dt
+
+
+def point_to_datatree(p, X, feature_names=None):
+    """One parameter point and data in the MCMC DataTree's schema (chain = draw = 1).
+
+    Parameters
+    ----------
+    p : GMMParams
+    X : ndarray of shape (N, d)
+    feature_names : sequence of str or None
+
+    Returns
+    -------
+    xarray.DataTree
+        ``posterior`` (``pi``, ``mu``, ``Sigma``), ``responsibilities`` (``gamma`` at ``p``),
+        ``log_likelihood`` and ``observed_data``; attrs ``covariance_type``, ``n_components``
+        and ``versions``.
+    """
     ct = p.covariance_type
     N = X.shape[0]
     coords = {"chain": [0], "draw": [0], "component": np.arange(p.K), "feature": np.arange(p.d),
@@ -895,16 +987,5 @@ def em_to_datatree(em_result, X):
         "observed_data": xr.Dataset({"x": (("obs_id", "feature"), X)},
                                     coords={k: coords[k] for k in ("obs_id", "feature")}),
     })
-    dt.attrs.update({
-        "method": "em-map" if em_result.prior is not None and not em_result.prior.is_flat
-        else "em-mle",
-        "covariance_type": ct,
-        "n_components": p.K,
-        "log_likelihood": em_result.log_likelihood,
-        "log_posterior": float("nan") if em_result.log_posterior is None
-        else em_result.log_posterior,
-        "bic": em_result.bic, "aic": em_result.aic, "icl": em_result.icl,
-        "n_iter": em_result.n_iter, "converged": int(em_result.converged),
-        "versions": _versions(),
-    })
-    return dt
+    dt.attrs.update({"covariance_type": ct, "n_components": p.K, "versions": _versions()})
+    return name_features(dt, feature_names)

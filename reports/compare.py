@@ -2,13 +2,106 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import arviz as az
 import numpy as np
+import xarray as xr
+
+from models.pymc import match_labels
 
 SCALARS = ["pi", "mu", "Sigma"]
 
 
-def compare(em_dt, post_dt, ci_prob=0.94, em_mle_dt=None):
+def ci_label():
+    """The credible interval every table and figure uses: ArviZ's default (e.g. "89% ETI")."""
+    return f"{az.rcParams['stats.ci_prob']:.0%} {az.rcParams['stats.ci_kind'].upper()}"
+
+
+def lower_triangle(tree):
+    """The posterior with each covariance entry once: ``Sigma``'s lower triangle, labelled by row, col.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree or xarray.Dataset
+        A tree with a ``posterior`` group, or the posterior itself.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``Sigma`` of a full or tied model along one ``entry`` dimension (``"row, col"`` labels,
+        row >= col); other variables unchanged.
+    """
+    post = tree["posterior"].to_dataset() if isinstance(tree, xr.DataTree) else tree
+    if "feature_bis" not in post["Sigma"].dims:
+        return post
+    rows, cols = post["feature"].values, post["feature_bis"].values
+    i, j = np.tril_indices(len(rows))
+    stacked = post["Sigma"].stack(entry=("feature", "feature_bis"))
+    tril = stacked.isel(entry=i * len(rows) + j)
+    tril = tril.drop_vars(["entry", "feature", "feature_bis"]).assign_coords(
+        entry=[f"{rows[a]}, {cols[b]}" for a, b in zip(i, j)])
+    return post.drop_vars("Sigma").drop_dims("feature_bis").assign(Sigma=tril)
+
+
+def summary(tree, **kwargs):
+    """``arviz.summary`` of ``pi``, ``mu`` and ``Sigma`` with each covariance entry once.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree or xarray.Dataset
+    **kwargs
+        Passed to ``arviz.summary`` (``kind``, ``round_to``...).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    return az.summary(lower_triangle(tree), var_names=SCALARS, **kwargs)
+
+
+def align(result, reference):
+    """An EM result with its components relabelled onto ``reference`` (the posterior's labels).
+
+    Parameters
+    ----------
+    result : em.EMResult
+    reference : GMMParams
+
+    Returns
+    -------
+    em.EMResult
+    """
+    perm = match_labels(result.params.pi, result.params.mu, reference)
+    if np.array_equal(perm, np.arange(len(perm))):
+        return result
+    return dataclasses.replace(result, params=result.params.permute(perm))
+
+
+def sampling_problems(dt):
+    """A one-line description of convergence problems (r_hat > 1.01, divergences), or "".
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A posterior from :func:`models.pymc.sample`.
+
+    Returns
+    -------
+    str
+    """
+    summ = summary(dt, kind="diagnostics", round_to="none")
+    worst = float(summ["r_hat"].max())
+    n_div = int(dt["sample_stats"]["diverging"].sum())
+    problems = []
+    if not worst <= 1.01:
+        problems.append(f"max r_hat {worst:.3f} > 1.01 ({summ['r_hat'].idxmax()})")
+    if n_div:
+        problems.append(f"{n_div} divergent transition(s)")
+    return "; ".join(problems)
+
+
+def compare(em_dt, post_dt, em_mle_dt=None):
     """A table of EM estimate, posterior mean, sd, central interval, r_hat and ESS per scalar.
 
     Parameters
@@ -17,23 +110,22 @@ def compare(em_dt, post_dt, ci_prob=0.94, em_mle_dt=None):
         :func:`models.pymc.em_to_datatree` output (usually the MAP, the posterior's mode).
     post_dt : xarray.DataTree
         :func:`models.pymc.sample` output.
-    ci_prob : float
     em_mle_dt : xarray.DataTree or None
         Also list the MLE.
 
     Returns
     -------
     rows : list of dict
-        Keys ``parameter``, ``em`` (and ``em_mle``), ``mean``, ``sd``, ``lower``, ``upper``,
-        ``inside`` (EM inside the interval), ``r_hat``, ``ess_bulk``, ``ess_tail``.
+        Keys ``parameter``, ``em`` (and ``em_mle``), ``mean``, ``sd``, ``lower``, ``upper``
+        (ArviZ's default credible interval, :func:`ci_label`), ``inside`` (EM inside the
+        interval), ``r_hat``, ``ess_bulk``, ``ess_tail``; covariances once (lower triangle).
     agreement : dict
         ``mean_abs_gamma_diff`` and ``max_abs_gamma_diff`` between EM's responsibilities and the
         posterior mean of p(z_n = k | x_n), and ``label_agreement`` of the argmax labels.
     """
-    summ = az.summary(post_dt, var_names=SCALARS, ci_prob=ci_prob, round_to="none")
-    em_summ = az.summary(em_dt, var_names=SCALARS, kind="stats", round_to="none")
-    mle_summ = None if em_mle_dt is None else az.summary(em_mle_dt, var_names=SCALARS,
-                                                         kind="stats", round_to="none")
+    summ = summary(post_dt, round_to="none")
+    em_summ = summary(em_dt, kind="stats", round_to="none")
+    mle_summ = None if em_mle_dt is None else summary(em_mle_dt, kind="stats", round_to="none")
     lo_col = [c for c in summ.columns if c.endswith("_lb")][0]
     hi_col = [c for c in summ.columns if c.endswith("_ub")][0]
     rows = []

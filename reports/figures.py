@@ -10,10 +10,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
+from scipy.stats import multivariate_normal, norm  # noqa: E402
 
 from models.pymc import point_to_params  # noqa: E402
 
 COLORS = {"EM MLE": "C3", "EM MAP": "C2", "posterior mean": "k"}
+MAX_PAIRS = 8           # pairs plots, marginal plots: past this many features, principal components
 
 
 def _save(fig, path):
@@ -103,7 +105,7 @@ def arviz_plot(path, fn, *args, **kwargs):
     return path
 
 
-def forest(path, rows):
+def forest(path, rows, ci="89% ETI"):
     """Each scalar's posterior interval and EM estimates, standardised by the posterior sd.
 
     Parameters
@@ -111,6 +113,8 @@ def forest(path, rows):
     path : Path
     rows : list of dict
         :func:`reports.compare.compare` rows.
+    ci : str
+        Name of the interval in the rows (:func:`reports.compare.ci_label`).
 
     Returns
     -------
@@ -130,7 +134,7 @@ def forest(path, rows):
     ax.set_yticks(y, [r["parameter"] for r in rows], fontsize=7)
     ax.axvline(0, color="0.8", lw=1)
     ax.set_xlabel("(value - posterior mean) / posterior sd")
-    ax.plot([], [], color="C0", lw=2, label="posterior 94% interval")
+    ax.plot([], [], color="C0", lw=2, label=f"posterior {ci}")
     ax.plot([], [], "D", color=COLORS["EM MAP"], label="EM MAP")
     ax.plot([], [], "x", color=COLORS["EM MLE"], label="EM MLE")
     ax.legend(fontsize=7, loc="lower right")
@@ -152,7 +156,8 @@ def responsibilities(path, gamma_em, gamma_post):
 def ppc_marginals(path, X, names, post_dt, n_lines=50):
     """Observed marginal histograms against densities of posterior predictive replicates."""
     rep = post_dt["posterior_predictive"]["x"].values.reshape(-1, *X.shape)
-    d = X.shape[1]
+    rep = rep[np.linspace(0, len(rep) - 1, min(n_lines, len(rep))).astype(int)]
+    d = min(X.shape[1], MAX_PAIRS)
     fig, axes = plt.subplots(1, d, figsize=(3.3 * d, 3), squeeze=False)
     for j, ax in enumerate(axes[0]):
         lo, hi = np.quantile(np.concatenate([X[:, j], rep[:, :, j].ravel()]), [0.001, 0.999])
@@ -178,3 +183,137 @@ def loo_plot(path, table):
     ax.set_ylabel("elpd_loo (higher is better)")
     ax.set_xticks(Ks)
     return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# mclust's plots (classification, uncertainty, density) as pairs plots of any dimension
+# ---------------------------------------------------------------------------------------------
+def projection(X, names, max_dims=MAX_PAIRS):
+    """The coordinates a pairs plot shows: the features up to ``max_dims``, else the first PCs.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, d)
+    names : list of str
+    max_dims : int
+
+    Returns
+    -------
+    W : ndarray of shape (d, p)
+        Columns of the shown coordinates (the identity, or principal axes).
+    centre : ndarray of shape (d,)
+    labels : list of str
+    note : str
+        Empty, or a sentence saying the plot shows principal components.
+    """
+    d = X.shape[1]
+    if d <= max_dims:
+        return np.eye(d), np.zeros(d), list(names), ""
+    centre, sd = X.mean(axis=0), X.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    _, s, Vt = np.linalg.svd((X - centre) / sd, full_matrices=False)
+    share = s**2 / np.sum(s**2)
+    labels = [f"PC{j + 1} ({share[j]:.0%})" for j in range(max_dims)]
+    note = (f"{d} features are more than {max_dims}, so these panels show the data and the "
+            f"components projected on the first {max_dims} principal components of the "
+            f"standardised features ({share[:max_dims].sum():.0%} of their variance).")
+    return Vt[:max_dims].T / sd[:, None], centre, labels, note
+
+
+def _project(params, W, centre):
+    full = params.to_full()
+    return full.pi, (full.mu - centre) @ W, np.einsum("di,kde,ej->kij", W, full.Sigma, W)
+
+
+def _mixture_density(grid, pi, mu, Sigma):
+    """Density of a mixture at ``grid`` (M, q) for q-dimensional marginals."""
+    return sum(p * multivariate_normal(m, S, allow_singular=True).pdf(grid)
+               for p, m, S in zip(pi, mu, Sigma))
+
+
+def mclust_plot(path, kind, X, names, params, gamma):
+    """Draw mclust's ``classification``, ``uncertainty`` or ``density`` plot, as a pairs plot.
+
+    Each lower panel shows one pair of coordinates (features, or principal components past
+    :data:`MAX_PAIRS` features); the diagonal shows each coordinate alone.
+
+    Parameters
+    ----------
+    path : Path
+    kind : {"classification", "uncertainty", "density"}
+    X : ndarray of shape (N, d)
+    names : list of str
+    params : GMMParams
+        The mixture drawn (ellipses and density).
+    gamma : ndarray of shape (N, K)
+        Responsibilities: the class is their argmax, the uncertainty ``1 - max_k gamma``.
+
+    Returns
+    -------
+    path : Path
+    note : str
+        Empty, or what the projection did.
+    """
+    W, centre, labels, note = projection(X, names)
+    Y = (X - centre) @ W
+    pi, mu, Sigma = _project(params, W, centre)
+    z, u = gamma.argmax(axis=1), 1.0 - gamma.max(axis=1)
+    p = Y.shape[1]
+    size = min(2.2 * max(p, 2), 15)
+    fig, axes = plt.subplots(p, p, figsize=(size, size), squeeze=False)
+    for i in range(p):
+        for j in range(p):
+            ax = axes[i, j]
+            if j > i:
+                ax.axis("off")
+            elif i == j:
+                _diagonal(ax, kind, Y[:, i], z, u, pi, mu[:, i], Sigma[:, i, i])
+            else:
+                _panel(ax, kind, Y[:, [j, i]], z, u, pi, mu[:, [j, i]],
+                       Sigma[:, [j, i]][:, :, [j, i]])
+            if i == p - 1:
+                ax.set_xlabel(labels[j], fontsize=8)
+            if j == 0 and i > 0 or p == 1:
+                ax.set_ylabel(labels[i], fontsize=8)
+            ax.tick_params(labelsize=6)
+    title = {"classification": "Classification: most likely component, with 2-sigma ellipses",
+             "uncertainty": "Uncertainty 1 - max gamma: larger, darker points are less certain",
+             "density": "Mixture density (contours) over the data"}[kind]
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path), note
+
+
+def _panel(ax, kind, Y2, z, u, pi, mu, Sigma):
+    if kind == "classification":
+        for k in range(len(pi)):
+            ax.scatter(*Y2[z == k].T, s=6, color=f"C{k % 10}", alpha=0.7)
+            _ellipse(ax, mu[k], Sigma[k], 2, color=f"C{k % 10}", lw=1)
+    elif kind == "uncertainty":
+        order = np.argsort(u)
+        scale = max(u.max(), 1e-12)
+        ax.scatter(*Y2[order].T, s=3 + 40 * u[order] / scale, c=u[order], cmap="Greys",
+                   vmin=0, vmax=scale, edgecolors="none")
+    else:
+        lo, hi = Y2.min(axis=0), Y2.max(axis=0)
+        pad = 0.1 * (hi - lo + 1e-12)
+        g0, g1 = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], 60),
+                             np.linspace(lo[1] - pad[1], hi[1] + pad[1], 60))
+        dens = _mixture_density(np.column_stack([g0.ravel(), g1.ravel()]), pi, mu, Sigma)
+        ax.scatter(*Y2.T, s=2, color="0.75")
+        ax.contour(g0, g1, dens.reshape(g0.shape), levels=8, linewidths=0.8, cmap="viridis")
+
+
+def _diagonal(ax, kind, y, z, u, pi, mu, var):
+    bins = np.histogram_bin_edges(y, bins=30)
+    if kind == "classification":
+        for k in range(len(pi)):
+            ax.hist(y[z == k], bins=bins, color=f"C{k % 10}", alpha=0.5)
+    elif kind == "uncertainty":
+        ax.scatter(y, u, s=4, color="0.3")
+        ax.set_ylim(0, max(u.max(), 1e-12) * 1.05)
+    else:
+        ax.hist(y, bins=bins, density=True, color="0.8")
+        grid = np.linspace(bins[0], bins[-1], 200)
+        ax.plot(grid, sum(p * norm.pdf(grid, m, s) for p, m, s in zip(pi, mu, np.sqrt(var))),
+                color="C0")

@@ -9,8 +9,8 @@ from models import COVARIANCE_TYPES, Prior
 
 
 def select_grid(X, k_max, covariance_types=COVARIANCE_TYPES, use_prior=False, n_init=5,
-                random_state=0, progress=False):
-    """Fit EM on a grid of K = 1..k_max and covariance types.
+                random_state=0, progress=False, k_min=1):
+    """Fit EM on a grid of K = k_min..k_max and covariance types.
 
     Parameters
     ----------
@@ -24,6 +24,8 @@ def select_grid(X, k_max, covariance_types=COVARIANCE_TYPES, use_prior=False, n_
     random_state : int
     progress : bool
         Show a progress bar over the grid.
+    k_min : int
+        Smallest K.
 
     Returns
     -------
@@ -32,7 +34,7 @@ def select_grid(X, k_max, covariance_types=COVARIANCE_TYPES, use_prior=False, n_
         ``icl``, ``aic``, ``converged`` and ``error`` (the message of a fit that degenerated;
         its criteria are NaN).
     """
-    grid = [(K, ct) for ct in covariance_types for K in range(1, k_max + 1)]
+    grid = [(K, ct) for ct in covariance_types for K in range(k_min, k_max + 1)]
     iterator = grid
     if progress:
         from tqdm.auto import tqdm
@@ -77,3 +79,31 @@ def best(rows, criterion="bic"):
 def ranked(rows, criterion="bic"):
     """Rows sorted by the criterion, failures last."""
     return sorted(rows, key=lambda r: (not np.isfinite(r[criterion]), r[criterion]))
+
+
+def bic_table(rows, criterion="bic"):
+    """The grid as mclust prints it: K as rows, covariance types as columns.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`select_grid` rows.
+    criterion : {"bic", "icl", "aic"}
+
+    Returns
+    -------
+    str
+        The table (failed fits as "failed"), with the criterion's sign stated: lower is better
+        here, where mclust prints the negative.
+    """
+    types = list(dict.fromkeys(r["covariance_type"] for r in rows))
+    Ks = sorted({r["K"] for r in rows})
+    cell = {(r["K"], r["covariance_type"]): r[criterion] for r in rows}
+    width = max(10, *(len(t) for t in types))
+    lines = [f"{criterion.upper()} (lower is better; mclust prints -{criterion.upper()}):",
+             "K".rjust(3) + "".join(t.rjust(width + 2) for t in types)]
+    for K in Ks:
+        vals = [cell.get((K, t), np.nan) for t in types]
+        lines.append(f"{K:>3}" + "".join(
+            (f"{v:.2f}" if np.isfinite(v) else "failed").rjust(width + 2) for v in vals))
+    return "\n".join(lines)

@@ -747,6 +747,34 @@ def name_features(dt, names):
     return out
 
 
+def loo_pit_view(dt):
+    """The tree with ``log_likelihood.x`` repeated over ``feature``, for ArviZ's LOO-PIT.
+
+    ``log_likelihood.x`` holds one value per observation (a row of ``d`` features), which is
+    what ``az.loo`` needs. ArviZ's ``loo_pit`` pairs each observed scalar with a log-likelihood
+    of the same shape. Leaving out observation ``n`` leaves out its whole row, so each feature
+    of row ``n`` takes the row's PSIS weights. That is exactly the log-likelihood repeated over
+    ``feature``. Use the view for ``az.loo_pit`` / ``az.plot_loo_pit`` only: ``az.loo`` on it
+    would count every observation ``d`` times.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        With ``log_likelihood``, ``observed_data`` and ``posterior_predictive``.
+
+    Returns
+    -------
+    xarray.DataTree
+    """
+    groups = {name: dt[name].to_dataset() for name in dt.children}
+    x = groups["observed_data"]["x"]
+    groups["log_likelihood"] = xr.Dataset(
+        {"x": groups["log_likelihood"]["x"].expand_dims(feature=x["feature"].values, axis=-1)})
+    out = xr.DataTree.from_dict(groups)
+    out.attrs.update(dt.attrs)
+    return out
+
+
 def relabel(dt, reference, rng=None, sample_z=False):
     """Align the component labels of every posterior draw to a reference.
 

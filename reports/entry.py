@@ -15,16 +15,50 @@ class Interrupted(BaseException):
     """Ctrl-C. Not a KeyboardInterrupt: PyMC's sequential sampler swallows those and samples on."""
 
 
+_STATE = {"interrupted": False}
+
+
 def _raise_interrupted(signum, frame):
+    _STATE["interrupted"] = True
     raise Interrupted
 
 
+def interrupted(exc):
+    """Whether ``exc`` ends the run because of Ctrl-C.
+
+    The handler's exception can come back in another type: raised inside a numba-compiled call
+    it returns as a ``SystemError``. So any exception after Ctrl-C counts.
+
+    Parameters
+    ----------
+    exc : BaseException
+
+    Returns
+    -------
+    bool
+    """
+    return _STATE["interrupted"] or isinstance(exc, Interrupted | KeyboardInterrupt)
+
+
 def install_handler():
-    """Make Ctrl-C raise :class:`Interrupted` (in the main thread; elsewhere nothing changes)."""
+    """Make Ctrl-C raise :class:`Interrupted` (in the main thread; elsewhere nothing changes).
+
+    Returns
+    -------
+    handler or None
+        The handler it replaced (for :func:`restore_handler`), None outside the main thread.
+    """
+    _STATE["interrupted"] = False
     try:
-        signal.signal(signal.SIGINT, _raise_interrupted)
+        return signal.signal(signal.SIGINT, _raise_interrupted)
     except ValueError:                       # not the main thread
-        pass
+        return None
+
+
+def restore_handler(previous):
+    """Put back the Ctrl-C handler :func:`install_handler` replaced."""
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)
 
 
 def main(argv=None):
@@ -43,7 +77,9 @@ def main(argv=None):
         from reports.cli import main as cli_main
 
         return cli_main(argv)
-    except (Interrupted, KeyboardInterrupt):
+    except BaseException as exc:
+        if not interrupted(exc):
+            raise
         print(f"gmm: {INTERRUPTED}", file=sys.stderr)
         return 130
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from models.pymc import point_to_params
+from models.pymc import loo_pit_view, point_to_params
 from reports import figures
 from reports.compare import ci_label, compare, format_value, sampling_problems, summary
 
@@ -56,6 +56,11 @@ SECTIONS = [
     ("ppc", "Posterior predictive check",
      "Observed marginal densities (black) against data sets simulated from posterior draws "
      "(blue): the black line should look like one of the blue ones."),
+    ("loo_pit", "LOO-PIT",
+     "Leave-one-out probability integral transform of each observed value (each feature of a "
+     "left-out observation, weighted by PSIS): the ECDF of the values should stay inside the "
+     "band of a uniform distribution. An S shape means the predictive spread is too wide, its "
+     "mirror image too narrow."),
     ("responsibilities", "EM responsibilities against posterior p(z | x)",
      "One point per observation and component: points on the diagonal mean EM's gamma(z_nk) "
      "equals the posterior probability of the assignment."),
@@ -230,6 +235,8 @@ def render(folder, out=None):
             body["ppc"] = _note("" if d <= figures.MAX_PAIRS else
                                 f"Showing the first {figures.MAX_PAIRS} of {d} features.") + _img(
                 figures.ppc_marginals(out / "ppc.png", X, names, post))
+            body["loo_pit"] = _img(figures.arviz_plot(out / "loo_pit.png", azp.plot_loo_pit,
+                                                      loo_pit_view(post)))
     by_K = {int(k.split("_K")[1]): t for k, t in load.items() if k.startswith("posterior_K")}
     if len(by_K) >= 2:
         table = []

@@ -202,7 +202,11 @@ class ResultsFolder:
             return
         manifest = read_manifest(t)
         theirs = sorted(p.name for p in t.iterdir() if p.name != MANIFEST and p.name not in manifest)
-        if theirs and not (self.update or self.force and manifest):
+        if manifest and not (self.force or self.update):
+            raise UserError(f"results folder {str(t)!r} holds an earlier gmm run's results; pass "
+                            "--force to replace them (files gmm did not write are kept) or choose "
+                            "another --out.")
+        if theirs and not manifest and not self.update:
             raise UserError(f"results folder {str(t)!r} holds files gmm did not write "
                             f"({', '.join(theirs[:3])}{', ...' if len(theirs) > 3 else ''}); "
                             "gmm never replaces them: choose another --out.")
@@ -211,10 +215,6 @@ class ResultsFolder:
             raise UserError(f"writing {clash[0]!r} would replace a file in {str(t)!r} that gmm did "
                             "not write; move it away or choose another --out.")
         mine = self._replaceable(manifest)
-        if manifest and not (self.force or self.update):
-            raise UserError(f"results folder {str(t)!r} holds an earlier gmm run's results; pass "
-                            "--force to replace them (files gmm did not write are kept) or choose "
-                            "another --out.")
         changed = [n for n in mine if (t / n).exists() and _sha256(t / n) != manifest[n]["sha256"]]
         if changed:
             raise UserError(f"{str(t / changed[0])!r} changed since gmm wrote it, so gmm will not "

@@ -1,3 +1,4 @@
+import argparse
 import base64
 import csv
 import io
@@ -5,13 +6,17 @@ import json
 import os
 import re
 
+import arviz as az
+import arviz_plots as azp
 import numpy as np
 import pytest
 import xarray as xr
 from PIL import Image
+from scipy.stats import kstest
 
 import em
 from models import load_faithful
+from models.pymc import em_to_datatree, loo_pit_view, point_to_datatree, point_to_params
 from reports.cli import main
 from reports.html import SECTIONS
 
@@ -19,7 +24,7 @@ FAST = ["--draws", "150", "--tune", "150", "--chains", "2"]
 
 
 def run(capsys, *argv):
-    code = main(list(argv))
+    code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -100,11 +105,35 @@ def test_sample_compare_and_report(tmp_path, capsys):
     assert code == 0
     with open(tmp_path / "c" / "comparison.csv") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 2 + 4 + 8
+    assert len(rows) == 2 + 4 + 2 * 3          # each covariance entry once: lower triangle
+    assert [r["parameter"] for r in rows if r["parameter"].startswith("Sigma[0")] == [
+        "Sigma[0, eruptions, eruptions]", "Sigma[0, waiting, eruptions]",
+        "Sigma[0, waiting, waiting]"]
     assert {"em", "em_mle", "mean", "sd", "lower", "upper", "r_hat", "ess_bulk"} <= set(rows[0])
     for r in rows:
         assert float(r["lower"]) <= float(r["mean"]) <= float(r["upper"])
+        # the MLE on the posterior's labels: near the posterior, not 40-90 sd away
+        assert abs(float(r["em_mle"]) - float(r["mean"])) < 5 * float(r["sd"]), r
     assert "responsibilities: mean |EM - posterior|" in out
+    # one interval convention: ArviZ's default (the summary's own columns)
+    post = xr.open_datatree(tmp_path / "c" / "posterior.nc")
+    summ = az.summary(post, var_names=["pi"], round_to="none")
+    lb = [c for c in summ.columns if c.endswith("_lb")][0]
+    assert lb == f"eti{round(100 * az.rcParams['stats.ci_prob'])}_lb"
+    assert float(rows[0]["lower"]) == pytest.approx(summ.loc["pi[0]", lb], rel=1e-12)
+    # DataTrees a user can work with: column names as coordinates, LOO-PIT
+    by_name = az.summary(post, var_names=["mu"], coords={"feature": ["waiting"]})
+    assert list(by_name.index) == ["mu[0, waiting]", "mu[1, waiting]"]
+    pp = post["posterior_predictive"]["x"]
+    assert pp.sizes["chain"] == 2 and pp.sizes["draw"] == 150
+    assert post["log_likelihood"]["x"].dims == ("chain", "draw", "obs_id")   # az.loo per row
+    view = loo_pit_view(post)
+    pit = az.loo_pit(view)["x"].values
+    assert pit.shape == (272, 2) and np.all((pit >= 0) & (pit <= 1 + 1e-12))
+    assert kstest(pit.ravel(), "uniform").pvalue > 1e-3   # a model that fits: LOO-PIT ~ U(0, 1)
+    pc = azp.plot_loo_pit(view, backend="matplotlib")
+    pc.savefig(tmp_path / "loo_pit.png")
+    Image.open(tmp_path / "loo_pit.png").verify()
 
     code, out, _ = run(capsys, "report", str(tmp_path / "c"))
     assert code == 0
@@ -126,11 +155,13 @@ def test_demo_report_has_every_section(tmp_path, capsys):
         assert "Not available" not in section, sid
         assert "How to read it" in section
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    assert len(images) == 9  # data, selection, rank, trace, energy, forest, ppc, gamma, loo
+    # data, classification, uncertainty, density, selection, rank, trace, energy, forest, ppc,
+    # loo_pit, gamma, loo
+    assert len(images) == 13
     for b64 in images:
         Image.open(io.BytesIO(base64.b64decode(b64))).verify()
     pngs = sorted(folder.glob("*.png"))
-    assert len(pngs) == 9
+    assert len(pngs) == 13
     for p in pngs:
         Image.open(p).verify()
     record = json.loads((folder / "run.json").read_text())
@@ -149,12 +180,17 @@ def test_demo_report_has_every_section(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
-        (["fit", "no/such/file.csv"], "does not exist"),
-        (["fit", "NONCSV", "--columns", "name"], "not numeric"),
-        (["fit", "NANCSV"], "NaN"),
+        (["fit", "no/such/file.csv", "-k", "2"], "does not exist"),
+        (["fit", "NONCSV", "--columns", "name", "-k", "2"], "not numeric"),
+        (["fit", "NANCSV", "-k", "2"], "missing value at row 2, column 'a'"),
         (["fit", "faithful", "-k", "300"], "exceeds the number of observations"),
-        (["fit", "faithful", "--covariance-type", "fullish"], "unknown covariance type"),
-        (["fit", "faithful", "--out", "EXISTING"], "--force"),
+        (["fit", "faithful", "-k", "2", "--covariance-type", "fullish"], "invalid choice"),
+        (["fit", "faithful"], "required: -k"),
+        (["fit", "faithful", "-k", "2", "--out", "EXISTING"], "gmm did not write"),
+        (["fit", "faithful", "-k", "2", "--out", "EXISTING", "--force"], "gmm did not write"),
+        (["select", "faithful", "--types", "full,fullish"], "unknown covariance type"),
+        (["select", "faithful", "--kmin", "4", "--kmax", "3"], "--kmin 4 is above --kmax 3"),
+        (["predict", "no/such/folder", "faithful"], "neither a results folder"),
         (["report", "no/such/folder"], "does not exist"),
     ],
 )
@@ -178,3 +214,187 @@ def test_bad_input_one_line_exit_2(tmp_path, capsys, argv, match):
     assert len(lines) == 1 and "Traceback" not in err, err
     assert re.search(match, lines[0]), lines[0]
     assert (existing / "keep.txt").read_text() == "user data"
+
+
+def test_version_and_every_help(capsys):
+    from reports.cli import _version, build_parser
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"gmm {_version()}" and _version() != "unknown"
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert set(sub.choices) == {"simulate", "fit", "select", "sample", "compare", "predict",
+                                "report", "demo"}
+    for name, sp in sub.choices.items():
+        text = sp.format_help()
+        assert sp.description and len(sp.description) > 40, name
+        for action in sp._actions:
+            if action.dest == "help":
+                continue
+            assert action.help, (name, action.dest)
+            if action.choices:
+                assert "{" + ",".join(map(str, action.choices)) + "}" in text, (name, action.dest)
+            if action.default not in (None, False, argparse.SUPPRESS):
+                assert "(default:" in action.help or "default" in action.help.lower() or \
+                    f"(default: {action.default})" in " ".join(text.split()), (name, action.dest)
+
+
+def test_select_range_types_and_failures(tmp_path, capsys):
+    parser_defaults = __import__("reports.cli", fromlist=["build_parser"]).build_parser()
+    args = parser_defaults.parse_args(["select", "faithful"])
+    assert (args.kmin, args.kmax) == (1, 9)                 # mclust's default G = 1:9
+    # 12 rows at four distinct points: K >= 5 cannot be fitted by ML
+    X = np.repeat(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), 3, axis=0)
+    X = X + 1e-3 * np.random.default_rng(0).standard_normal(X.shape)
+    path = tmp_path / "four.csv"
+    path.write_text("a,b\n" + "\n".join(f"{u!r},{v!r}" for u, v in X.tolist()) + "\n")
+    code, out, err = run(capsys, "select", path, "--kmin", "2", "--kmax", "6", "--types",
+                         "full,spherical", "--out", tmp_path / "s")
+    assert code == 0, err
+    with open(tmp_path / "s" / "select.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {(int(r["K"]), r["covariance_type"]) for r in rows} == {
+        (K, ct) for K in range(2, 7) for ct in ("full", "spherical")}
+    failed = [r for r in rows if r["error"]]
+    assert failed and all(int(r["K"]) >= 5 for r in failed)
+    for r in failed:
+        assert f"failed: K={r['K']} {r['covariance_type']}: " in out
+    assert "K=4 spherical" in out or "K=4 full" in out
+    best = xr.open_datatree(tmp_path / "s" / "em.nc")
+    assert best.attrs["n_components"] == 4
+
+
+def test_predict_from_em_and_from_posterior(tmp_path, capsys):
+    from scipy.stats import multivariate_normal
+
+    X, names = load_faithful()
+    new = tmp_path / "new.csv"            # the model's columns, reordered, plus another column
+    new.write_text("id,waiting,eruptions\n" + "\n".join(
+        f"r{i},{w!r},{e!r}" for i, (e, w) in enumerate(X[:40].tolist())) + "\n")
+
+    def reference_gamma(tree):
+        ct, post = tree.attrs["covariance_type"], tree["posterior"]
+        total = 0
+        for c in range(post.sizes["chain"]):
+            for t in range(post.sizes["draw"]):
+                p = point_to_params({v: post[v].values[c, t] for v in ("pi", "mu", "Sigma")},
+                                    ct).to_full()
+                dens = np.column_stack([p.pi[k] * multivariate_normal(p.mu[k], p.Sigma[k]).pdf(
+                    X[:40]) for k in range(p.K)])
+                total = total + dens / dens.sum(axis=1, keepdims=True)
+        return total / (post.sizes["chain"] * post.sizes["draw"])
+
+    assert run(capsys, "fit", "faithful", "-k", "2", "--out", tmp_path / "fit")[0] == 0
+    code, out, err = run(capsys, "predict", tmp_path / "fit", new, "--out", tmp_path / "p1")
+    assert code == 0, err
+    assert "with the EM fit" in out
+    with open(tmp_path / "p1" / "predict.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["row", "component", "uncertainty", "gamma_0", "gamma_1"]
+    gamma = np.array([[float(r["gamma_0"]), float(r["gamma_1"])] for r in rows])
+    ref = reference_gamma(xr.open_datatree(tmp_path / "fit" / "em.nc"))
+    np.testing.assert_allclose(gamma, ref, atol=1e-10)
+    np.testing.assert_array_equal([int(r["component"]) for r in rows], ref.argmax(axis=1))
+    np.testing.assert_allclose([float(r["uncertainty"]) for r in rows], 1 - ref.max(axis=1),
+                               atol=1e-10)
+    # from a posterior: gamma averaged over every draw
+    assert run(capsys, "sample", "faithful", "-k", "2", "--draws", "30", "--tune", "100",
+               "--chains", "2", "--out", tmp_path / "post")[0] == 0
+    code, out, err = run(capsys, "predict", tmp_path / "post" / "posterior.nc", new, "--out",
+                         tmp_path / "p2")
+    assert code == 0 and "with the posterior" in out, err
+    with open(tmp_path / "p2" / "predict.csv") as fh:
+        gamma = np.array([[float(r["gamma_0"]), float(r["gamma_1"])] for r in csv.DictReader(fh)])
+    ref = reference_gamma(xr.open_datatree(tmp_path / "post" / "posterior.nc"))
+    np.testing.assert_allclose(gamma, ref, atol=1e-10)
+    # data without the model's columns: one line naming them
+    code, _, err = run(capsys, "predict", tmp_path / "fit", "iris", "--out", tmp_path / "p3")
+    assert code == 2 and "has 2 features (eruptions, waiting)" in err
+    assert run(capsys, "report", tmp_path / "p2")[0] == 0
+    assert (tmp_path / "p2" / "classification.png").exists()
+
+
+def _synthetic_posterior(X, names, K, seed=0, diverging=0):
+    """A posterior-shaped tree around an EM fit (2 chains x 40 draws), for the report."""
+    res = em.fit(X, K, "diag")
+    rng = np.random.default_rng(seed)
+    tree = point_to_datatree(res.params, X, names)
+    post = tree["posterior"].to_dataset()
+    C, D = 2, 40
+    noisy = {}
+    for v in ("pi", "mu", "Sigma"):
+        base = post[v].values[0, 0]
+        jitter = 1 + 0.01 * rng.standard_normal((C, D, *base.shape))
+        val = base * jitter
+        if v == "pi":
+            val = val / val.sum(axis=-1, keepdims=True)
+        noisy[v] = (post[v].dims, val)
+    coords = {c: post[c].values for c in post.coords if c not in ("chain", "draw")}
+    new_post = xr.Dataset(noisy, coords={"chain": np.arange(C), "draw": np.arange(D), **coords})
+    div = np.zeros((C, D), bool)
+    div.flat[:diverging] = True
+    stats = xr.Dataset({"diverging": (("chain", "draw"), div),
+                        "energy": (("chain", "draw"), rng.standard_normal((C, D)))},
+                       coords={"chain": np.arange(C), "draw": np.arange(D)})
+    groups = {n: tree[n].to_dataset() for n in tree.children}
+    groups.update(posterior=new_post, sample_stats=stats)
+    out = xr.DataTree.from_dict(groups)
+    out.attrs.update(tree.attrs, method="nuts")
+    return res, out
+
+
+def test_report_on_every_folder_and_13_dimensions(tmp_path, capsys):
+    from sklearn.datasets import load_wine
+
+    wine = load_wine(as_frame=True).frame
+    path = tmp_path / "wine.csv"
+    wine.to_csv(path, index=False)
+    assert run(capsys, "fit", path, "--exclude", "target", "-k", "3", "--covariance-type", "diag",
+               "--out", tmp_path / "w")[0] == 0
+    assert run(capsys, "select", "faithful", "--kmax", "2", "--out", tmp_path / "s")[0] == 0
+    assert run(capsys, "simulate", "-n", "200", "-d", "3", "--out", tmp_path / "sim")[0] == 0
+    for folder in ("w", "s", "sim"):
+        code, _, err = run(capsys, "report", tmp_path / folder)
+        assert code == 0, (folder, err)
+        page = (tmp_path / folder / "index.html").read_text()
+        for sid in ("data", "classification", "uncertainty", "density"):
+            section = page.split(f'id="{sid}"')[1].split("</section>")[0]
+            assert "Not available" not in section and "<img" in section, (folder, sid)
+    page = (tmp_path / "w" / "index.html").read_text()
+    assert "first 8 principal components of the standardised features" in page
+    s_page = (tmp_path / "s" / "index.html").read_text()
+    assert "Not available" not in s_page.split('id="selection"')[1].split("</section>")[0]
+    # a 13-D posterior with a divergence: plots within ArviZ's limits, and a warning banner
+    X = wine.drop(columns="target").to_numpy()
+    names = list(wine.columns[:-1])
+    res, post = _synthetic_posterior(X, names, 3, diverging=1)
+    folder = tmp_path / "p13"
+    folder.mkdir()
+    post.to_netcdf(folder / "posterior.nc")
+    em_to_datatree(res, X, names).to_netcdf(folder / "em_map.nc")
+    code, _, err = run(capsys, "report", folder)
+    assert code == 0, err
+    page = (folder / "index.html").read_text()
+    banner = page.split("<h1>")[1].split('<section id="data">')[0]
+    assert 'class="banner"' in banner and "1 divergent transition" in banner
+    for sid in ("rank", "trace", "forest", "diagnostics"):
+        section = page.split(f'id="{sid}"')[1].split("</section>")[0]
+        assert "Not available" not in section, sid
+    assert "mu of the first" in page.split('id="rank"')[1].split("</section>")[0]
+    assert "Sigma[2, proline]" in page     # the table lists every scalar
+
+
+def test_a_failed_report_leaves_the_folder_as_it_was(tmp_path, capsys, monkeypatch):
+    from reports import figures
+
+    assert run(capsys, "fit", "faithful", "-k", "2", "--out", tmp_path / "f")[0] == 0
+    before = sorted(p.name for p in (tmp_path / "f").iterdir())
+
+    def broken(*args, **kwargs):
+        raise ValueError("a figure failed")
+    monkeypatch.setattr(figures, "mclust_plot", broken)
+    code, _, err = run(capsys, "report", tmp_path / "f")
+    assert code == 2 and "a figure failed" in err
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == before

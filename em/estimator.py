@@ -332,11 +332,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         try:
             starts = ([self.params_] if warm else
                       [self._start(X64, rs, given) for _ in range(self.n_init)])
-            self._n_eff = float(N if sample_weight is None else sample_weight.sum())
+            n_eff = float(N if sample_weight is None else sample_weight.sum())
             res = fit(X, K, self.covariance_type, prior=self.prior, sample_weight=sample_weight,
                       init=starts, max_iter=self.max_iter, tol=self.tol, reg_covar=self.reg_covar,
                       tol_per_sample=True, check_collapse=False,
-                      callback=self._verbose if self.verbose else None)
+                      callback=self._printer(n_eff) if self.verbose else None)
         except DegenerateComponentError as exc:
             raise ValueError(f"{_REGULARISE} ({exc})") from None
         self._set_params(res.params, X.dtype)
@@ -355,28 +355,32 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                             else np.linalg.inv(params.Sigma)).astype(dtype)
         self.precisions_cholesky_ = precision_cholesky(params).astype(dtype)
 
-    def _verbose(self, restart, n_iter, objective, converged):
-        """Print scikit-learn's progress messages from :func:`em.fit`'s callback."""
-        now = time.perf_counter()
-        if n_iter == 0:
-            print(f"Initialization {restart}")
-            self._clock, self._iter_clock, self._last = now, now, objective
-        elif n_iter % self.verbose_interval == 0:
-            if self.verbose >= 2:
-                change = (objective - self._last) / self._n_eff
-                print(f"  Iteration {n_iter}\t time lapse {now - self._iter_clock:.5f}s\t "
-                      f"ll change {change:.5f}")
-            else:
-                print(f"  Iteration {n_iter}")
-            self._iter_clock = now
-        self._last = objective
-        if converged is not None:
-            state = "converged" if converged else "did not converge"
-            if self.verbose >= 2:
-                print(f"Initialization {state}. time lapse {now - self._clock:.5f}s\t lower bound "
-                      f"{objective / self._n_eff:.5f}.")
-            else:
-                print(f"Initialization {state}.")
+    def _printer(self, n_eff):
+        """scikit-learn's progress messages, as a callback for :func:`em.fit`."""
+        clock = {}
+
+        def show(restart, n_iter, objective, converged):
+            now = time.perf_counter()
+            if n_iter == 0:
+                print(f"Initialization {restart}")
+                clock.update(start=now, iteration=now)
+            elif n_iter % self.verbose_interval == 0:
+                if self.verbose >= 2:
+                    print(f"  Iteration {n_iter}\t time lapse {now - clock['iteration']:.5f}s\t "
+                          f"ll change {(objective - clock['last']) / n_eff:.5f}")
+                else:
+                    print(f"  Iteration {n_iter}")
+                clock["iteration"] = now
+            clock["last"] = objective
+            if converged is not None:
+                state = "converged" if converged else "did not converge"
+                if self.verbose >= 2:
+                    print(f"Initialization {state}. time lapse {now - clock['start']:.5f}s\t "
+                          f"lower bound {objective / n_eff:.5f}.")
+                else:
+                    print(f"Initialization {state}.")
+
+        return show
 
     # -- prediction -------------------------------------------------------------------------
     def _params(self):

@@ -212,7 +212,9 @@ def _run(X, w, shift, scale, params, prior, covariance_type, reg_covar, max_iter
         except DegenerateComponentError:
             if check_collapse:
                 raise
-            break                         # scikit-learn's mode: keep the last valid iterate
+            if callback is not None:      # scikit-learn's mode: keep the last valid iterate
+                callback(n_iter, history[-1], False)
+            break
     return params, log_lik, hard, np.asarray(history), n_iter, converged
 
 

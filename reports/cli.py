@@ -25,9 +25,8 @@ import em
 from models import COVARIANCE_TYPES, Prior, sample_params, simulate
 from models import pymc as gmm_pymc
 from models.pymc import _versions, em_to_datatree, point_to_datatree, point_to_params
-from reports import figures
+from reports import figures, interrupt
 from reports.compare import align, compare, format_table, sampling_problems, summary
-from reports.entry import INTERRUPTED, install_handler, interrupted, restore_handler
 from reports.html import render
 from reports.io import ResultsFolder, UserError, dataset_name, load_data, split_names, write_json
 from reports.select import best, bic_table, ranked, select_grid
@@ -609,21 +608,20 @@ def main(argv=None):
         Exit status: 0 on success, 2 on bad input, 130 after Ctrl-C.
     """
     args = build_parser().parse_args(argv)
-    previous = install_handler()
+    previous = interrupt.install_handler()
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
             COMMANDS[args.command](args)
     except BaseException as exc:
-        if interrupted(exc):
-            print(f"gmm: {INTERRUPTED}", file=sys.stderr)
-            return 130
+        if interrupt.interrupted(exc):
+            return interrupt.report()
         if not isinstance(exc, UserError | ValueError | TypeError | FileNotFoundError):
             raise
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"gmm: error: {msg}", file=sys.stderr)
         return 2
     finally:
-        restore_handler(previous)
+        interrupt.restore_handler(previous)
     return 0
 

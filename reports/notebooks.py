@@ -10,9 +10,11 @@ import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
+from reports.io import ResultsFolder
+
 
 def main(argv=None):
-    """Run every notebook in ``notebooks/`` and write ``<out>/<name>.html``.
+    """Run every notebook in ``notebooks/`` and write ``<out>/<name>.html`` (see ``ResultsFolder``).
 
     Parameters
     ----------
@@ -24,13 +26,15 @@ def main(argv=None):
     args = ap.parse_args(argv)
     os.environ["GMM_SUITE_FAST"] = "1" if args.fast else "0"
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    # all notebooks or none, and only over HTML an earlier run of this command wrote
+    with ResultsFolder(out, command="notebooks", update=True) as folder:
+        for path in sorted(Path("notebooks").glob("*.ipynb")):
+            nb = nbformat.read(path, as_version=4)
+            NotebookClient(nb, timeout=3600, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+            body, _ = HTMLExporter().from_notebook_node(nb)
+            (folder.path / f"{path.stem}.html").write_text(body)
     for path in sorted(Path("notebooks").glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        NotebookClient(nb, timeout=3600, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-        body, _ = HTMLExporter().from_notebook_node(nb)
-        (out / f"{path.stem}.html").write_text(body)
         print(f"wrote {out / path.stem}.html")
 
 

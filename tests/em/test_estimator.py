@@ -1,5 +1,8 @@
+import re
+
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from sklearn.utils.estimator_checks import check_estimator
 
@@ -55,3 +58,20 @@ def test_tol_is_sklearns_per_sample_change(loader):
     assert abs(ours.n_iter_ - sk.n_iter_) <= 1
     assert len(ours.lower_bounds_) == ours.n_iter_
     assert abs(np.diff(ours.lower_bounds_)[-1]) < ours.tol
+
+
+def test_verbose_prints_sklearns_progress(capsys):
+    X, _ = load_faithful()
+    gm = em.GaussianMixture(2, n_init=2, verbose=1, verbose_interval=2, random_state=0).fit(X)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Initialization 0" and "Initialization 1" in lines
+    assert lines.count("Initialization converged.") == 2
+    assert "  Iteration 2" in lines
+    assert f"  Iteration {gm.n_iter_ // 2 * 2}" in lines
+    h = em.GaussianMixture(2, verbose=2, max_iter=3, tol=0.0, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        h.fit(X)
+    out = capsys.readouterr().out
+    assert re.search(r"Initialization did not converge\. time lapse [0-9.]+s\t lower bound "
+                     + re.escape(f"{h.lower_bound_:.5f}."), out), out
+    assert out.count("  Iteration ") == 0            # verbose_interval 10 > max_iter 3

@@ -15,6 +15,7 @@ from PIL import Image
 from scipy.stats import kstest
 
 import em
+import reports.cli
 from models import load_faithful
 from models.pymc import em_to_datatree, loo_pit_view, point_to_datatree, point_to_params
 from reports.cli import main
@@ -398,3 +399,22 @@ def test_a_failed_report_leaves_the_folder_as_it_was(tmp_path, capsys, monkeypat
     code, _, err = run(capsys, "report", tmp_path / "f")
     assert code == 2 and "a figure failed" in err
     assert sorted(p.name for p in (tmp_path / "f").iterdir()) == before
+
+
+def test_sample_warns_on_divergences_and_r_hat(tmp_path, capsys, monkeypatch):
+    X, names = load_faithful()
+    _, bad = _synthetic_posterior(X, names, 2, diverging=3)
+    shifted = bad["posterior"].to_dataset()
+    shifted["mu"] = shifted["mu"] + xr.DataArray([0.0, 0.5], dims="chain")  # chains disagree
+    bad = xr.DataTree.from_dict({**{n: bad[n].to_dataset() for n in bad.children},
+                                 "posterior": shifted})
+    bad.attrs.update(covariance_type="diag", n_components=2, method="nuts")
+    monkeypatch.setattr(reports.cli.gmm_pymc, "sample", lambda *a, **k: bad)
+    code, out, err = run(capsys, "sample", "faithful", "-k", "2", "--covariance-type", "diag",
+                         "--out", tmp_path / "p")
+    assert code == 0, err
+    warning = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1
+    assert "3 divergent transition(s)" in warning[0] and "r_hat" in warning[0]
+    assert run(capsys, "report", tmp_path / "p")[0] == 0
+    assert 'class="banner"' in (tmp_path / "p" / "index.html").read_text()

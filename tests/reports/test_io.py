@@ -17,7 +17,7 @@ import xarray as xr
 import reports.cli
 from models import load_faithful
 from reports.cli import main
-from reports.entry import Interrupted
+from reports.interrupt import Interrupted
 from reports.io import MANIFEST, ResultsFolder, UserError, load_data
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -35,8 +35,15 @@ OUT_ROOT = Path("reports/out")
 MAX_PREDICTIVE_VALUES = 25_000_000     # posterior_predictive above this (200 MB) is left out
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Help with each option's default, and descriptions kept as written."""
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help with each option's default (unless it states its own), descriptions kept as written."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" in text or any(action.default is v for v in (None, False, argparse.SUPPRESS))
+                or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 class _Parser(argparse.ArgumentParser):

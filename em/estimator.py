@@ -187,7 +187,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Cholesky factors of ``precisions_`` (see :func:`precision_cholesky`).
     converged_ : bool
     n_iter_ : int
-        M-steps of the best initialisation.
+        M-steps of the best initialisation. Often one fewer than scikit-learn's: its lower
+        bound is evaluated before each M-step, so it takes one more M-step after the change
+        falls below ``tol``. Here the bound belongs to the returned parameters.
     lower_bound_ : float
         Per-sample mean log-likelihood (log posterior under a prior) at the fitted parameters.
     lower_bounds_ : list of float

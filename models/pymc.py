@@ -261,6 +261,13 @@ def _check_prior(prior, K, d, covariance_type, allow_flat):
     return prior
 
 
+def _names(X, feature_names):
+    """Feature names given, else a DataFrame's columns, else None (0..d-1)."""
+    if feature_names is None and hasattr(X, "columns"):
+        return [str(c) for c in X.columns]
+    return feature_names
+
+
 def _check_K(n_components, N):
     from em._validation import check_n_components
 
@@ -575,7 +582,7 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init="em", dra
     progressbar : bool
     target_accept : float
     feature_names : sequence of str or None
-        Labels of the ``feature`` coordinate (the data's column names); default 0..d-1.
+        Labels of the ``feature`` coordinate; default: a DataFrame's column names, else 0..d-1.
 
     Returns
     -------
@@ -587,6 +594,7 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init="em", dra
         ``label_permutation`` applied to each draw), ``observed_data``, ``log_likelihood``,
         and the predictive groups asked for.
     """
+    feature_names = _names(X, feature_names)
     X = _check_data(X)
     N, d = X.shape
     K = _check_K(n_components, N)
@@ -951,7 +959,7 @@ def em_to_datatree(em_result, X, feature_names=None):
     X : array-like of shape (N, d)
         The data the result was fitted on.
     feature_names : sequence of str or None
-        Labels of the ``feature`` coordinate (the data's column names); default 0..d-1.
+        Labels of the ``feature`` coordinate; default: a DataFrame's column names, else 0..d-1.
 
     Returns
     -------
@@ -963,6 +971,7 @@ def em_to_datatree(em_result, X, feature_names=None):
     """
     if not isinstance(em_result, em.EMResult):
         raise TypeError(f"em_result must be an em.EMResult, got {type(em_result).__name__}.")
+    feature_names = _names(X, feature_names)
     X = _check_data(X)
     p = em_result.params
     if X.shape[1] != p.d:

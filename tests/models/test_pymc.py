@@ -10,7 +10,7 @@ from scipy import stats
 from scipy.special import logsumexp
 
 import em
-from models import COVARIANCE_TYPES, GMMParams, Prior, load_faithful, simulate
+from models import COVARIANCE_TYPES, GMMParams, Prior, load_faithful, load_iris, simulate
 from models import pymc as gmm_pymc
 from tests.conftest import random_params
 
@@ -221,3 +221,16 @@ def test_build_model_bad_input():
         gmm_pymc.build_model(X, 2, latent="implicit")
     with pytest.raises(ValueError, match="covariance_type='fll'"):
         gmm_pymc.build_model(X, 2, "fll")
+
+
+def test_em_datatree_takes_a_dataframes_column_names():
+    import pandas as pd
+
+    X, names, _ = load_iris()
+    frame = pd.DataFrame(X, columns=names)
+    dt = gmm_pymc.em_to_datatree(em.fit(X, 3), frame)
+    assert list(dt["posterior"]["feature"].values) == names
+    table = az.summary(dt, var_names=["mu"], coords={"feature": ["petal length (cm)"]},
+                       kind="stats")
+    assert list(table.index) == [f"mu[{k}, petal length (cm)]" for k in range(3)]
+    np.testing.assert_allclose(table["mean"], em.fit(X, 3).params.mu[:, 2], rtol=1e-12)

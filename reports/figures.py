@@ -18,8 +18,8 @@ COLORS = {"EM MLE": "C3", "EM MAP": "C2", "posterior mean": "k"}
 MAX_PAIRS = 8           # pairs plots, marginal plots: past this many features, principal components
 
 
-def _save(fig, path):
-    fig.savefig(path, dpi=90, bbox_inches="tight")
+def _save(fig, path, tight=True):
+    fig.savefig(path, dpi=90, bbox_inches="tight" if tight else None)
     plt.close(fig)
     return path
 
@@ -259,29 +259,38 @@ def mclust_plot(path, kind, X, names, params, gamma):
     pi, mu, Sigma = _project(params, W, centre)
     z, u = gamma.argmax(axis=1), 1.0 - gamma.max(axis=1)
     p = Y.shape[1]
-    size = min(2.2 * max(p, 2), 15)
-    fig, axes = plt.subplots(p, p, figsize=(size, size), squeeze=False)
+    size = min(2.0 * max(p, 3), 14)
+    fig = plt.figure(figsize=(size, size) if p > 1 else (6.5, 4))
+    # the lower triangle only, tick labels on the outer row and column: a 64-panel grid with
+    # every label and a tight layout took 3 s to draw
+    columns = {}
     for i in range(p):
-        for j in range(p):
-            ax = axes[i, j]
-            if j > i:
-                ax.axis("off")
-            elif i == j:
+        for j in range(i + 1):
+            ax = fig.add_subplot(p, p, i * p + j + 1, sharex=columns.get(j))
+            columns.setdefault(j, ax)
+            if i == j:
                 _diagonal(ax, kind, Y[:, i], z, u, pi, mu[:, i], Sigma[:, i, i])
+                if p > 1:
+                    ax.set_yticks([])
             else:
                 _panel(ax, kind, Y[:, [j, i]], z, u, pi, mu[:, [j, i]],
                        Sigma[:, [j, i]][:, :, [j, i]])
+            ax.tick_params(labelsize=6, labelbottom=i == p - 1,
+                           labelleft=j == 0 and i > 0 or p == 1)
             if i == p - 1:
                 ax.set_xlabel(labels[j], fontsize=8)
-            if j == 0 and i > 0 or p == 1:
+            if j == 0 and i > 0:
                 ax.set_ylabel(labels[i], fontsize=8)
-            ax.tick_params(labelsize=6)
+    if p == 1:
+        ax.set_ylabel({"classification": "count", "uncertainty": "1 - max gamma",
+                       "density": "density"}[kind], fontsize=8)
     title = {"classification": "Classification: most likely component, with 2-sigma ellipses",
              "uncertainty": "Uncertainty 1 - max gamma: larger, darker points are less certain",
              "density": "Mixture density (contours) over the data"}[kind]
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return _save(fig, path), note
+    fig.subplots_adjust(left=0.08 if p > 1 else 0.12, bottom=0.08 if p > 1 else 0.14, right=0.98,
+                        top=0.94 if p > 1 else 0.88, wspace=0.08, hspace=0.08)
+    return _save(fig, path, tight=False), note
 
 
 def _panel(ax, kind, Y2, z, u, pi, mu, Sigma):

@@ -989,7 +989,7 @@ def em_to_datatree(em_result, X, feature_names=None):
     return dt
 
 
-def point_to_datatree(p, X, feature_names=None):
+def point_to_datatree(p, X, feature_names=None, gamma=None):
     """One parameter point and data in the MCMC DataTree's schema (chain = draw = 1).
 
     Parameters
@@ -997,6 +997,8 @@ def point_to_datatree(p, X, feature_names=None):
     p : GMMParams
     X : ndarray of shape (N, d)
     feature_names : sequence of str or None
+    gamma : ndarray of shape (N, K) or None
+        Responsibilities to store (default: those at ``p``), e.g. averaged over a posterior.
 
     Returns
     -------
@@ -1018,7 +1020,8 @@ def point_to_datatree(p, X, feature_names=None):
     }, coords={k: coords[k] for k in ("chain", "draw", "component", "feature", "feature_bis")})
     dt = xr.DataTree.from_dict({
         "posterior": post,
-        "responsibilities": _gamma_group(np.exp(log_joint - log_lik[:, None])),
+        "responsibilities": _gamma_group(np.exp(log_joint - log_lik[:, None]) if gamma is None
+                                         else np.asarray(gamma, dtype=np.float64)),
         "log_likelihood": xr.Dataset({"x": (("chain", "draw", "obs_id"), log_lik[None, None])},
                                      coords={k: coords[k] for k in ("chain", "draw", "obs_id")}),
         "observed_data": xr.Dataset({"x": (("obs_id", "feature"), X)},

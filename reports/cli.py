@@ -28,7 +28,15 @@ from models.pymc import _versions, em_to_datatree, point_to_datatree, point_to_p
 from reports import figures, interrupt
 from reports.compare import align, compare, format_table, sampling_problems, summary
 from reports.html import render
-from reports.io import ResultsFolder, UserError, dataset_name, load_data, split_names, write_json
+from reports.io import (
+    ResultsFolder,
+    UserError,
+    columns_present,
+    dataset_name,
+    load_data,
+    split_names,
+    write_json,
+)
 from reports.select import best, bic_table, ranked, select_grid
 
 OUT_ROOT = Path("reports/out")
@@ -464,13 +472,7 @@ def cmd_predict(args):
     """Run `gmm predict`: classify new data with a saved model."""
     path, tree = _load_model(args.results)
     model_names = [str(v) for v in tree["observed_data"]["feature"].values]
-    columns = split_names(args.columns)
-    if columns is None and args.data not in ("faithful", "iris") and not args.data.endswith(".npy"):
-        import pandas as pd
-
-        header = list(pd.read_csv(args.data, nrows=0).columns) if Path(args.data).is_file() else []
-        if header and all(n in header for n in model_names):
-            columns = model_names
+    columns = split_names(args.columns) or columns_present(args.data, model_names)
     X, names = load_data(args.data, columns, split_names(args.exclude))
     if X.shape[1] != len(model_names):
         raise UserError(f"the model in {str(path)!r} has {len(model_names)} features "
@@ -485,8 +487,7 @@ def cmd_predict(args):
         rows = [{"row": i + 1, "component": int(label[i]), "uncertainty": 1.0 - gamma[i].max(),
                  **{f"gamma_{k}": gamma[i, k] for k in range(K)}} for i in range(X.shape[0])]
         _write_rows(folder.path / "predict.csv", rows)
-        pred = point_to_datatree(mean, X, names)
-        pred["responsibilities"]["gamma"].values[...] = gamma
+        pred = point_to_datatree(mean, X, names, gamma=gamma)
         pred.attrs.update({"method": f"predict from {source}", "model": str(path)})
         pred.to_netcdf(folder.path / "predict.nc")
         write_json(folder.path / "run.json", _record(

@@ -117,6 +117,31 @@ def load_data(source, columns=None, exclude=None):
     return values, use
 
 
+def columns_present(source, names):
+    """``names`` if the data source has every one of them as a column, else None.
+
+    Parameters
+    ----------
+    source : str
+        As for :func:`load_data`.
+    names : list of str
+
+    Returns
+    -------
+    list of str or None
+    """
+    if source in DATASETS:
+        header = load(source)[1]
+    elif Path(source).is_file() and Path(source).suffix != ".npy":
+        try:
+            header = [str(c) for c in pd.read_csv(source, nrows=0).columns]
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
+            return None                      # load_data reports what is wrong with the file
+    else:
+        return None
+    return list(names) if all(n in header for n in names) else None
+
+
 def dataset_name(source):
     """Short name of a data source for default folder names (``iris``, ``mydata``)."""
     return source if source in DATASETS else Path(source).stem

@@ -240,7 +240,8 @@ class ResultsFolder:
             raise UserError(f"writing {clash[0]!r} would replace a file in {str(t)!r} that gmm did "
                             "not write; move it away or choose another --out.")
         mine = self._replaceable(manifest)
-        changed = [n for n in mine if (t / n).exists() and _sha256(t / n) != manifest[n]["sha256"]]
+        changed = [n for n in mine if (t / n).exists() and not (
+            (t / n).is_file() and _sha256(t / n) == manifest[n]["sha256"])]
         if changed:
             raise UserError(f"{str(t / changed[0])!r} changed since gmm wrote it, so gmm will not "
                             "replace it; move it away or choose another --out.")

@@ -111,6 +111,12 @@ def test_a_gmm_file_the_user_changed_is_not_replaced(tmp_path, capsys):
     code, _, err = gmm(capsys, "fit", "faithful", "-k", "2", "--out", out, "--force")
     one_line_error(code, err, "changed since gmm wrote it")
     assert (out / "run.json").read_text() == '{"edited": "by hand"}'
+    (out / "run.json").unlink()                 # a folder of the user's where gmm wrote a file
+    (out / "run.json").mkdir()
+    (out / "run.json" / "mine.txt").write_text("kept")
+    code, _, err = gmm(capsys, "fit", "faithful", "-k", "2", "--out", out, "--force")
+    one_line_error(code, err, "changed since gmm wrote it")
+    assert (out / "run.json" / "mine.txt").read_text() == "kept"
 
 
 def test_report_replaces_only_its_own_files_and_keeps_a_users_clash(tmp_path, capsys):

@@ -179,7 +179,7 @@ def render(folder, out=None):
             body["data"] = _img(figures.ellipses(out / "data.png", X, names, estimates, post))
         else:
             body["data"] = "<p>One-dimensional data: ellipses need two features.</p>"
-        main = post if post is not None else points[-1] if "predict" in load else points[0]
+        main = post if post is not None else points[0]
         params, gamma = _point(main), main["responsibilities"]["gamma"].values
         for kind in ("classification", "uncertainty", "density"):
             path, note = figures.mclust_plot(out / f"{kind}.png", kind, X, names, params, gamma)

@@ -357,14 +357,13 @@ def cmd_select(args):
     types = "all" if list(args.types) == list(COVARIANCE_TYPES) else "+".join(args.types)
     target = _target(args, f"select-{stem}-K{args.kmin}-{args.kmax}-{types}")
     with ResultsFolder(target, args.force, "select") as folder:
-        rows = select_grid(X, args.kmax, args.types, use_prior=args.map, random_state=args.seed,
-                           progress=True, k_min=args.kmin)
+        rows, fits = select_grid(X, args.kmax, args.types, use_prior=args.map,
+                                 random_state=args.seed, progress=True, k_min=args.kmin,
+                                 return_fits=True)
         _write_rows(folder.path / "select.csv", rows)
         figures.selection(folder.path / "select.png", [r for r in rows if np.isfinite(r["bic"])])
         top = best(rows, args.criterion)
-        ns = argparse.Namespace(**{**vars(args), "components": top["K"],
-                                   "covariance_type": top["covariance_type"]})
-        res = _fit(X, ns, args.map, progress=False)
+        res = fits[top["K"], top["covariance_type"]]
         em_to_datatree(res, X, names).to_netcdf(folder.path / "em.nc")
         write_json(folder.path / "run.json", _record(
             args, names, title=f"{stem}: model selection by {args.criterion.upper()}",

@@ -9,7 +9,7 @@ from models import COVARIANCE_TYPES, Prior
 
 
 def select_grid(X, k_max, covariance_types=COVARIANCE_TYPES, use_prior=False, n_init=5,
-                random_state=0, progress=False, k_min=1):
+                random_state=0, progress=False, k_min=1, return_fits=False):
     """Fit EM on a grid of K = k_min..k_max and covariance types.
 
     Parameters
@@ -26,13 +26,17 @@ def select_grid(X, k_max, covariance_types=COVARIANCE_TYPES, use_prior=False, n_
         Show a progress bar over the grid.
     k_min : int
         Smallest K.
+    return_fits : bool
+        Also return the fits.
 
     Returns
     -------
-    list of dict
+    rows : list of dict
         One row per fit: ``K``, ``covariance_type``, ``log_likelihood``, ``n_parameters``, ``bic``,
         ``icl``, ``aic``, ``converged`` and ``error`` (the message of a fit that degenerated;
         its criteria are NaN).
+    fits : dict of (K, covariance_type) to em.EMResult
+        With ``return_fits``: the fits that did not fail.
     """
     grid = [(K, ct) for ct in covariance_types for K in range(k_min, k_max + 1)]
     iterator = grid
@@ -40,12 +44,13 @@ def select_grid(X, k_max, covariance_types=COVARIANCE_TYPES, use_prior=False, n_
         from tqdm.auto import tqdm
 
         iterator = tqdm(grid, desc="model grid")
-    rows = []
+    rows, fits = [], {}
     for K, ct in iterator:
         prior = Prior.default(X, K, ct) if use_prior else None
         try:
             res = em.fit(X, K, ct, prior=prior, n_init=n_init, random_state=random_state,
                          tol=1e-8)
+            fits[K, ct] = res
             rows.append({"K": K, "covariance_type": ct, "log_likelihood": res.log_likelihood,
                          "n_parameters": res.params.n_parameters, "bic": res.bic, "icl": res.icl,
                          "aic": res.aic, "converged": res.converged, "error": ""})
@@ -53,7 +58,7 @@ def select_grid(X, k_max, covariance_types=COVARIANCE_TYPES, use_prior=False, n_
             rows.append({"K": K, "covariance_type": ct, "log_likelihood": np.nan,
                          "n_parameters": np.nan, "bic": np.nan, "icl": np.nan, "aic": np.nan,
                          "converged": False, "error": str(exc).splitlines()[0]})
-    return rows
+    return (rows, fits) if return_fits else rows
 
 
 def best(rows, criterion="bic"):

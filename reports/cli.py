@@ -8,7 +8,6 @@ gmm did not write is replaced.
 from __future__ import annotations
 
 import argparse
-import csv
 import importlib.metadata
 import multiprocessing
 import os
@@ -19,6 +18,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 import em
@@ -26,7 +26,7 @@ from models import COVARIANCE_TYPES, Prior, sample_params, simulate
 from models import pymc as gmm_pymc
 from models.pymc import _versions, em_to_datatree, point_to_datatree, point_to_params
 from reports import figures, interrupt
-from reports.compare import align, compare, format_table, sampling_problems, summary
+from reports.compare import align, as_frame, compare, format_table, sampling_problems, summary
 from reports.html import render
 from reports.io import (
     ResultsFolder,
@@ -260,10 +260,7 @@ def _params_table(params, names):
 
 
 def _write_rows(path, rows):
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    as_frame(rows).to_csv(path, index=False, na_rep="nan")
 
 
 def _sample(X, K, covariance_type, args, names, progressbar=True, **kw):
@@ -316,11 +313,8 @@ def cmd_simulate(args):
     with ResultsFolder(target, args.force, "simulate") as folder:
         X, z = simulate(params, args.n_samples, rng=args.seed + 1)
         names = [f"x{j}" for j in range(X.shape[1])]
-        with open(folder.path / "simulated.csv", "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(names + ["z"])
-            for x, zi in zip(X, z):
-                w.writerow([repr(float(v)) for v in x] + [int(zi)])
+        pd.DataFrame(X, columns=names).assign(z=z).to_csv(folder.path / "simulated.csv",
+                                                          index=False)
         write_json(folder.path / "params.json", {"pi": params.pi, "mu": params.mu,
                                                  "Sigma": params.Sigma,
                                                  "covariance_type": params.covariance_type})

@@ -6,6 +6,7 @@ import dataclasses
 
 import arviz as az
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from models.pymc import match_labels
@@ -147,6 +148,11 @@ def compare(em_dt, post_dt, em_mle_dt=None):
     return rows, agreement
 
 
+def as_frame(rows, columns=None):
+    """Dict rows as a DataFrame, with ``columns`` (default: the first row's keys) in order."""
+    return pd.DataFrame(rows, columns=columns or (list(rows[0]) if rows else None))
+
+
 def format_table(rows, columns=None, floatfmt="{:.4g}"):
     """Plain-text table of dict rows (for the terminal).
 
@@ -162,17 +168,4 @@ def format_table(rows, columns=None, floatfmt="{:.4g}"):
     """
     if not rows:
         return ""
-    columns = columns or list(rows[0])
-    cells = [[format_value(r.get(c, ""), floatfmt) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths)),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
-    return "\n".join(lines)
-
-
-def format_value(value, floatfmt="{:.4g}"):
-    """Format a table cell: floats with ``floatfmt``, anything else with ``str``."""
-    if isinstance(value, float | np.floating):
-        return floatfmt.format(value)
-    return str(value)
+    return as_frame(rows, columns).to_string(index=False, float_format=floatfmt.format)

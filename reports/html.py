@@ -15,7 +15,7 @@ import xarray as xr
 
 from models.pymc import loo_pit_view, point_to_params
 from reports import figures
-from reports.compare import ci_label, compare, format_value, sampling_problems, summary
+from reports.compare import as_frame, ci_label, compare, sampling_problems, summary
 
 #: (id, title, how to read it) of every section, in order; {ci} is ArviZ's default interval
 SECTIONS = [
@@ -90,15 +90,7 @@ def _note(text):
 def _table(rows, columns=None, fmt="{:.4g}"):
     if not rows:
         return "<p>(empty)</p>"
-    columns = columns or list(rows[0])
-
-    def cell(v):
-        return html.escape(format_value(v, fmt))
-
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c, ''))}</td>" for c in columns) + "</tr>"
-                   for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return as_frame(rows, columns).to_html(index=False, float_format=fmt.format, border=0)
 
 
 def read_csv_rows(path):

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -101,3 +103,18 @@ def test_log_pdf_rejects_bad_X(rng):
         p.log_pdf(np.zeros((3, 3)))
     with pytest.raises(ValueError, match="NaN"):
         p.log_pdf(np.array([[np.nan, 0.0]]))
+
+
+def test_n_parameters_equal_mclusts_df():
+    # mclust's own df (tests/data/mclust/golden.csv, written by make_golden.R) for the four
+    # families the suite has: VII = spherical, VVI = diag, EEE = tied, VVV = full
+    import pandas as pd
+
+    golden = pd.read_csv(Path(__file__).parents[1] / "data" / "mclust" / "golden.csv")
+    ours = {"VII": "spherical", "VVI": "diag", "EEE": "tied", "VVV": "full"}
+    rows = golden[golden["model"].isin(list(ours)) & golden["df"].notna()]
+    assert len(rows) >= 150
+    for r in rows.itertuples():
+        K, d = int(r.G), int(r.d)
+        params = random_params(np.random.default_rng(0), K, d, ours[r.model])
+        assert params.n_parameters == int(r.df), r

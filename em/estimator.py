@@ -9,7 +9,7 @@ scikit-learn's way of starting it: the four ``init_params`` schemes drawn from a
 from __future__ import annotations
 
 import time
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 from scipy import linalg
@@ -18,12 +18,12 @@ from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from em._validation import check_sample_weight
+from em._validation import check_positive, check_sample_weight
 from em.estep import e_step
 from em.fit import fit
 from em.mstep import DegenerateComponentError, m_step
 from models import GMMParams, Prior
-from models.params import check_covariance_type
+from models.params import check_covariance_type, sigma_shape
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -97,8 +97,7 @@ def check_precisions(precisions, covariance_type, K, d):
     """
     precisions = check_array(precisions, dtype=[np.float64, np.float32], ensure_2d=False,
                              allow_nd=covariance_type == "full")
-    shape = {"full": (K, d, d), "tied": (d, d), "diag": (K, d), "spherical": (K,)}[covariance_type]
-    _check_shape(precisions, shape, f"{covariance_type} precision")
+    _check_shape(precisions, sigma_shape(covariance_type, K, d), f"{covariance_type} precision")
     if covariance_type in ("diag", "spherical"):
         if np.any(precisions <= 0):
             raise ValueError(f"'{covariance_type} precision' should be positive; the smallest "
@@ -223,27 +222,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # -- checks -----------------------------------------------------------------------------
     def _check_settings(self):
-        def integer(name, low):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, Integral):
-                raise TypeError(f"{name} must be an integer, got {v!r}.")
-            if v < low:
-                raise ValueError(f"{name} must be >= {low}, got {v!r}.")
-
-        def number(name):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, Real):
-                raise TypeError(f"{name} must be a number, got {v!r}.")
-            if not (np.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}.")
-
-        integer("n_components", 1)
-        integer("max_iter", 0)
-        integer("n_init", 1)
-        integer("verbose", 0)
-        integer("verbose_interval", 1)
-        number("tol")
-        number("reg_covar")
+        for name in ("n_components", "n_init", "verbose_interval"):
+            check_positive(getattr(self, name), name, integer=True)
+        for name in ("max_iter", "verbose"):
+            check_positive(getattr(self, name), name, allow_zero=True, integer=True)
+        for name in ("tol", "reg_covar"):
+            check_positive(getattr(self, name), name, allow_zero=True)
         check_covariance_type(self.covariance_type)
         if self.init_params not in INIT_PARAMS:
             raise ValueError(f"init_params={self.init_params!r} is not supported; use one of "

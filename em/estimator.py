@@ -24,6 +24,7 @@ from em.fit import fit
 from em.mstep import DegenerateComponentError, m_step
 from models import GMMParams, Prior
 from models.params import check_covariance_type, sigma_shape
+from models.simulate import draw_given_z
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -457,9 +458,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         rs = check_random_state(self.random_state)
         counts = rs.multinomial(n_samples, params.pi)
         y = np.repeat(np.arange(params.K), counts)
-        eps = rs.standard_normal((n_samples, params.d))
-        X = params.mu[y] + np.einsum("nij,nj->ni", params.to_full().cholesky[y], eps)
-        return X.astype(self.means_.dtype), y
+        return draw_given_z(params, y, rs).astype(self.means_.dtype), y
 
     def _n_parameters(self):
         """Free parameters of the model (scikit-learn's private name, kept for its tests)."""

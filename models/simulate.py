@@ -31,6 +31,22 @@ def simulate(params, n, rng=None):
         raise ValueError(f"n must be a positive integer, got {n!r}.")
     rng = np.random.default_rng(rng)
     z = rng.choice(params.K, size=int(n), p=params.pi)
-    eps = rng.standard_normal((int(n), params.d))
-    X = params.mu[z] + np.einsum("nij,nj->ni", params.cholesky[z], eps)
-    return X, z
+    return draw_given_z(params, z, rng), z
+
+
+def draw_given_z(params, z, rng):
+    """Draw ``x_n | z_n = k ~ N(mu_k, Sigma_k)`` for given labels.
+
+    Parameters
+    ----------
+    params : GMMParams
+    z : ndarray of int, shape (n,)
+    rng : numpy.random.Generator or numpy.random.RandomState
+        Anything with ``standard_normal``.
+
+    Returns
+    -------
+    ndarray of shape (n, d)
+    """
+    eps = rng.standard_normal((len(z), params.d))
+    return params.mu[z] + np.einsum("nij,nj->ni", params.cholesky[z], eps)

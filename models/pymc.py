@@ -723,6 +723,24 @@ def match_labels(pi, mu, reference, ref_L=None):
     return rows[np.argsort(cols)]
 
 
+def with_groups(dt, **groups):
+    """A new tree: ``dt``'s groups with ``groups`` added or replacing theirs, and ``dt``'s attrs.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+    **groups : xarray.Dataset
+
+    Returns
+    -------
+    xarray.DataTree
+    """
+    out = xr.DataTree.from_dict({**{name: dt[name].to_dataset() for name in dt.children},
+                                 **groups})
+    out.attrs.update(dt.attrs)
+    return out
+
+
 def name_features(dt, names):
     """Label the ``feature`` (and ``feature_bis``) coordinates of every group with ``names``.
 
@@ -750,9 +768,7 @@ def name_features(dt, names):
                     raise ValueError(f"{len(names)} feature names for {ds.sizes[dim]} features.")
                 ds = ds.assign_coords({dim: names})
         groups[name] = ds
-    out = xr.DataTree.from_dict(groups)
-    out.attrs.update(dt.attrs)
-    return out
+    return with_groups(dt, **groups)
 
 
 def loo_pit_view(dt):
@@ -774,13 +790,9 @@ def loo_pit_view(dt):
     -------
     xarray.DataTree
     """
-    groups = {name: dt[name].to_dataset() for name in dt.children}
-    x = groups["observed_data"]["x"]
-    groups["log_likelihood"] = xr.Dataset(
-        {"x": groups["log_likelihood"]["x"].expand_dims(feature=x["feature"].values, axis=-1)})
-    out = xr.DataTree.from_dict(groups)
-    out.attrs.update(dt.attrs)
-    return out
+    features = dt["observed_data"]["feature"].values
+    log_lik = dt["log_likelihood"]["x"].expand_dims(feature=features, axis=-1)
+    return with_groups(dt, log_likelihood=xr.Dataset({"x": log_lik}))
 
 
 def relabel(dt, reference, rng=None, sample_z=False):
@@ -851,17 +863,12 @@ def relabel(dt, reference, rng=None, sample_z=False):
     stats_ds = dt["sample_stats"].to_dataset().copy() if "sample_stats" in dt.children else \
         xr.Dataset(coords={"chain": post.chain, "draw": post.draw})
     stats_ds["label_permutation"] = (("chain", "draw", "component"), perms)
-    groups = {name: dt[name].to_dataset() for name in dt.children}
-    groups.update({
-        "posterior": new_post,
-        "responsibilities": _gamma_group(gamma / (C * D)),
-        "sample_stats": stats_ds,
-        "log_likelihood": xr.Dataset({"x": (("chain", "draw", "obs_id"), log_lik)},
-                                     coords={"chain": post.chain, "draw": post.draw,
-                                             "obs_id": np.arange(X.shape[0])}),
-    })
-    out = xr.DataTree.from_dict(groups)
-    out.attrs.update(dt.attrs)
+    out = with_groups(
+        dt, posterior=new_post, responsibilities=_gamma_group(gamma / (C * D)),
+        sample_stats=stats_ds,
+        log_likelihood=xr.Dataset({"x": (("chain", "draw", "obs_id"), log_lik)},
+                                  coords={"chain": post.chain, "draw": post.draw,
+                                          "obs_id": np.arange(X.shape[0])}))
     out.attrs["relabel_reference_mu"] = reference.mu.tolist()
     out.attrs["relabel_draws_permuted"] = int((perms != np.arange(K)).any(-1).sum())
     return out
@@ -898,12 +905,8 @@ def add_prior_predictive(dt, X, n_components, covariance_type, prior, draws=500,
     """
     model = build_model(X, n_components, covariance_type, prior, latent="explicit")
     pp = pm.sample_prior_predictive(draws=draws, model=model, random_seed=random_seed)
-    groups = {name: dt[name].to_dataset() for name in dt.children}
-    groups["prior"] = pp["prior"].to_dataset()
-    groups["prior_predictive"] = pp["prior_predictive"].to_dataset()
-    out = xr.DataTree.from_dict(groups)
-    out.attrs.update(dt.attrs)
-    return out
+    return with_groups(dt, prior=pp["prior"].to_dataset(),
+                       prior_predictive=pp["prior_predictive"].to_dataset())
 
 
 def add_posterior_predictive(dt, random_seed=0):
@@ -932,16 +935,12 @@ def add_posterior_predictive(dt, random_seed=0):
     xs = np.empty((C, D, *X.shape))
     for c, t, p in _draw_params(post, covariance_type):
         xs[c, t] = simulate(p, X.shape[0], rng)[0]
-    groups = {name: dt[name].to_dataset() for name in dt.children}
     coords = {"chain": post.chain.values, "draw": post.draw.values,
               "obs_id": np.arange(X.shape[0])}
     if "feature" in dt["observed_data"].coords:
         coords["feature"] = dt["observed_data"]["feature"].values
-    groups["posterior_predictive"] = xr.Dataset(
-        {"x": (("chain", "draw", "obs_id", "feature"), xs)}, coords=coords)
-    out = xr.DataTree.from_dict(groups)
-    out.attrs.update(dt.attrs)
-    return out
+    return with_groups(dt, posterior_predictive=xr.Dataset(
+        {"x": (("chain", "draw", "obs_id", "feature"), xs)}, coords=coords))
 
 
 def _infer_type(post):

@@ -17,7 +17,13 @@ from scipy.stats import kstest
 import em
 import reports.cli
 from models import load_faithful
-from models.pymc import em_to_datatree, loo_pit_view, point_to_datatree, point_to_params
+from models.pymc import (
+    em_to_datatree,
+    loo_pit_view,
+    point_to_datatree,
+    point_to_params,
+    with_groups,
+)
 from reports.cli import main
 from reports.html import SECTIONS
 
@@ -342,10 +348,8 @@ def _synthetic_posterior(X, names, K, seed=0, diverging=0):
     stats = xr.Dataset({"diverging": (("chain", "draw"), div),
                         "energy": (("chain", "draw"), rng.standard_normal((C, D)))},
                        coords={"chain": np.arange(C), "draw": np.arange(D)})
-    groups = {n: tree[n].to_dataset() for n in tree.children}
-    groups.update(posterior=new_post, sample_stats=stats)
-    out = xr.DataTree.from_dict(groups)
-    out.attrs.update(tree.attrs, method="nuts")
+    out = with_groups(tree, posterior=new_post, sample_stats=stats)
+    out.attrs["method"] = "nuts"
     return res, out
 
 
@@ -409,9 +413,7 @@ def test_sample_warns_on_divergences_and_r_hat(tmp_path, capsys, monkeypatch):
     _, bad = _synthetic_posterior(X, names, 2, diverging=3)
     shifted = bad["posterior"].to_dataset()
     shifted["mu"] = shifted["mu"] + xr.DataArray([0.0, 0.5], dims="chain")  # chains disagree
-    bad = xr.DataTree.from_dict({**{n: bad[n].to_dataset() for n in bad.children},
-                                 "posterior": shifted})
-    bad.attrs.update(covariance_type="diag", n_components=2, method="nuts")
+    bad = with_groups(bad, posterior=shifted)
     monkeypatch.setattr(reports.cli.gmm_pymc, "sample", lambda *a, **k: bad)
     code, out, err = run(capsys, "sample", "faithful", "-k", "2", "--covariance-type", "diag",
                          "--out", tmp_path / "p")

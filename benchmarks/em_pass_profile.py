@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 from em._features import LINEAR, default_chunk, features, n_features
 from em.estep import float64_sums, log_joint_of, normalise
 from em.mstep import design_moments, params_from_stats
+from models.families import family
 
 em_fit = sys.modules["em.fit"]  # the module (``em.fit`` the attribute is the function)
 
@@ -51,7 +52,7 @@ def main(argv=None):
         for dtype in (np.float64, np.float32):
             Xd = X.astype(dtype)
             shift = Xd.mean(axis=0, dtype=np.float64).astype(dtype).astype(np.float64)
-            chunk = default_chunk(args.K, args.d, args.type, dtype)
+            chunk = default_chunk(args.K, args.d, family(args.type).storage, dtype)
             stats, _, _ = em_fit.em_pass(Xd, None, shift, start, dtype, chunk)
             XX = stats.M if args.type == "tied" else None
             t_pass = best(lambda: em_fit.em_pass(Xd, None, shift, start, dtype, chunk, XX=XX),

@@ -31,7 +31,7 @@ import numpy as np
 
 LINEAR, SQUARES, PRODUCTS = 0, 1, 2
 
-#: covariance type -> feature kind
+#: storage layout (:attr:`models.families.Family.storage`) -> feature kind
 KIND = {"full": PRODUCTS, "tied": LINEAR, "diag": SQUARES, "spherical": SQUARES}
 
 
@@ -52,7 +52,7 @@ def n_features(d, kind):
     return 1 + d + (d if kind == SQUARES else d * (d + 1) // 2)
 
 
-def default_chunk(K, d, covariance_type, dtype=np.float64):
+def default_chunk(K, d, storage, dtype=np.float64):
     """Default rows per block: a block's features and log joints take about 512 KiB.
 
     That keeps them in a core's L2 cache between the two products that read them; float32
@@ -62,14 +62,15 @@ def default_chunk(K, d, covariance_type, dtype=np.float64):
     Parameters
     ----------
     K, d : int
-    covariance_type : str
+    storage : {"spherical", "diag", "tied", "full"}
+        The family's layout.
     dtype : numpy dtype, default float64
 
     Returns
     -------
     int
     """
-    p = n_features(d, KIND[covariance_type])
+    p = n_features(d, KIND[storage])
     return int(np.clip((1 << 19) // ((p + K) * np.dtype(dtype).itemsize), 256, 32768))
 
 

@@ -142,7 +142,7 @@ def log_joint_of(params, shift, dtype):
     -------
     LogJoint
     """
-    ct, d, K = params.covariance_type, params.d, params.K
+    ct, d, K = params.family.storage, params.d, params.K
     mu = params.mu - shift
     with np.errstate(divide="ignore"):
         c = np.log(params.pi) - 0.5 * d * _LOG_2PI
@@ -202,7 +202,7 @@ def e_step(X, params):
     shift = X.mean(axis=0, dtype=np.float64)  # centring keeps the quadratic forms accurate
     kernel = log_joint_of(params, shift, np.float64)
     log_joint = np.empty((X.shape[0], params.K))
-    rows = default_chunk(params.K, params.d, params.covariance_type)
+    rows = default_chunk(params.K, params.d, params.family.storage)
     for start, Xb in iter_blocks(X, rows):
         L, row = kernel(features(Xb, shift, kernel.kind, np.float64))
         if row is not None:

@@ -34,6 +34,7 @@ from em.mstep import (
     stats_from_moments,
 )
 from models import GMMParams, Prior
+from models.families import family
 from models.params import check_covariance_type
 
 
@@ -150,7 +151,8 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
     p = n_features(params.d, kernel.kind)
     Z_buf, L_buf = np.empty(p * rows, dtype), np.empty(params.K * rows, dtype)
     GZ = np.zeros((params.K, p + (kernel.kind == LINEAR)))  # float64 sums of the block products
-    tied = params.covariance_type == "tied"
+    storage = params.family.storage
+    tied = storage == "tied"
     known = XX is not None and tied
     XX = XX if known else (np.zeros((params.d, params.d)) if tied else None)
     log_lik, hard = 0.0, 0.0
@@ -170,13 +172,13 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
         if with_stats or (tied and not known):
             if wb is not None:
                 G *= wb
-            GZ_b, XX_b = design_moments(G, Z, params.covariance_type, False if known else wb)
+            GZ_b, XX_b = design_moments(G, Z, storage, False if known else wb)
             GZ += GZ_b
             if tied and not known:
                 XX += XX_b
     if XX is not None:  # tied: the shared term, sum_n w_n x_n^T Lambda x_n = <Lambda, XX>
         log_lik -= 0.5 * float(np.sum(kernel.Lam * XX))
-    total = stats_from_moments(GZ, XX, params.covariance_type) if with_stats else None
+    total = stats_from_moments(GZ, XX, storage) if with_stats else None
     return total, float(log_lik), float(hard)
 
 
@@ -194,7 +196,7 @@ def _run(X, w, shift, scale, params, prior, covariance_type, reg_covar, max_iter
     history, converged, XX = [], False, None
     for n_iter in range(max_iter + 1):
         stats, log_lik, hard = em_pass(X, w, shift, params, dtype, chunk, XX=XX)
-        if covariance_type == "tied" and not is_dask(X):
+        if params.family.storage == "tied" and not is_dask(X):
             XX = stats.M                  # sum_n w_n x_n x_n^T: the same in every pass
         history.append(log_lik + log_prior(params))
         if n_iter > 0:
@@ -219,7 +221,7 @@ def _run(X, w, shift, scale, params, prior, covariance_type, reg_covar, max_iter
 
 
 def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=None,
-        init="k-means++", n_init=5, max_iter=1000, tol=1e-10, reg_covar=0.0, random_state=0,
+        init="auto", n_init=5, max_iter=1000, tol=1e-10, reg_covar=0.0, random_state=0,
         dtype=None, chunk_size=None, init_subsample=None, progress=False, tol_per_sample=False,
         check_collapse=True, callback=None):
     """Fit a Gaussian mixture by EM: maximum likelihood, or MAP under a conjugate prior.
@@ -240,9 +242,11 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         None: maximum likelihood. A :class:`models.Prior`: MAP (``Prior.flat()`` gives the MLE).
     sample_weight : array-like of shape (N,) or None
         Non-negative observation weights; integer weights equal repeated rows.
-    init : {"k-means++", "kmeans", "random"}, GMMParams or list of GMMParams, default "k-means++"
-        How each restart starts. A GMMParams runs once; a list runs once from each of its
-        starting points (``n_init`` is then ignored).
+    init : {"auto", "hc", "k-means++", "kmeans", "random"}, GMMParams or list of GMMParams
+        How each restart starts (:mod:`em.init`). The default ``"auto"`` starts once from mclust's
+        hierarchical agglomeration (``"hc"``) and ``n_init`` times from k-means++. A GMMParams
+        runs once; a list runs once from each of its starting points (``n_init`` is then
+        ignored).
     n_init : int, default 5
         Restarts; the best objective wins.
     max_iter : int, default 1000
@@ -310,7 +314,8 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     # float32 products make the objective noisy at about float32 epsilon (relative).
     tol_eff = (max(tol, float(np.finfo(np.float32).eps)) if dtype == np.float32
                and not tol_per_sample else tol)
-    chunk = default_chunk(K, d, covariance_type, dtype) if chunk_size is None else check_positive(
+    storage = family(covariance_type).storage
+    chunk = default_chunk(K, d, storage, dtype) if chunk_size is None else check_positive(
         chunk_size, "chunk_size", integer=True)
     shift, scale, n_eff = _column_moments(X, w, chunk)
     shift = shift.astype(dtype).astype(np.float64)  # exact in dtype: centring rounds once
@@ -324,7 +329,12 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     prior_c = None if prior is None else prior.shifted(shift)
     rng = np.random.default_rng(random_state)
     seeds = rng.integers(0, 2**31 - 1, size=n_init)
-    runs = init if isinstance(init, list) else [init] if isinstance(init, GMMParams) else list(seeds)
+    if isinstance(init, list | GMMParams):
+        runs = init if isinstance(init, list) else [init]
+    elif init == "auto":
+        runs = [("hc", int(seeds[0]))] + [("k-means++", int(s)) for s in seeds]
+    else:
+        runs = [(init, int(s)) for s in seeds]
 
     best, errors, finals = None, [], []
     iterator = runs
@@ -335,7 +345,7 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     for i, run in enumerate(iterator):
         report = None if callback is None else (lambda *a, i=i: callback(i, *a))
         try:
-            start = _start(X, K, covariance_type, init, run, w, prior_c, shift, init_subsample,
+            start = _start(X, K, covariance_type, run, w, prior_c, shift, init_subsample,
                            reg_covar)
             out = _run(X, w, shift, scale, start, prior, covariance_type, reg_covar, max_iter,
                        tol_eff, dtype, chunk, tol_per_sample, n_eff, report, check_collapse)
@@ -382,17 +392,18 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     )
 
 
-def _start(X, K, covariance_type, init, run, w, prior_c, shift, init_subsample, reg_covar):
-    """Initial parameters of one restart (``run`` is a GMMParams or a seed)."""
+def _start(X, K, covariance_type, run, w, prior_c, shift, init_subsample, reg_covar):
+    """Initial parameters of one restart (``run`` is a GMMParams or a (method, seed) pair)."""
     if isinstance(run, GMMParams):
         return run
+    init, seed = run
     if init_subsample is None and (is_dask(X) or X.shape[0] * X.shape[1] > 4 * BLOCK_ELEMENTS):
         init_subsample = max(10 * K, 4 * BLOCK_ELEMENTS // X.shape[1])
     if init_subsample is not None and init_subsample < X.shape[0]:
         Xc = _Centred(X, shift)
     else:
         Xc, init_subsample = np.asarray(X, np.float64) - shift, None
-    return initial_params(Xc, K, covariance_type, init, w, int(run), prior_c, shift,
+    return initial_params(Xc, K, covariance_type, init, w, seed, prior_c, shift,
                           init_subsample, reg_covar)
 
 

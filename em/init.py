@@ -1,15 +1,29 @@
-"""Initial parameters for EM: k-means++, k-means, random responsibilities, or given."""
+"""Initial parameters for EM: hc, k-means++, k-means, random responsibilities, or given.
+
+``"hc"`` follows mclust's default initialisation: agglomerative clustering of the data after
+mclust's ``hcUse = "SVD"`` transformation (centred, rotated to the principal axes and scaled by the
+square roots of the singular values), cut at K clusters. The agglomeration is Ward's criterion
+(scipy.cluster.hierarchy), which is mclust's ``hcEII``; it runs on at most ``HC_MAX_ROWS`` rows,
+chosen at random when N is larger, as mclust's ``initialization = list(subset = ...)`` does.
+``"auto"`` (``em.fit``'s default) starts once from ``"hc"`` and ``n_init`` times from k-means++,
+and keeps the best.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.cluster.hierarchy import fcluster, ward
 from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.metrics import pairwise_distances_argmin
 
 from em.mstep import block_stats, params_from_stats
 from models import GMMParams
+from models.families import family
 
-INIT_METHODS = ("k-means++", "kmeans", "random")
+INIT_METHODS = ("auto", "hc", "k-means++", "kmeans", "random")
+
+#: hierarchical agglomeration keeps an (n^2 / 2)-entry distance matrix: at most this many rows
+HC_MAX_ROWS = 2000
 
 # Hard assignments are blended with this much of a uniform assignment so that the first M-step
 # sees every point in every component: no empty component and no singular first covariance.
@@ -23,6 +37,14 @@ def _labels_kmeanspp(Xc, K, w, seed):
 
 def _labels_kmeans(Xc, K, w, seed):
     return KMeans(n_clusters=K, n_init=1, random_state=seed).fit(Xc, sample_weight=w).labels_
+
+
+def _labels_hc(Xc, K, w, seed):
+    Xc = Xc - (Xc.mean(axis=0) if w is None else w @ Xc / w.sum())
+    _, s, Vt = np.linalg.svd(Xc, full_matrices=False)
+    keep = s > s[0] * 1e-10                                   # drop null directions
+    Z = Xc @ Vt[keep].T / np.sqrt(s[keep])
+    return fcluster(ward(Z), t=K, criterion="maxclust") - 1
 
 
 def _resp_random(Xc, K, seed):
@@ -40,7 +62,7 @@ def initial_params(Xc, K, covariance_type, init, w, seed, prior_c, shift, subsam
         Data centred at ``shift``.
     K : int
     covariance_type : str
-    init : {"k-means++", "kmeans", "random"}
+    init : {"hc", "k-means++", "kmeans", "random"}
     w : ndarray of shape (N,) or None
     seed : int
     prior_c : Prior or None
@@ -55,6 +77,8 @@ def initial_params(Xc, K, covariance_type, init, w, seed, prior_c, shift, subsam
     -------
     GMMParams
     """
+    if init == "hc":
+        subsample = HC_MAX_ROWS if subsample is None else min(subsample, HC_MAX_ROWS)
     if subsample is not None and Xc.shape[0] > subsample:
         idx = np.sort(np.random.default_rng(seed).choice(Xc.shape[0], subsample, replace=False))
         Xc = np.asarray(Xc[idx], dtype=np.float64)
@@ -62,11 +86,12 @@ def initial_params(Xc, K, covariance_type, init, w, seed, prior_c, shift, subsam
     if init == "random":
         resp = _resp_random(Xc, K, seed)
     else:
-        labels = {"k-means++": _labels_kmeanspp, "kmeans": _labels_kmeans}[init](Xc, K, w, seed)
+        labels = {"hc": _labels_hc, "k-means++": _labels_kmeanspp,
+                  "kmeans": _labels_kmeans}[init](Xc, K, w, seed)
         resp = np.full((Xc.shape[0], K), _BLEND / K)
         resp[np.arange(Xc.shape[0]), labels] += 1.0 - _BLEND
     g = resp if w is None else resp * w[:, None]
-    stats = block_stats(np.asarray(Xc, dtype=np.float64), g, covariance_type)
+    stats = block_stats(np.asarray(Xc, dtype=np.float64), g, family(covariance_type).storage)
     return params_from_stats(stats, covariance_type, prior_c, reg_covar, shift, None)
 
 
@@ -83,7 +108,7 @@ def check_init_params(init, K, d, covariance_type):
     -------
     GMMParams
     """
-    if init.K != K or init.d != d or init.covariance_type != covariance_type:
+    if init.K != K or init.d != d or init.family is not family(covariance_type):
         raise ValueError(
             f"init has K={init.K}, d={init.d}, covariance_type={init.covariance_type!r} but the "
             f"fit asks for K={K}, d={d}, covariance_type={covariance_type!r}; build init with "

@@ -41,6 +41,7 @@ import numpy as np
 from em._features import KIND, default_chunk, features, n_dims, vech_index
 from em._validation import check_sample_weight, check_X
 from models import GMMParams, Prior
+from models.families import family
 from models.params import check_covariance_type
 
 
@@ -68,7 +69,7 @@ class SufficientStats:
         return self
 
 
-def design_moments(G, Z, covariance_type, w=None):
+def design_moments(G, Z, storage, w=None):
     """Raw moments of one block from its features: one product ``G @ Z.T``.
 
     Parameters
@@ -78,7 +79,7 @@ def design_moments(G, Z, covariance_type, w=None):
     Z : ndarray of shape (p, n)
         Features of the centred block (:func:`em._features.features` of the covariance type's
         kind).
-    covariance_type : str
+    storage : str
     w : ndarray of shape (n,) or None or False
         The block's weights (tied only: its second moment ``sum_n w_n x_n x_n^T`` does not
         depend on ``gamma``); False skips that moment.
@@ -90,7 +91,7 @@ def design_moments(G, Z, covariance_type, w=None):
     XX : ndarray of shape (d, d) or None
         Tied only.
     """
-    if covariance_type != "tied":
+    if storage != "tied":
         return G @ Z.T, None
     GZ = np.column_stack([G.sum(axis=1), G @ Z.T])   # the implicit 1, then x
     if w is False:
@@ -98,14 +99,14 @@ def design_moments(G, Z, covariance_type, w=None):
     return GZ, (Z if w is None else Z * w) @ Z.T
 
 
-def stats_from_moments(GZ, XX, covariance_type):
+def stats_from_moments(GZ, XX, storage):
     """Sufficient statistics from the summed raw moments of :func:`design_moments`.
 
     Parameters
     ----------
     GZ : ndarray of shape (K, p)
     XX : ndarray of shape (d, d) or None
-    covariance_type : str
+    storage : str
 
     Returns
     -------
@@ -114,22 +115,22 @@ def stats_from_moments(GZ, XX, covariance_type):
     """
     f8 = np.float64
     K, p = GZ.shape
-    d = p - 1 if covariance_type == "tied" else n_dims(p, KIND[covariance_type])
+    d = p - 1 if storage == "tied" else n_dims(p, KIND[storage])
     GZ = np.asarray(GZ, f8)
     rest = GZ[:, d + 1:]
-    if covariance_type == "full":
+    if storage == "full":
         i, j = vech_index(d)
         M = np.empty((K, d, d))
         M[:, i, j] = rest
         M[:, j, i] = rest
-    elif covariance_type == "tied":
+    elif storage == "tied":
         M = np.array(XX, f8)
     else:
         M = rest.copy()
     return SufficientStats(N_k=GZ[:, 0].copy(), s=GZ[:, 1:d + 1].copy(), M=M)
 
 
-def block_stats(Xb, g, covariance_type):
+def block_stats(Xb, g, storage):
     """Sufficient statistics of centred rows, in float64.
 
     Parameters
@@ -137,62 +138,32 @@ def block_stats(Xb, g, covariance_type):
     Xb : ndarray of shape (n, d)
     g : ndarray of shape (n, K)
         ``w_n gamma_nk``.
-    covariance_type : str
+    storage : str
 
     Returns
     -------
     SufficientStats
     """
     n, d = Xb.shape
-    kind, zero = KIND[covariance_type], np.zeros(d)
-    rows = default_chunk(g.shape[1], d, covariance_type)
+    kind, zero = KIND[storage], np.zeros(d)
+    rows = default_chunk(g.shape[1], d, storage)
     GZ = XX = 0.0
     for start in range(0, n, rows):
         Z = features(Xb[start:start + rows], zero, kind, np.float64)
         gb = np.asarray(g[start:start + rows], np.float64)
-        GZ_b, XX_b = design_moments(gb.T, Z, covariance_type, gb.sum(axis=1))
+        GZ_b, XX_b = design_moments(gb.T, Z, storage, gb.sum(axis=1))
         GZ, XX = GZ + GZ_b, (None if XX_b is None else XX + XX_b)
-    return stats_from_moments(GZ, XX, covariance_type)
+    return stats_from_moments(GZ, XX, storage)
 
 
-def _scatter(stats, xbar, covariance_type):
+def _scatter(stats, xbar, storage):
     """Scatter about each component mean: S_k = M_k - N_k xbar_k xbar_k^T (type-shaped)."""
     N_k = stats.N_k
-    if covariance_type == "full":
+    if storage == "full":
         return stats.M - N_k[:, None, None] * xbar[:, :, None] * xbar[:, None, :]
-    if covariance_type == "tied":
+    if storage == "tied":
         return stats.M - (N_k[:, None] * xbar).T @ xbar
     return stats.M - N_k[:, None] * xbar**2
-
-
-def _cov_full(S, B, N_k, N, prior, d, K):
-    if prior is None:
-        return S / N_k[:, None, None]
-    return (prior.Psi0 + S + B) / (prior.nu0 + N_k + d + 2)[:, None, None]
-
-
-def _cov_tied(S, B, N_k, N, prior, d, K):
-    if prior is None:
-        return S / N
-    return (prior.Psi0 + S + B.sum(axis=0)) / (prior.nu0 + N + K + d + 1)
-
-
-def _cov_diag(S, B, N_k, N, prior, d, K):
-    if prior is None:
-        return S / N_k[:, None]
-    return (np.diag(prior.Psi0) + S + B) / (prior.nu0 + N_k + 3)[:, None]
-
-
-def _cov_spherical(S, B, N_k, N, prior, d, K):
-    if prior is None:
-        return S.sum(axis=1) / (d * N_k)
-    return (np.trace(prior.Psi0) + S.sum(axis=1) + B.sum(axis=1)) / (
-        prior.nu0 * d + N_k * d + d + 2)
-
-
-#: covariance type -> Sigma update (ML when prior is None, MAP otherwise): equations MAP-F..MAP-S
-COVARIANCES = {"full": _cov_full, "tied": _cov_tied, "diag": _cov_diag,
-               "spherical": _cov_spherical}
 
 
 class DegenerateComponentError(ValueError):
@@ -205,8 +176,8 @@ def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=N
     Parameters
     ----------
     stats : SufficientStats
-        Statistics of data centred at ``shift``.
-    covariance_type : str
+        Statistics of data centred at ``shift``, in the layout of the family's storage.
+    covariance_type : str or Family
     prior : Prior or None
         A proper prior, already shifted to the centred coordinates, or None for ML. A flat prior
         must be passed as None for ``mu``/``Sigma`` (its Dirichlet part is read from ``alpha``).
@@ -223,6 +194,8 @@ def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=N
     -------
     GMMParams
     """
+    fam = family(covariance_type)
+    storage = fam.storage
     N_k, K, d = stats.N_k, stats.s.shape[0], stats.s.shape[1]
     N = N_k.sum()
     proper = prior if (prior is not None and not prior.is_flat) else None
@@ -241,7 +214,7 @@ def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=N
         )
     safe_N_k = np.where(empty, 1.0, N_k)
     xbar = stats.s / safe_N_k[:, None]
-    S = _scatter(stats, xbar, covariance_type)
+    S = _scatter(stats, xbar, storage)
     if proper is None:
         mu, B = xbar, None
     else:
@@ -249,12 +222,18 @@ def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=N
         mu = (N_k[:, None] * xbar + kappa0 * m0) / (N_k + kappa0)[:, None]
         c = kappa0 * N_k / (N_k + kappa0)
         dev = xbar - m0
-        B = (c[:, None, None] * dev[:, :, None] * dev[:, None, :] if covariance_type in
+        B = (c[:, None, None] * dev[:, :, None] * dev[:, None, :] if storage in
              ("full", "tied") else c[:, None] * dev**2)
-    Sigma = COVARIANCES[covariance_type](S, B, N_k, N, proper, d, K)
-    if reg_covar:
-        Sigma = Sigma + (reg_covar * np.eye(d) if covariance_type in ("full", "tied") else reg_covar)
-    if covariance_type in ("full", "tied"):
+    if reg_covar and proper is None:
+        # the ridge enters the scatter (n_k reg_covar I), so every family keeps its constraints;
+        # for VII, VVI, EEE and VVV this is scikit-learn's Sigma_k + reg_covar I
+        n_ridge = N if storage == "tied" else (N_k[:, None, None] if storage == "full"
+                                               else N_k[:, None])
+        S = S + reg_covar * n_ridge * (np.eye(d) if storage in ("full", "tied") else 1.0)
+    Sigma = fam.m_step(S, B, N_k, proper)
+    if reg_covar and proper is not None:
+        Sigma = Sigma + (reg_covar * np.eye(d) if storage in ("full", "tied") else reg_covar)
+    if storage in ("full", "tied"):
         Sigma = 0.5 * (Sigma + np.swapaxes(Sigma, -1, -2))
     alpha = np.ones(K) if prior is None else prior.alpha_for(K)
     numer = N_k + alpha - 1.0
@@ -265,7 +244,7 @@ def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=N
             "a Dirichlet alpha below 1 has its mode on the boundary. Use alpha >= 1."
         )
     pi = numer / numer.sum()
-    _check_collapse(Sigma, covariance_type, proper is None, scale)
+    _check_collapse(Sigma, storage, proper is None, scale)
     if shift is not None:
         mu = mu + shift
     try:
@@ -278,10 +257,10 @@ def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=N
         ) from None
 
 
-def _check_collapse(Sigma, covariance_type, check_scale, scale):
+def _check_collapse(Sigma, storage, check_scale, scale):
     """Raise DegenerateComponentError when a covariance is singular relative to the data."""
-    if covariance_type in ("diag", "spherical"):
-        var = Sigma if covariance_type == "diag" else Sigma[:, None]
+    if storage in ("diag", "spherical"):
+        var = Sigma if storage == "diag" else Sigma[:, None]
         cond = var
         bad_pd = np.flatnonzero(~(np.min(var, axis=1) > 0))
     else:
@@ -300,7 +279,7 @@ def _check_collapse(Sigma, covariance_type, check_scale, scale):
         bad_pd = np.union1d(bad_pd, np.flatnonzero((ratio < 1e3 * np.finfo(float).eps).any(axis=1)))
     if bad_pd.size:
         k = int(bad_pd[0])
-        which = "The shared covariance" if covariance_type == "tied" else f"Component {k}"
+        which = "The shared covariance" if storage == "tied" else f"Component {k}"
         raise DegenerateComponentError(
             f"{which} collapsed onto a point or a subspace (its covariance is singular relative "
             "to the data's scale). Add a prior (prior=Prior.default(X, K, covariance_type)), "
@@ -323,7 +302,8 @@ def m_step(X, gamma, covariance_type, prior=None, sample_weight=None, reg_covar=
     X : array-like of shape (N, d)
     gamma : array-like of shape (N, K)
         Responsibilities, each row on the simplex.
-    covariance_type : {"full", "tied", "diag", "spherical"}
+    covariance_type : str
+        One of :data:`models.COVARIANCE_TYPES` (mclust's 14 models and scikit-learn's names).
     prior : Prior or None
         None (or ``Prior.flat()``) gives maximum likelihood.
     sample_weight : array-like of shape (N,) or None
@@ -352,7 +332,7 @@ def m_step(X, gamma, covariance_type, prior=None, sample_weight=None, reg_covar=
     shift = X.mean(axis=0) if w is None else w @ X / w.sum()
     Xc = X - shift
     g = gamma if w is None else gamma * w[:, None]
-    stats = block_stats(Xc, g, covariance_type)
+    stats = block_stats(Xc, g, family(covariance_type).storage)
     scale = (Xc**2).mean(axis=0) if w is None else w @ Xc**2 / w.sum()
     prior_c = None if prior is None else prior.shifted(shift)
     return params_from_stats(stats, covariance_type, prior_c, reg_covar, shift,

@@ -15,27 +15,30 @@ import numpy as np
 from scipy import linalg
 from scipy.special import logsumexp
 
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+from models.families import MCLUST_NAMES, family
+
+#: scikit-learn's names, aliases of VVV, EEE, VVI and VII
+SKLEARN_TYPES = ("full", "tied", "diag", "spherical")
+
+#: every accepted covariance type: mclust's 14 models, then scikit-learn's names of four of them
+COVARIANCE_TYPES = MCLUST_NAMES + SKLEARN_TYPES[::-1]
 
 
 def check_covariance_type(covariance_type):
-    """Return ``covariance_type`` if it is one of :data:`COVARIANCE_TYPES`, else raise.
+    """Return ``covariance_type`` if it names a family (:data:`COVARIANCE_TYPES`), else raise.
 
     Parameters
     ----------
     covariance_type : str
-        One of ``"full"``, ``"tied"``, ``"diag"``, ``"spherical"``.
+        One of mclust's ``EII`` ... ``VVV`` or scikit-learn's ``spherical``, ``diag``,
+        ``tied``, ``full``.
 
     Returns
     -------
     str
         The validated name.
     """
-    if covariance_type not in COVARIANCE_TYPES:
-        raise ValueError(
-            f"covariance_type={covariance_type!r} is not supported; "
-            f"use one of {', '.join(map(repr, COVARIANCE_TYPES))}."
-        )
+    family(covariance_type)
     return covariance_type
 
 
@@ -52,14 +55,9 @@ def sigma_shape(covariance_type, K, d):
     Returns
     -------
     tuple of int
-        ``(K, d, d)``, ``(d, d)``, ``(K, d)`` or ``(K,)``.
+        ``(K, d, d)``, ``(d, d)``, ``(K, d)`` or ``(K,)`` (the family's storage).
     """
-    return {
-        "full": (K, d, d),
-        "tied": (d, d),
-        "diag": (K, d),
-        "spherical": (K,),
-    }[check_covariance_type(covariance_type)]
+    return family(covariance_type).sigma_shape(K, d)
 
 
 def to_full_covariance(Sigma, covariance_type, K, d):
@@ -78,14 +76,7 @@ def to_full_covariance(Sigma, covariance_type, K, d):
     -------
     ndarray of shape (K, d, d)
     """
-    Sigma = np.asarray(Sigma)
-    expand = {
-        "full": lambda S: S,
-        "tied": lambda S: np.broadcast_to(S, (K, d, d)).copy(),
-        "diag": lambda S: S[:, :, None] * np.eye(d),
-        "spherical": lambda S: S[:, None, None] * np.eye(d),
-    }
-    return expand[covariance_type](Sigma)
+    return family(covariance_type).to_full(Sigma, K, d)
 
 
 def _cholesky_lower(Sigma_full):
@@ -123,7 +114,11 @@ class GMMParams:
         Component covariances, with scikit-learn's shape for the covariance type:
         ``(K, d, d)`` for full, ``(d, d)`` for tied, ``(K, d)`` (variances) for diag and ``(K,)``
         (one variance per component) for spherical.
-    covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
+    covariance_type : str, default "full"
+        One of :data:`COVARIANCE_TYPES`: mclust's 14 models (``"EII"`` ... ``"VVV"``) or
+        scikit-learn's ``"spherical"``, ``"diag"``, ``"tied"``, ``"full"`` (VII, VVI, EEE, VVV).
+        ``Sigma`` is stored in the family's layout (:attr:`Family.storage`) and must obey its
+        constraints.
 
     Attributes
     ----------
@@ -172,7 +167,8 @@ class GMMParams:
                 f"pi must lie on the simplex (pi_k >= 0, sum 1 within 1e-8), got pi={pi} "
                 f"with sum {pi.sum()!r}; normalise it with pi / pi.sum()."
             )
-        if self.covariance_type in ("full", "tied"):
+        fam = family(self.covariance_type)
+        if fam.storage in ("full", "tied"):
             mats = Sigma.reshape(-1, d, d)
             asym = np.abs(mats - np.swapaxes(mats, -1, -2)).max(initial=0.0)
             scale = np.abs(mats).max(initial=0.0)
@@ -187,13 +183,14 @@ class GMMParams:
                 f"Sigma for covariance_type={self.covariance_type!r} holds variances, which must be "
                 f"positive; Sigma{list(bad)} = {Sigma[tuple(bad)]!r}."
             )
-        full = to_full_covariance(Sigma, self.covariance_type, K, d)
+        full = fam.to_full(Sigma, K, d)
         chol, bad_k = _cholesky_lower(full)
         if chol is None:
             raise ValueError(
                 f"Sigma of component {bad_k} is not positive-definite; every covariance must be "
                 "symmetric positive-definite (add a ridge, e.g. Sigma + 1e-6 * I)."
             )
+        fam.check(Sigma, K, d)
         object.__setattr__(self, "pi", _readonly(pi))
         object.__setattr__(self, "mu", _readonly(mu))
         object.__setattr__(self, "Sigma", _readonly(Sigma))
@@ -224,16 +221,30 @@ class GMMParams:
         return self.mu.shape[1]
 
     @property
+    def family(self):
+        """The covariance model (:class:`models.families.Family`)."""
+        return family(self.covariance_type)
+
+    @property
     def n_parameters(self):
-        """Number of free parameters (scikit-learn's ``_n_parameters``), used by BIC."""
+        """Free parameters used by BIC.
+
+        ``K - 1`` weights, ``K d`` means and mclust's ``nVarParams`` covariance parameters
+        (scikit-learn's ``_n_parameters`` for its four).
+        """
         K, d = self.K, self.d
-        cov = {
-            "full": K * d * (d + 1) // 2,
-            "tied": d * (d + 1) // 2,
-            "diag": K * d,
-            "spherical": K,
-        }[self.covariance_type]
-        return (K - 1) + K * d + cov
+        return (K - 1) + K * d + self.family.n_cov_parameters(K, d)
+
+    def decomposition(self):
+        """Mclust's ``Sigma_k = lambda_k D_k A_k D_k^T`` (:meth:`Family.decompose`).
+
+        Returns
+        -------
+        scale : ndarray of shape (K,)
+        shape : ndarray of shape (K, d)
+        orientation : ndarray of shape (K, d, d)
+        """
+        return self.family.decompose(self.Sigma, self.K, self.d)
 
     @property
     def cholesky(self):
@@ -334,7 +345,7 @@ class GMMParams:
         perm = np.asarray(perm)
         if sorted(perm.tolist()) != list(range(self.K)):
             raise ValueError(f"perm must be a permutation of 0..{self.K - 1}, got {perm}.")
-        Sigma = self.Sigma if self.covariance_type == "tied" else self.Sigma[perm]
+        Sigma = self.Sigma if self.family.storage == "tied" else self.Sigma[perm]
         return GMMParams(self.pi[perm], self.mu[perm], Sigma, self.covariance_type)
 
     def __repr__(self):

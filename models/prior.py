@@ -1,27 +1,27 @@
 r"""The conjugate prior on ``(pi, mu, Sigma)``, defined once for EM (MAP) and PyMC.
 
-For every covariance type,
+mclust's prior (Fraley & Raftery 2007, ``priorControl()``/``defaultPrior``), with hyperparameters
+``m0`` (d,), ``kappa0``, ``nu0`` and ``Psi0`` (d, d), and a Dirichlet on the weights (mclust puts
+none: ``alpha = 1``, uniform):
 
-.. math:: \pi \sim \mathrm{Dirichlet}(\alpha)
+.. math:: \pi \sim \mathrm{Dirichlet}(\alpha), \qquad
+    \mu_k \mid \Sigma_k \sim \mathcal{N}(m_0, \Sigma_k / \kappa_0)
 
-and, per covariance type, with hyperparameters ``m0`` (d,), ``kappa0``, ``nu0`` and ``Psi0`` (d, d):
+and on the covariance, by the family's storage (:mod:`models.families`):
 
 =========  ======================================================================================
-full       :math:`\Sigma_k \sim \mathcal{W}^{-1}(\nu_0, \Psi_0)`,
-           :math:`\mu_k \mid \Sigma_k \sim \mathcal{N}(m_0, \Sigma_k / \kappa_0)`
-tied       one :math:`\Sigma \sim \mathcal{W}^{-1}(\nu_0, \Psi_0)`,
-           :math:`\mu_k \mid \Sigma \sim \mathcal{N}(m_0, \Sigma / \kappa_0)`
-diag       :math:`\sigma^2_{kj} \sim \mathrm{InvGamma}(\nu_0 / 2, \Psi_{0,jj} / 2)`,
-           :math:`\mu_{kj} \mid \sigma^2_{kj} \sim \mathcal{N}(m_{0j}, \sigma^2_{kj}/\kappa_0)`
-spherical  :math:`\sigma^2_k \sim \mathrm{InvGamma}(\nu_0 d / 2, \operatorname{tr}\Psi_0 / 2)`,
-           :math:`\mu_k \mid \sigma^2_k \sim \mathcal{N}(m_0, \sigma^2_k I / \kappa_0)`
+full       :math:`\Sigma_k \sim \mathcal{W}^{-1}(\nu_0, \Psi_0)`
+tied       one :math:`\Sigma \sim \mathcal{W}^{-1}(\nu_0, \Psi_0)` (EEE)
+diag       :math:`\sigma^2_{kj} \sim \mathrm{InvGamma}(\nu_0 / 2, \Psi_{0,jj} / 2)`
+spherical  :math:`\sigma^2_k \sim \mathrm{InvGamma}(\nu_0 / 2, \operatorname{tr}\Psi_0 / (2d))`
 =========  ======================================================================================
 
-The diag prior is the inverse-Wishart's one-dimensional analogue applied to each feature (an
-inverse-Wishart on a 1x1 matrix with ``nu0`` degrees of freedom and scale ``Psi0[j, j]`` is exactly
-``InvGamma(nu0 / 2, Psi0[j, j] / 2)``). The spherical prior pools the ``d`` features: one variance
-with ``nu0 d`` degrees of freedom and scale ``tr Psi0``, i.e. the product of the ``d`` diag priors
-constrained to one common variance.
+A family whose covariance is shared by every component (EII, EEI, EEE) has the prior once; the
+others have it per component, evaluated on their constrained covariances (for VEI, EVI, EEV and
+VEV this is mclust's unnormalised prior; they have no draws). The diag prior is the
+inverse-Wishart's one-dimensional analogue on each feature; the spherical prior is mclust's
+inverse-gamma with ``nu0`` degrees of freedom on one variance, scaled by the mean of
+``diag(Psi0)``. The densities are scipy.stats'.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
-from scipy.special import gammaln, multigammaln, xlogy
+from scipy.special import gammaln, xlogy
 
-from models.params import GMMParams, check_covariance_type
-
-_LOG_2PI = np.log(2 * np.pi)
+from models.families import FAMILIES as _FAMILIES
+from models.families import family
+from models.params import GMMParams
 
 
 def _frozen(a):
@@ -139,17 +139,19 @@ class Prior:
     def default(cls, X, K, covariance_type="full", alpha=1.0):
         """Mclust's ``defaultPrior``: shrinkage 0.01, ``m0`` the column means, ``nu0 = d + 2``.
 
-        The scale is ``var(X) / K^(2/d)``: the sample covariance for full and tied, its diagonal
-        for diag, and the mean variance times the identity for spherical (mclust's ``VII``).
-        A zero-variance column (constant data) would make the scale singular; its variance is
-        then floored at 1e-6 times the largest column variance (or 1 if every column is constant).
+        The scale is ``var(X) / K^(2/d)``: the sample covariance for the full-orientation families
+        (EEE ... VVV), and the mean column variance times the identity for the axis-aligned ones
+        (EII ... VVI), as mclust does. A zero-variance column (constant data) would make the scale
+        singular; its variance is then floored at 1e-6 times the largest column variance (or 1 if
+        every column is constant).
 
         Parameters
         ----------
         X : array-like of shape (N, d)
         K : int
             Number of components.
-        covariance_type : {"full", "tied", "diag", "spherical"}
+        covariance_type : str
+            One of :data:`models.COVARIANCE_TYPES`.
         alpha : float, default 1.0
             Dirichlet concentration on ``pi`` (mclust puts no prior on the weights; 1 is uniform).
 
@@ -157,7 +159,7 @@ class Prior:
         -------
         Prior
         """
-        check_covariance_type(covariance_type)
+        fam = family(covariance_type)
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[0] < 2:
             raise ValueError(f"X must have shape (N, d) with N >= 2, got {X.shape}.")
@@ -171,12 +173,10 @@ class Prior:
         var = np.diag(cov).copy()
         floor = 1e-6 * var.max() if var.max() > 0 else 1.0
         var_floored = np.maximum(var, floor)
-        if covariance_type in ("full", "tied"):
+        if fam.storage in ("full", "tied"):
             Psi0 = cov + np.diag(var_floored - var)
             if np.linalg.eigvalsh(Psi0)[0] <= 1e-12 * np.abs(Psi0).max():
                 Psi0 = Psi0 + floor * np.eye(d)
-        elif covariance_type == "diag":
-            Psi0 = np.diag(var_floored)
         else:
             Psi0 = var_floored.mean() * np.eye(d)
         return cls(alpha=alpha, m0=X.mean(axis=0), kappa0=0.01, nu0=d + 2.0, Psi0=fac * Psi0)
@@ -223,25 +223,26 @@ class Prior:
                 "build it with Prior.default(X, K, covariance_type)."
             )
 
-    def inverse_gamma(self, covariance_type):
-        """Shape and scale of the inverse-gamma prior of diag / spherical variances.
+    def inverse_gamma(self, storage):
+        """Shape and scale of the inverse-gamma prior of axis-aligned variances.
 
         Parameters
         ----------
-        covariance_type : {"diag", "spherical"}
+        storage : {"diag", "spherical"}
+            A family's storage (or scikit-learn's name of VVI / VII).
 
         Returns
         -------
         a : float
-            Shape, ``nu0 / 2`` (diag) or ``nu0 d / 2`` (spherical).
+            Shape, ``nu0 / 2``.
         b : ndarray of shape (d,) or float
-            Scale, ``diag(Psi0) / 2`` (diag) or ``tr(Psi0) / 2`` (spherical).
+            Scale, ``diag(Psi0) / 2`` (diag) or ``tr(Psi0) / (2 d)`` (spherical).
         """
-        if covariance_type == "diag":
+        if storage == "diag":
             return self.nu0 / 2.0, np.diag(self.Psi0) / 2.0
-        if covariance_type == "spherical":
-            return self.nu0 * self.d / 2.0, np.trace(self.Psi0) / 2.0
-        raise ValueError(f"inverse-gamma parameters exist for diag and spherical, not {covariance_type!r}.")
+        if storage == "spherical":
+            return self.nu0 / 2.0, np.trace(self.Psi0) / (2.0 * self.d)
+        raise ValueError(f"inverse-gamma parameters exist for diag and spherical, not {storage!r}.")
 
     def shifted(self, offset):
         """The same prior for data translated by ``-offset`` (``m0 - offset``).
@@ -279,64 +280,27 @@ class Prior:
         lp = gammaln(alpha.sum()) - gammaln(alpha).sum() + xlogy(alpha - 1.0, params.pi).sum()
         if self.is_flat:
             return float(lp)
-        return float(lp + _LOG_DENSITY[params.covariance_type](self, params))
+        return float(lp + _log_density_mu_sigma(self, params))
 
 
-def _log_invwishart(L, nu, Psi):
-    """Log InvWishart(Sigma | nu, Psi) for Sigma = L L^T, L of shape (..., d, d)."""
-    d = Psi.shape[0]
-    log_det_Sigma = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1)
-    # tr(Psi Sigma^-1) = ||L^-1 C||_F^2 with Psi = C C^T
-    C = np.linalg.cholesky(Psi)
-    LinvC = np.linalg.solve(L, np.broadcast_to(C, L.shape))
-    tr = (LinvC**2).sum(axis=(-2, -1))
-    log_det_Psi = 2.0 * np.log(np.diag(C)).sum()
-    return (0.5 * nu * log_det_Psi - 0.5 * nu * d * np.log(2.0) - multigammaln(0.5 * nu, d)
-            - 0.5 * (nu + d + 1) * log_det_Sigma - 0.5 * tr)
+def _log_density_mu_sigma(prior, p):
+    """Log p(mu, Sigma).
 
-
-def _log_mvn_scaled(mu, m0, L, kappa0):
-    """Log N(mu | m0, L L^T / kappa0) for mu (K, d) and L (K, d, d) or (d, d)."""
-    d = mu.shape[-1]
-    diff = (mu - m0)[..., None]
-    y = np.linalg.solve(np.broadcast_to(L, (mu.shape[0], d, d)), diff)[..., 0]
-    log_det = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1) - d * np.log(kappa0)
-    return -0.5 * (d * _LOG_2PI + log_det + kappa0 * (y**2).sum(-1))
-
-
-def _log_inverse_gamma(s2, a, b):
-    return a * np.log(b) - gammaln(a) - (a + 1.0) * np.log(s2) - b / s2
-
-
-def _log_normal(x, m, var):
-    return -0.5 * (_LOG_2PI + np.log(var) + (x - m) ** 2 / var)
-
-
-def _full(prior, p):
-    L = p.cholesky
-    return (_log_invwishart(L, prior.nu0, prior.Psi0).sum()
-            + _log_mvn_scaled(p.mu, prior.m0, L, prior.kappa0).sum())
-
-
-def _tied(prior, p):
-    L = p.cholesky[0]
-    return (_log_invwishart(L, prior.nu0, prior.Psi0)
-            + _log_mvn_scaled(p.mu, prior.m0, L, prior.kappa0).sum())
-
-
-def _diag(prior, p):
-    a, b = prior.inverse_gamma("diag")
-    return (_log_inverse_gamma(p.Sigma, a, b).sum()
-            + _log_normal(p.mu, prior.m0, p.Sigma / prior.kappa0).sum())
-
-
-def _spherical(prior, p):
-    a, b = prior.inverse_gamma("spherical")
-    return (_log_inverse_gamma(p.Sigma, a, b).sum()
-            + _log_normal(p.mu, prior.m0, p.Sigma[:, None] / prior.kappa0).sum())
-
-
-_LOG_DENSITY = {"full": _full, "tied": _tied, "diag": _diag, "spherical": _spherical}
+    The covariance prior once per distinct covariance (once for a family sharing it), then
+    mu_k | Sigma_k ~ N(m0, Sigma_k / kappa0) for each component.
+    """
+    fam, K = p.family, p.K
+    Sigma = fam.per_component(p.Sigma, K)
+    distinct = Sigma[:1] if fam.shared_prior else Sigma
+    if fam.storage in ("full", "tied"):
+        iw = stats.invwishart(df=prior.nu0, scale=prior.Psi0)
+        lp = sum(iw.logpdf(S) for S in distinct)
+        cov = p.to_full().Sigma / prior.kappa0
+        return lp + sum(stats.multivariate_normal(prior.m0, C).logpdf(m) for m, C in zip(p.mu, cov))
+    a, b = prior.inverse_gamma(fam.storage)
+    lp = stats.invgamma(a, scale=b).logpdf(distinct).sum()
+    var = Sigma if fam.storage == "diag" else Sigma[:, None]
+    return lp + stats.norm(prior.m0, np.sqrt(var / prior.kappa0)).logpdf(p.mu).sum()
 
 
 def _invwishart_rvs(nu, Psi, size, rng):
@@ -345,14 +309,14 @@ def _invwishart_rvs(nu, Psi, size, rng):
     return np.asarray(draws, dtype=np.float64).reshape(*np.atleast_1d(size), d, d)
 
 
-def _draw_sigma(prior, K, d, covariance_type, rng):
-    if covariance_type == "full":
-        return _invwishart_rvs(prior.nu0, prior.Psi0, K, rng)
-    if covariance_type == "tied":
-        return _invwishart_rvs(prior.nu0, prior.Psi0, 1, rng)[0]
-    a, b = prior.inverse_gamma(covariance_type)
-    shape = (K, d) if covariance_type == "diag" else (K,)
-    return b / rng.gamma(a, 1.0, size=shape)
+def _draw_sigma(prior, K, d, fam, rng):
+    n = 1 if fam.shared_prior else K
+    if fam.storage in ("full", "tied"):
+        S = _invwishart_rvs(prior.nu0, prior.Psi0, n, rng)
+        return S[0] if fam.storage == "tied" else np.broadcast_to(S, (K, d, d)).copy()
+    a, b = prior.inverse_gamma(fam.storage)
+    shape = (n, d) if fam.storage == "diag" else (n,)
+    return np.broadcast_to(b / rng.gamma(a, 1.0, size=shape), (K,) + shape[1:]).copy()
 
 
 def sample_params(prior, K, d, covariance_type, rng=None):
@@ -364,7 +328,9 @@ def sample_params(prior, K, d, covariance_type, rng=None):
         A proper prior (not :meth:`Prior.flat`).
     K, d : int
         Number of components and of features; ``d`` must match the prior.
-    covariance_type : {"full", "tied", "diag", "spherical"}
+    covariance_type : str
+        A family with a proper conjugate prior: EII, VII, EEI, VVI, EEE, VVV (or spherical, diag,
+        tied, full).
     rng : numpy.random.Generator or int or None
         Source of randomness.
 
@@ -372,7 +338,12 @@ def sample_params(prior, K, d, covariance_type, rng=None):
     -------
     GMMParams
     """
-    check_covariance_type(covariance_type)
+    fam = family(covariance_type)
+    if not fam.conjugate:
+        raise ValueError(
+            f"covariance_type={covariance_type!r} has no proper conjugate prior to draw from; "
+            "draw from one of "
+            f"{', '.join(f.name for f in _FAMILIES if f.conjugate)} (or scikit-learn's four names).")
     if not isinstance(prior, Prior):
         raise TypeError(f"prior must be a models.Prior, got {type(prior).__name__}.")
     if prior.is_flat:
@@ -382,7 +353,7 @@ def sample_params(prior, K, d, covariance_type, rng=None):
     rng = np.random.default_rng(rng)
     pi = rng.dirichlet(prior.alpha_for(K))
     pi = pi / pi.sum()
-    Sigma = _draw_sigma(prior, K, d, covariance_type, rng)
+    Sigma = _draw_sigma(prior, K, d, fam, rng)
     full = GMMParams(np.full(K, 1.0 / K), np.zeros((K, d)), Sigma, covariance_type).cholesky
     mu = prior.m0 + np.einsum("kij,kj->ki", full, rng.standard_normal((K, d))) / np.sqrt(prior.kappa0)
     return GMMParams(pi, mu, Sigma, covariance_type)

@@ -36,6 +36,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp, multigammaln
 
 import em
+from models.families import family
 from models.params import GMMParams, check_covariance_type, to_full_covariance
 from models.prior import Prior
 
@@ -226,12 +227,13 @@ def _mixture_random_for(covariance_type):
 
 
 def _sigma_dims(covariance_type):
+    """Dimension names of ``Sigma`` in the family's storage layout."""
     return {
         "full": ("component", "feature", "feature_bis"),
         "tied": ("feature", "feature_bis"),
         "diag": ("component", "feature"),
         "spherical": ("component",),
-    }[covariance_type]
+    }[family(covariance_type).storage]
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,6 +261,30 @@ def _check_prior(prior, K, d, covariance_type, allow_flat):
         raise ValueError("Prior.flat() is improper; sample() needs a proper prior such as "
                          "Prior.default(X, K, covariance_type).")
     return prior
+
+
+def pymc_covariance_type(covariance_type):
+    """scikit-learn's name of a family this PyMC model has, else a ``ValueError`` naming them.
+
+    The PyMC program covers VVV, EEE, VVI and VII (full, tied, diag, spherical), whose priors are
+    the natural conjugate ones of :mod:`models.prior`.
+
+    Parameters
+    ----------
+    covariance_type : str
+
+    Returns
+    -------
+    str
+        ``"full"``, ``"tied"``, ``"diag"`` or ``"spherical"``.
+    """
+    fam = family(check_covariance_type(covariance_type))
+    if not fam.pymc:
+        raise ValueError(
+            f"covariance_type={covariance_type!r} is not in the PyMC model, which has VVV, EEE, "
+            "VVI and VII (full, tied, diag, spherical); fit it with em.fit (maximum likelihood, "
+            "or MAP where it has a prior).")
+    return fam.alias
 
 
 def _names(X, feature_names):
@@ -300,7 +326,7 @@ def build_model(X, n_components=2, covariance_type="full", prior=None, latent="m
     -------
     pymc.Model
     """
-    covariance_type = check_covariance_type(covariance_type)
+    covariance_type = pymc_covariance_type(covariance_type)
     if latent not in LATENT:
         raise ValueError(f"latent={latent!r} is not supported; use 'marginal' or 'explicit'.")
     X = _check_data(X)
@@ -404,7 +430,7 @@ def point_to_params(point, covariance_type):
     """
     pi = np.asarray(point["pi"], dtype=np.float64)
     Sigma = np.asarray(point["Sigma"], dtype=np.float64)
-    if covariance_type in ("full", "tied"):
+    if family(covariance_type).storage in ("full", "tied"):
         Sigma = 0.5 * (Sigma + np.swapaxes(Sigma, -1, -2))
     return GMMParams(pi / pi.sum(), np.asarray(point["mu"], dtype=np.float64), Sigma,
                      covariance_type)
@@ -491,7 +517,7 @@ def find_map(X, n_components=2, covariance_type="full", prior=None, init="em", r
     """
     X = _check_data(X)
     K = _check_K(n_components, X.shape[0])
-    covariance_type = check_covariance_type(covariance_type)
+    covariance_type = pymc_covariance_type(covariance_type)
     prior = _check_prior(prior, K, X.shape[1], covariance_type, allow_flat=True)
     if isinstance(init, GMMParams):
         start = init
@@ -598,7 +624,7 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init="em", dra
     X = _check_data(X)
     N, d = X.shape
     K = _check_K(n_components, N)
-    covariance_type = check_covariance_type(covariance_type)
+    covariance_type = pymc_covariance_type(covariance_type)
     prior = _check_prior(prior, K, d, covariance_type, allow_flat=False)
     for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < (
@@ -839,7 +865,7 @@ def relabel(dt, reference, rng=None, sample_z=False):
             perm = match_labels(pi[c, t], mu[c, t], reference, ref_L)
             perms[c, t] = perm
             pi[c, t], mu[c, t] = pi[c, t][perm], mu[c, t][perm]
-            if covariance_type != "tied":
+            if family(covariance_type).storage != "tied":
                 Sigma[c, t] = Sigma[c, t][perm]
     new_post = post.copy()
     new_post["pi"] = (post["pi"].dims, pi)

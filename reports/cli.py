@@ -22,7 +22,7 @@ import pandas as pd
 import xarray as xr
 
 import em
-from models import COVARIANCE_TYPES, Prior, sample_params, simulate
+from models import COVARIANCE_TYPES, MCLUST_NAMES, SKLEARN_TYPES, Prior, sample_params, simulate
 from models import pymc as gmm_pymc
 from models.pymc import _versions, em_to_datatree, point_to_datatree, point_to_params
 from reports import figures, interrupt
@@ -165,9 +165,9 @@ def build_parser():
     seed(s)
     s.add_argument("--kmin", type=_positive_int, default=1, help="smallest K")
     s.add_argument("--kmax", type=_positive_int, default=9, help="largest K")
-    s.add_argument("--types", type=_types, default=list(COVARIANCE_TYPES),
+    s.add_argument("--types", type=_types, default=list(MCLUST_NAMES),
                    help=f"comma-separated covariance types (choices: {', '.join(COVARIANCE_TYPES)}; "
-                   "default: all)")
+                   "default: mclust's 14 models)")
     s.add_argument("--criterion", choices=("bic", "icl"), default="bic",
                    help="criterion to minimise (scikit-learn's sign)")
     s.add_argument("--map", action="store_true", help="MAP fits under mclust's default prior")
@@ -348,7 +348,7 @@ def cmd_select(args):
     if args.kmin > args.kmax:
         raise UserError(f"--kmin {args.kmin} is above --kmax {args.kmax}; swap them.")
     X, names, stem = _data(args)
-    types = "all" if list(args.types) == list(COVARIANCE_TYPES) else "+".join(args.types)
+    types = "all" if list(args.types) == list(MCLUST_NAMES) else "+".join(args.types)
     target = _target(args, f"select-{stem}-K{args.kmin}-{args.kmax}-{types}")
     with ResultsFolder(target, args.force, "select") as folder:
         rows, fits = select_grid(X, args.kmax, args.types, use_prior=args.map,
@@ -534,7 +534,8 @@ def cmd_demo(args):
     target = _target(args, "demo")
     with ResultsFolder(target, args.force, "demo") as folder:
         out = folder.path
-        rows = select_grid(X, args.kmax, random_state=args.seed, progress=True)
+        # the demo samples its choice with PyMC: choose among the families the PyMC model has
+        rows = select_grid(X, args.kmax, SKLEARN_TYPES, random_state=args.seed, progress=True)
         _write_rows(out / "select.csv", rows)
         top = best(rows, "bic")
         K, ct = top["K"], top["covariance_type"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 import em
-from models import COVARIANCE_TYPES, Prior
+from models import MCLUST_NAMES, Prior
 
 
-def select_grid(X, k_max, covariance_types=COVARIANCE_TYPES, use_prior=False, n_init=5,
+def select_grid(X, k_max, covariance_types=MCLUST_NAMES, use_prior=False, n_init=5,
                 random_state=0, progress=False, k_min=1, return_fits=False):
     """Fit EM on a grid of K = k_min..k_max and covariance types.
 
@@ -17,6 +17,7 @@ def select_grid(X, k_max, covariance_types=COVARIANCE_TYPES, use_prior=False, n_
     X : ndarray of shape (N, d)
     k_max : int
     covariance_types : sequence of str
+        Default: mclust's 14 models.
     use_prior : bool
         Fit the MAP under ``Prior.default`` (as mclust's ``prior=priorControl()``) instead of
         the MLE.
@@ -104,11 +105,15 @@ def bic_table(rows, criterion="bic"):
     types = list(dict.fromkeys(r["covariance_type"] for r in rows))
     Ks = sorted({r["K"] for r in rows})
     cell = {(r["K"], r["covariance_type"]): r[criterion] for r in rows}
-    width = max(10, *(len(t) for t in types))
+    width = max(9, *(len(t) for t in types))
     lines = [f"{criterion.upper()} (lower is better; mclust prints -{criterion.upper()}):",
-             "K".rjust(3) + "".join(t.rjust(width + 2) for t in types)]
+             "K".rjust(3) + "".join(t.rjust(width + 1) for t in types)]
     for K in Ks:
         vals = [cell.get((K, t), np.nan) for t in types]
         lines.append(f"{K:>3}" + "".join(
-            (f"{v:.2f}" if np.isfinite(v) else "failed").rjust(width + 2) for v in vals))
+            (f"{v:.2f}" if np.isfinite(v) else "failed").rjust(width + 1) for v in vals))
+    top = ranked(rows, criterion)[:3]
+    lines += ["", f"Top 3 models based on the {criterion.upper()} criterion:",
+              "".join(f"{r['covariance_type']},{r['K']}".rjust(width + 1) for r in top),
+              "".join(f"{r[criterion]:.2f}".rjust(width + 1) for r in top)]
     return "\n".join(lines)

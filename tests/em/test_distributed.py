@@ -7,7 +7,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 import em
-from models import COVARIANCE_TYPES, Prior, simulate
+from models import SKLEARN_TYPES, Prior, simulate
 from tests.conftest import random_params
 
 
@@ -33,7 +33,7 @@ def _assert_same(a, b):
         np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
 @pytest.mark.parametrize("use_prior", [False, True])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_chunked_equals_in_memory(covariance_type, use_prior, weighted):

@@ -4,11 +4,11 @@ from scipy import stats
 from scipy.special import logsumexp
 
 import em
-from models import COVARIANCE_TYPES, GMMParams
+from models import SKLEARN_TYPES, GMMParams
 from tests.conftest import random_params
 
 
-@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
 def test_e_step_is_bayes_rule(rng, covariance_type):
     params = random_params(rng, 3, 3, covariance_type)
     X = rng.normal(scale=3, size=(300, 3)) + 100.0  # offset: the kernels must not cancel

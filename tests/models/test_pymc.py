@@ -10,7 +10,7 @@ from scipy import stats
 from scipy.special import logsumexp
 
 import em
-from models import COVARIANCE_TYPES, GMMParams, Prior, load_faithful, load_iris, simulate
+from models import SKLEARN_TYPES, GMMParams, Prior, load_faithful, load_iris, simulate
 from models import pymc as gmm_pymc
 from tests.conftest import random_params
 
@@ -66,7 +66,7 @@ def test_cholesky_transform_roundtrip_and_jacobian(rng):
     assert jac(u) == pytest.approx(np.log(abs(np.linalg.det(J))), rel=1e-6)
 
 
-@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
 def test_explicit_and_marginal_models_agree(covariance_type):
     rng = np.random.default_rng(0)
     K, d, N = 2, 2, 5

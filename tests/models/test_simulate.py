@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from models import COVARIANCE_TYPES, load_faithful, load_iris, simulate
+from models import SKLEARN_TYPES, load_faithful, load_iris, simulate
 from tests.conftest import random_params
 
 
-@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
 def test_simulate_reproduces_parameters(covariance_type):
     rng = np.random.default_rng(7)
     params = random_params(rng, 3, 2, covariance_type, spread=5.0)

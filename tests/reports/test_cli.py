@@ -89,12 +89,18 @@ def test_select_ranks_grid(tmp_path, capsys):
     assert code == 0
     with open(tmp_path / "s" / "select.csv") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 12
+    assert len(rows) == 42                                  # mclust's 14 models x K = 1..3
     best = min(rows, key=lambda r: float(r["bic"]))
     assert f"best by BIC: K={best['K']} {best['covariance_type']}" in out
     # mclust's published result for Old Faithful: EEE (tied), 3 components, BIC -2314.3
-    assert (best["K"], best["covariance_type"]) == ("3", "tied")
+    assert (best["K"], best["covariance_type"]) == ("3", "EEE")
     assert float(best["bic"]) == pytest.approx(2314.3, abs=0.1)
+    # mclust's layout: models as columns, K as rows, the top three beneath
+    header = next(line for line in out.splitlines() if line.lstrip().startswith("K "))
+    assert header.split() == ["K", "EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE",
+                              "VVE", "EEV", "VEV", "EVV", "VVV"]
+    assert "Top 3 models based on the BIC criterion:" in out
+    assert out.split("Top 3 models based on the BIC criterion:")[1].split()[0] == "EEE,3"
     Image.open(tmp_path / "s" / "select.png").verify()
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import em
-from models import COVARIANCE_TYPES, GMMParams, Prior, load_faithful, simulate
+from models import SKLEARN_TYPES, GMMParams, Prior, load_faithful, simulate
 from models import pymc as gmm_pymc
 from tests.shared.helpers import assert_params_close, match
 
@@ -27,7 +27,7 @@ def _perturbed(params, rng):
     return GMMParams(pi / pi.sum(), mu, np.asarray(params.Sigma) * 1.2, params.covariance_type)
 
 
-@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
 @pytest.mark.parametrize(("data", "K"), CASES)
 @pytest.mark.parametrize("kind", ["mle", "map"])
 def test_em_equals_find_map(kind, data, K, covariance_type):

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 import em
-from models import COVARIANCE_TYPES, GMMParams, Prior, load_faithful, sample_params, simulate
+from models import SKLEARN_TYPES, GMMParams, Prior, load_faithful, sample_params, simulate
 from models import pymc as gmm_pymc
 
 ALPHA = 0.001
@@ -63,7 +63,7 @@ def _two_sample_pvalues(a, b):
     return pvals
 
 
-@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
 def test_prior_predictive_matches_simulator(covariance_type):
     prior = _prior(2)
     ours = _pymc_draws(prior, covariance_type, n_obs=5, seed=1)

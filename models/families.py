@@ -1,0 +1,520 @@
+r"""The 14 covariance families of mclust, one entry each.
+
+Every family constrains the eigen-decomposition of the component covariances (Banfield & Raftery
+1993; Celeux & Govaert 1995),
+
+.. math:: \Sigma_k = \lambda_k D_k A_k D_k^T, \qquad |A_k| = 1,
+
+with volume ``lambda_k``, shape ``A_k`` (diagonal) and orientation ``D_k`` (orthogonal) each
+**E**\ qual across components, **V**\ arying, or the **I**\ dentity. The three letters of a name
+say which (``VEI``: varying volume, equal shape, axis-aligned). ``spherical``, ``diag``, ``tied``
+and ``full`` (scikit-learn's names) are aliases of ``VII``, ``VVI``, ``EEE`` and ``VVV``.
+
+A :class:`Family` owns everything that differs between the models:
+
+* how ``Sigma`` is stored (``storage``: one of scikit-learn's four shapes, which is also what
+  the E-step computes with) and checked (:meth:`Family.check`);
+* the number of free covariance parameters (mclust's ``nVarParams``);
+* the M-step for ``Sigma`` from the scatter matrices ``W_k`` and counts ``n_k``, by maximum
+  likelihood (:meth:`Family.m_step` without a prior) or as the mode of the complete-data posterior
+  under mclust's conjugate prior (with one; the 10 models mclust has it for).
+
+The M-steps are those of Celeux & Govaert (1995), closed form where one exists. The iterative
+ones (VEI, VEE, VEV, EVE, VVE) alternate closed-form updates of volume, shape and orientation,
+each of which cannot lower the objective; the orientations of EVE and VVE use the two
+majorisation-minimisation steps of Browne & McNicholas (2014). Adding a 15th family means adding
+one entry to :data:`FAMILIES` and its tests, nothing else.
+
+The objective of the covariance M-step, minimised, is
+
+.. math:: \sum_k \left[ \tilde n_k \log|\Sigma_k| + \operatorname{tr}(\Sigma_k^{-1}
+    \tilde W_k) \right] (+ \text{the prior's own terms})
+
+with ``W~_k = W_k`` and ``n~_k = n_k`` for maximum likelihood.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+#: storage layouts (scikit-learn's covariance types), in the order of their Sigma ranks
+STORAGES = ("spherical", "diag", "tied", "full")
+
+#: inner iterations of the iterative M-steps: relative change and cap
+INNER_TOL, INNER_MAX = 1e-12, 500
+
+
+@dataclass(frozen=True, eq=False)
+class Family:
+    """One covariance model.
+
+    Attributes
+    ----------
+    name : str
+        mclust's three letters (volume, shape, orientation), e.g. ``"VEV"``.
+    alias : str or None
+        scikit-learn's name of the same model, if it has one.
+    storage : {"spherical", "diag", "tied", "full"}
+        Layout of ``Sigma``: ``(K,)`` variances, ``(K, d)`` variances, one ``(d, d)`` matrix, or
+        ``(K, d, d)``. The E-step and the sufficient statistics follow the layout.
+    ml : callable
+        ``ml(W, n_k) -> Sigma``: the maximum-likelihood update from scatter matrices ``W`` (the
+        storage's statistics: ``(K, d)`` diagonals for spherical/diag, the pooled ``(d, d)`` for
+        tied, ``(K, d, d)`` for full) and counts ``n_k`` of shape (K,).
+    map : callable or None
+        ``map(W, B, n_k, prior) -> Sigma``: the MAP update under :class:`models.Prior` (``B`` the
+        prior's mean-shrinkage scatter, shaped like ``W`` per component), or None where mclust
+        has no conjugate prior for the model.
+    conjugate : bool
+        Whether the prior is a proper conjugate distribution to draw from (EII, VII, EEI, VVI,
+        EEE, VVV): :func:`models.sample_params` draws these.
+    pymc : bool
+        Whether :mod:`models.pymc` has the model (VVV, EEE, VVI, VII).
+    """
+
+    name: str
+    alias: str | None
+    storage: str
+    ml: Callable
+    map: Callable | None = None
+    conjugate: bool = False
+    pymc: bool = False
+
+    @property
+    def volume(self):
+        """``"E"`` or ``"V"``."""
+        return self.name[0]
+
+    @property
+    def shape(self):
+        """``"I"``, ``"E"`` or ``"V"``."""
+        return self.name[1]
+
+    @property
+    def orientation(self):
+        """``"I"``, ``"E"`` or ``"V"``."""
+        return self.name[2]
+
+    @property
+    def shared_prior(self):
+        """True when every component has the same covariance (EII, EEI, EEE): it gets one prior."""
+        return "V" not in self.name
+
+    def __repr__(self):
+        return f"Family({self.name!r})"
+
+    # -- shapes and counts ---------------------------------------------------------------
+    def sigma_shape(self, K, d):
+        """Shape of ``Sigma``: ``(K,)``, ``(K, d)``, ``(d, d)`` or ``(K, d, d)``."""
+        return {"spherical": (K,), "diag": (K, d), "tied": (d, d), "full": (K, d, d)}[self.storage]
+
+    def n_cov_parameters(self, K, d):
+        """Free covariance parameters, mclust's ``nVarParams(name, d, K)``.
+
+        Volume: 1 or K. Shape: 0, ``d - 1`` or ``K (d - 1)``. Orientation: 0, ``d (d - 1) / 2``
+        or ``K d (d - 1) / 2``.
+        """
+        count = {"I": 0, "E": 1, "V": K}
+        return (count[self.volume] + count[self.shape] * (d - 1)
+                + count[self.orientation] * d * (d - 1) // 2)
+
+    def to_full(self, Sigma, K, d):
+        """``Sigma`` as a ``(K, d, d)`` stack of matrices."""
+        Sigma = np.asarray(Sigma)
+        if self.storage == "full":
+            return Sigma
+        if self.storage == "tied":
+            return np.broadcast_to(Sigma, (K, d, d)).copy()
+        if self.storage == "diag":
+            return Sigma[:, :, None] * np.eye(d)
+        return Sigma[:, None, None] * np.eye(d)
+
+    def per_component(self, Sigma, K):
+        """``Sigma`` with one entry per component along the first axis (tied repeated)."""
+        return np.broadcast_to(Sigma, (K,) + Sigma.shape) if self.storage == "tied" else Sigma
+
+    # -- the decomposition ---------------------------------------------------------------
+    def decompose(self, Sigma, K, d):
+        """Mclust's decomposition ``Sigma_k = lambda_k D_k A_k D_k^T``.
+
+        Parameters
+        ----------
+        Sigma : ndarray of shape :meth:`sigma_shape`
+        K, d : int
+
+        Returns
+        -------
+        scale : ndarray of shape (K,)
+            ``lambda_k = |Sigma_k|^(1/d)``.
+        shape : ndarray of shape (K, d)
+            Diagonal of ``A_k`` (product 1): in axis order for axis-aligned families, in
+            decreasing order otherwise.
+        orientation : ndarray of shape (K, d, d)
+            ``D_k``: the identity for axis-aligned families, else eigenvectors as columns.
+        """
+        if self.storage in ("spherical", "diag"):
+            var = np.broadcast_to(Sigma[:, None] if Sigma.ndim == 1 else Sigma, (K, d))
+            orient = np.broadcast_to(np.eye(d), (K, d, d))
+        else:
+            ev, vec = np.linalg.eigh(self.to_full(Sigma, K, d))
+            var, orient = ev[:, ::-1], vec[:, :, ::-1]
+        scale = np.exp(np.log(var).mean(axis=1))
+        return scale, var / scale[:, None], orient
+
+    def check(self, Sigma, K, d, rtol=1e-6):
+        """Raise ``ValueError`` unless positive-definite ``Sigma`` obeys the family's constraints.
+
+        Equal volumes and shapes are compared within ``rtol``; an equal orientation means the
+        covariances commute (they share eigenvectors).
+        """
+        if K == 1 or (self.storage == "tied"):
+            return
+        scale, shape, _ = self.decompose(Sigma, K, d)
+        if self.volume == "E" and np.ptp(np.log(scale)) > rtol:
+            raise ValueError(
+                f"covariance_type={self.name!r} has one volume |Sigma_k|^(1/d) for every "
+                f"component, but Sigma's are {np.round(scale, 6)}; use a 'V..' model or equal "
+                "volumes.")
+        if self.shape == "E" and np.ptp(np.log(shape), axis=0).max() > rtol:
+            raise ValueError(
+                f"covariance_type={self.name!r} has one shape (eigenvalues over the volume) for "
+                f"every component, but Sigma's differ:\n{np.round(shape, 6)}; use a '.V.' model.")
+        if self.orientation == "E":
+            full = self.to_full(Sigma, K, d)
+            lhs = np.einsum("aij,bjk->abik", full, full)
+            gap = np.abs(lhs - np.swapaxes(lhs, 0, 1)).max()
+            if gap > rtol * np.abs(full).max() ** 2:
+                raise ValueError(
+                    f"covariance_type={self.name!r} has one orientation for every component, but "
+                    f"Sigma's covariances do not share eigenvectors (|S_i S_j - S_j S_i| up to "
+                    f"{gap:.3g}); use a '..V' model.")
+
+    # -- the M-step ----------------------------------------------------------------------
+    def m_step(self, W, B, n_k, prior):
+        """``Sigma`` from scatter matrices: maximum likelihood, or MAP under ``prior``.
+
+        Parameters
+        ----------
+        W : ndarray
+            Scatter matrices about the component means, in the storage's statistics shape.
+        B : ndarray or None
+            The prior's mean-shrinkage scatter ``kappa0 n_k / (n_k + kappa0) (xbar_k - m0)(...)^T``,
+            (K, d) or (K, d, d); None for maximum likelihood.
+        n_k : ndarray of shape (K,)
+        prior : Prior or None
+            A proper prior (centred like ``W``), or None.
+
+        Returns
+        -------
+        ndarray of shape :meth:`sigma_shape`
+        """
+        if prior is None:
+            return self.ml(W, n_k)
+        if self.map is None:
+            raise ValueError(
+                f"covariance_type={self.name!r} has no conjugate prior (as in mclust, MAP exists "
+                f"for {', '.join(f.name for f in FAMILIES if f.map is not None)}); fit it by "
+                "maximum likelihood (prior=None).")
+        return self.map(W, B, n_k, prior)
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+
+
+def _geo(a):
+    """Geometric mean along the last axis: ``|diag(a)|^(1/d)``."""
+    return np.exp(np.log(a).mean(axis=-1))
+
+
+def _logdet(M):
+    return np.linalg.slogdet(M)[1]
+
+
+def _diag_of(W):
+    """Diagonals of ``(K, d, d)`` matrices, or the ``(K, d)`` input itself."""
+    return np.diagonal(W, axis1=-2, axis2=-1) if W.ndim == 3 else W
+
+
+def _converged(old, new):
+    return abs(new - old) <= INNER_TOL * max(abs(new), 1.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# maximum likelihood (Celeux & Govaert 1995, table 1 and section 3)
+
+
+def _ml_EII(W, n_k):
+    K, d = W.shape
+    return np.full(K, W.sum() / (n_k.sum() * d))
+
+
+def _ml_VII(W, n_k):
+    return W.sum(axis=1) / (n_k * W.shape[1])
+
+
+def _ml_EEI(W, n_k):
+    return np.broadcast_to(W.sum(axis=0) / n_k.sum(), W.shape).copy()
+
+
+def _vei(omega, n_k):
+    """Volumes and a shared shape for eigenvalue (or diagonal) scatters ``omega`` (K, d).
+
+    ``lambda_k = tr(Omega_k A^-1) / (d n_k)``, ``A = diag(sum_k Omega_k / lambda_k)`` normalised,
+    alternated until the objective ``sum_k n_k d log lambda_k + tr(Omega_k A^-1) / lambda_k``
+    stops falling (each half-step is its exact minimiser given the other).
+    """
+    K, d = omega.shape
+    lam = omega.sum(axis=1) / (d * n_k)
+    old = np.inf
+    for _ in range(INNER_MAX):
+        A = omega.T @ (1.0 / lam)
+        A = A / _geo(A)
+        lam = (omega / A).sum(axis=1) / (d * n_k)
+        obj = d * (n_k * np.log(lam)).sum() + d * n_k.sum()
+        if _converged(old, obj):
+            break
+        old = obj
+    return lam, A
+
+
+def _ml_VEI(W, n_k):
+    lam, A = _vei(W, n_k)
+    return lam[:, None] * A
+
+
+def _ml_EVI(W, n_k):
+    g = _geo(W)
+    return (g.sum() / n_k.sum()) * W / g[:, None]
+
+
+def _ml_VVI(W, n_k):
+    return W / n_k[:, None]
+
+
+def _ml_EEE(W, n_k):
+    return W / n_k.sum()
+
+
+def _ml_VEE(W, n_k):
+    """VEE: ``Sigma_k = lambda_k C`` with ``|C| = 1``.
+
+    ``C`` from ``sum_k W_k / lambda_k``, then ``lambda_k = tr(W_k C^-1) / (d n_k)``, alternated
+    (Celeux & Govaert 1995, section 3.2).
+    """
+    K, d, _ = W.shape
+    lam = np.trace(W, axis1=1, axis2=2) / (d * n_k)
+    old = np.inf
+    for _ in range(INNER_MAX):
+        C = np.tensordot(1.0 / lam, W, axes=1)
+        C = C / np.exp(_logdet(C) / d)
+        lam = np.einsum("kij,ji->k", W, np.linalg.inv(C)) / (d * n_k)
+        obj = d * (n_k * np.log(lam)).sum()
+        if _converged(old, obj):
+            break
+        old = obj
+    return lam[:, None, None] * C
+
+
+def _orientation_mm(W, M, D):
+    """One pair of MM steps (Browne & McNicholas 2014) on the orientation.
+
+    They lower ``sum_k tr(W_k D M_k D^T)`` over orthogonal ``D``; ``M`` of shape (K, d) holds
+    the diagonals of ``M_k``.
+    """
+    w = np.linalg.eigvalsh(W)[:, -1]                                    # largest eigenvalues
+    G = np.einsum("k,ij,jl,kl->il", w, np.eye(W.shape[1]), D, M) - np.einsum(
+        "kij,jl,kl->il", W, D, M)
+    U, _, Vt = np.linalg.svd(G)
+    D = U @ Vt
+    m = M.max(axis=1)
+    G = np.einsum("kij,jl,kl->il", W, D, m[:, None] - M)
+    U, _, Vt = np.linalg.svd(G)
+    return U @ Vt
+
+
+def _common_orientation(W, n_k, varying_volume):
+    """EVE (``lambda D A_k D^T``) and VVE (``D diag(c_k) D^T``).
+
+    Given ``D`` the eigenvalues are closed form from ``E_k = diag(D^T W_k D)``; ``D`` moves by
+    MM steps; alternated.
+    """
+    K, d, _ = W.shape
+    D = np.linalg.eigh(np.tensordot(1.0 / n_k, W, axes=1))[1]
+    old = np.inf
+    for _ in range(INNER_MAX):
+        E = np.einsum("ji,kjl,li->ki", D, W, D)
+        if varying_volume:
+            c = E / n_k[:, None]
+        else:
+            g = _geo(E)
+            c = (g.sum() / n_k.sum()) * E / g[:, None]
+        obj = (n_k * np.log(c).sum(axis=1)).sum() + (E / c).sum()
+        if _converged(old, obj):
+            break
+        old = obj
+        D = _orientation_mm(W, 1.0 / c, D)
+    return np.einsum("ij,kj,lj->kil", D, c, D)
+
+
+def _ml_EVE(W, n_k):
+    return _common_orientation(W, n_k, varying_volume=False)
+
+
+def _ml_VVE(W, n_k):
+    return _common_orientation(W, n_k, varying_volume=True)
+
+
+def _eigen(W):
+    """Eigenvalues (decreasing) and eigenvectors of each ``W_k``."""
+    ev, vec = np.linalg.eigh(W)
+    return np.maximum(ev[:, ::-1], 0.0), vec[:, :, ::-1]
+
+
+def _ml_EEV(W, n_k):
+    omega, L = _eigen(W)
+    A = omega.sum(axis=0)
+    lam_A = A / n_k.sum()
+    return np.einsum("kij,j,klj->kil", L, lam_A, L)
+
+
+def _ml_VEV(W, n_k):
+    omega, L = _eigen(W)
+    lam, A = _vei(omega, n_k)
+    return np.einsum("kij,kj,klj->kil", L, lam[:, None] * A, L)
+
+
+def _ml_EVV(W, n_k):
+    d = W.shape[1]
+    g = np.exp(_logdet(W) / d)
+    return (g.sum() / n_k.sum()) * W / g[:, None, None]
+
+
+def _ml_VVV(W, n_k):
+    return W / n_k[:, None, None]
+
+
+# ----------------------------------------------------------------------------------------------
+# MAP under mclust's conjugate prior (Fraley & Raftery 2007): mu_k | Sigma_k ~ N(m0, Sigma_k /
+# kappa0); Sigma ~ inverse-Wishart(nu0, Psi0) for full-orientation models, each variance
+# ~ inverse-gamma(nu0 / 2, s2 / 2) for axis-aligned ones (s2 = Psi0_jj, or tr(Psi0) / d when one
+# variance covers every axis). A shared parameter gets one prior; B_k is the mean-shrinkage
+# scatter. Each update is the exact mode: the powers of Sigma from the likelihood (n_k / 2), the
+# mean's prior (1/2 per component) and the inverse-Wishart ((nu0 + d + 1) / 2) or inverse-gamma
+# (nu0 / 2 + 1) prior add up in the denominators.
+
+
+def _map_EII(W, B, n_k, prior):
+    K, d = W.shape
+    s2 = np.trace(prior.Psi0) / d
+    return np.full(K, (s2 + W.sum() + B.sum()) / (prior.nu0 + 2 + (n_k.sum() + K) * d))
+
+
+def _map_VII(W, B, n_k, prior):
+    d = W.shape[1]
+    s2 = np.trace(prior.Psi0) / d
+    return (s2 + W.sum(axis=1) + B.sum(axis=1)) / (prior.nu0 + 2 + (n_k + 1) * d)
+
+
+def _map_EEI(W, B, n_k, prior):
+    K = W.shape[0]
+    var = (np.diag(prior.Psi0) + W.sum(axis=0) + B.sum(axis=0)) / (prior.nu0 + 2 + n_k.sum() + K)
+    return np.broadcast_to(var, W.shape).copy()
+
+
+def _map_VVI(W, B, n_k, prior):
+    return (np.diag(prior.Psi0) + W + B) / (prior.nu0 + 3 + n_k)[:, None]
+
+
+def _map_EEE(W, B, n_k, prior):
+    K, d = B.shape[0], B.shape[1]
+    return (prior.Psi0 + W + B.sum(axis=0)) / (prior.nu0 + n_k.sum() + K + d + 1)
+
+
+def _map_VVV(W, B, n_k, prior):
+    d = W.shape[1]
+    return (prior.Psi0 + W + B) / (prior.nu0 + n_k + d + 2)[:, None, None]
+
+
+def _posterior_scatter(W, B, n_k, prior, per_axis):
+    """The per-component posterior scatter and count of the varying models' conjugate update.
+
+    ``W~_k = Psi0 + W_k + B_k`` and ``n~_k = n_k + nu0 + d + 2`` (axis-aligned: ``n_k + nu0 +
+    3``), so that ``W~_k / n~_k`` is the VVV / VVI mode.
+    """
+    d = W.shape[1]
+    if per_axis:
+        return np.diag(prior.Psi0) + W + B, n_k + prior.nu0 + 3
+    return prior.Psi0 + W + B, n_k + prior.nu0 + d + 2
+
+
+def _map_VEI(W, B, n_k, prior):
+    Wt, nt = _posterior_scatter(W, B, n_k, prior, per_axis=True)
+    return _ml_VEI(Wt, nt)
+
+
+def _map_EVI(W, B, n_k, prior):
+    Wt, nt = _posterior_scatter(W, B, n_k, prior, per_axis=True)
+    return _ml_EVI(Wt, nt)
+
+
+def _map_EEV(W, B, n_k, prior):
+    Wt, nt = _posterior_scatter(W, B, n_k, prior, per_axis=False)
+    return _ml_EEV(Wt, nt)
+
+
+def _map_VEV(W, B, n_k, prior):
+    Wt, nt = _posterior_scatter(W, B, n_k, prior, per_axis=False)
+    return _ml_VEV(Wt, nt)
+
+
+# ----------------------------------------------------------------------------------------------
+# the registry
+
+FAMILIES = (
+    Family("EII", None, "spherical", _ml_EII, _map_EII, conjugate=True),
+    Family("VII", "spherical", "spherical", _ml_VII, _map_VII, conjugate=True, pymc=True),
+    Family("EEI", None, "diag", _ml_EEI, _map_EEI, conjugate=True),
+    Family("VEI", None, "diag", _ml_VEI, _map_VEI),
+    Family("EVI", None, "diag", _ml_EVI, _map_EVI),
+    Family("VVI", "diag", "diag", _ml_VVI, _map_VVI, conjugate=True, pymc=True),
+    Family("EEE", "tied", "tied", _ml_EEE, _map_EEE, conjugate=True, pymc=True),
+    Family("VEE", None, "full", _ml_VEE),
+    Family("EVE", None, "full", _ml_EVE),
+    Family("VVE", None, "full", _ml_VVE),
+    Family("EEV", None, "full", _ml_EEV, _map_EEV),
+    Family("VEV", None, "full", _ml_VEV, _map_VEV),
+    Family("EVV", None, "full", _ml_EVV),
+    Family("VVV", "full", "full", _ml_VVV, _map_VVV, conjugate=True, pymc=True),
+)
+
+#: every accepted name (mclust's and scikit-learn's) -> its family
+BY_NAME = {f.name: f for f in FAMILIES} | {f.alias: f for f in FAMILIES if f.alias}
+
+#: mclust's names, in mclust's order
+MCLUST_NAMES = tuple(f.name for f in FAMILIES)
+
+
+def family(covariance_type):
+    """The :class:`Family` of a covariance type name (mclust's or scikit-learn's).
+
+    Parameters
+    ----------
+    covariance_type : str or Family
+
+    Returns
+    -------
+    Family
+    """
+    if isinstance(covariance_type, Family):
+        return covariance_type
+    try:
+        return BY_NAME[covariance_type]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"covariance_type={covariance_type!r} is not supported; use one of mclust's "
+            f"{', '.join(MCLUST_NAMES)} or scikit-learn's spherical, diag, tied, full."
+        ) from None

@@ -66,11 +66,11 @@ def gradient_cost(model, reps=20):
 
 def ours(X, K, sampler, draws, chains):
     from models import Prior
-    from models import pymc as gmm_pymc
+    from reports import joint
 
     t = time.perf_counter()
-    dt = gmm_pymc.sample(X, K, "full", prior=Prior.default(X, K), draws=draws, tune=draws,
-                         chains=chains, random_seed=1, sampler=sampler)
+    dt = joint.sample(X, K, "full", prior=Prior.default(X, K), draws=draws, tune=draws,
+                      chains=chains, random_seed=1, sampler=sampler)
     total = time.perf_counter() - t
     return dt, total, SCALARS
 
@@ -203,8 +203,7 @@ def main(argv=None):
     # the N = 10,000 set: this model's sampling, and the cost of one gradient of each
     # model on the same data (the baseline's sampling there takes hours)
     from models import Prior
-    from models import pymc as gmm_pymc
-
+    from models.pymc import build_model
     Xs, K = simulated(), 4
     for sampler in samplers:
         ours(Xs, K, sampler, 50, 1)
@@ -212,7 +211,7 @@ def main(argv=None):
         row = diagnostics(dt, var_names, seconds)
         results[f"simulated N=10000 d=5 K=4 | ours ({sampler})"] = row
         print(f"simulated N=10000 d=5 K=4 | ours ({sampler}): {row}", flush=True)
-    grads = {"ours_ms": gradient_cost(gmm_pymc.build_model(Xs, K, "full", Prior.default(Xs, K))),
+    grads = {"ours_ms": gradient_cost(build_model(Xs, K, "full", Prior.default(Xs, K))),
              "pm_mixture_lkj_ms": gradient_cost(lkj_model(Xs, K))}
     results["simulated N=10000 d=5 K=4 | gradient"] = grads
     print(f"simulated N=10000 d=5 K=4 | ms per gradient: {grads} "

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from em.mstep import SufficientStats
+
 
 def is_dask(X):
     """True when ``X`` is a ``dask.array.Array``."""
@@ -47,27 +49,23 @@ def _offsets(X):
     return np.concatenate([[0], np.cumsum(X.chunks[0])])
 
 
-def _block(Xb, wb, shift, params, dtype, chunk, with_stats):
-    from em.fit import em_pass
-
-    return em_pass(Xb, wb, shift, params, dtype, chunk, with_stats)
+def _block(block_pass, Xb, wb, shift, params, dtype, chunk, with_stats):
+    return block_pass(Xb, wb, shift, params, dtype, chunk, with_stats)
 
 
 def _combine(a, b):
     stats = None
     if a[0] is not None:
-        from em.mstep import SufficientStats
-
         stats = SufficientStats(a[0].N_k + b[0].N_k, a[0].s + b[0].s, a[0].M + b[0].M)
     return stats, a[1] + b[1], a[2] + b[2]
 
 
-def dask_pass(X, w, shift, params, dtype, chunk, with_stats=True):
-    """:func:`em.fit.em_pass` over the blocks of a Dask array, summed by a tree reduction."""
+def dask_pass(block_pass, X, w, shift, params, dtype, chunk, with_stats=True):
+    """``block_pass`` (:func:`em.fit.em_pass`) over the blocks of a Dask array, tree-summed."""
     import dask
 
     off = _offsets(X)
-    parts = [dask.delayed(_block)(b, None if w is None else w[off[i]:off[i + 1]], shift, params,
+    parts = [dask.delayed(_block)(block_pass, b, None if w is None else w[off[i]:off[i + 1]], shift, params,
                                   dtype, chunk, with_stats)
              for i, b in enumerate(X.to_delayed().ravel())]
     while len(parts) > 1:
@@ -90,10 +88,8 @@ def column_moments(X, w):
     return mean, var, wsum
 
 
-def lazy_e_step(X, params):
-    """Lazy ``(log_gamma, log_lik)`` of a Dask array, block by block."""
-    from em.estep import e_step
-
+def lazy_e_step(e_step, X, params):
+    """Lazy ``(log_gamma, log_lik)`` of a Dask array, block by block, by ``e_step``."""
     K = params.K
     log_gamma = X.map_blocks(lambda b: e_step(b, params)[0], chunks=(X.chunks[0], (K,)),
                              dtype=np.float64)

@@ -30,8 +30,9 @@ from scipy.linalg import lapack
 from scipy.special import logsumexp
 
 from em._features import KIND, LINEAR, default_chunk, features, vech_index
-from em._validation import check_X, iter_blocks
+from em.distributed import is_dask, lazy_e_step
 from models import GMMParams
+from models._validation import check_X, iter_blocks
 
 _LOG_2PI = np.log(2 * np.pi)
 
@@ -192,10 +193,8 @@ def e_step(X, params):
     """
     if not isinstance(params, GMMParams):
         raise TypeError(f"params must be a models.GMMParams, got {type(params).__name__}.")
-    from em.distributed import is_dask, lazy_e_step
-
     if is_dask(X):
-        return lazy_e_step(X, params)
+        return lazy_e_step(e_step, X, params)
     X = check_X(X)
     if X.shape[1] != params.d:
         raise ValueError(f"X has {X.shape[1]} features but params have d={params.d}.")

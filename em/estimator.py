@@ -18,11 +18,11 @@ from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from em._validation import check_positive, check_sample_weight
 from em.estep import e_step
 from em.fit import fit
 from em.mstep import DegenerateComponentError, m_step
 from models import GMMParams, Prior
+from models._validation import check_positive, check_sample_weight
 from models.params import check_covariance_type, sigma_shape
 from models.simulate import draw_given_z
 

@@ -16,14 +16,6 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from em._features import LINEAR, default_chunk, features, n_features
-from em._validation import (
-    BLOCK_ELEMENTS,
-    check_n_components,
-    check_positive,
-    check_sample_weight,
-    check_X,
-    iter_blocks,
-)
 from em.distributed import check_dask_X, column_moments, dask_pass, is_dask
 from em.estep import e_step, float64_sums, log_joint_of, normalise
 from em.init import check_init, check_init_params, initial_params
@@ -34,6 +26,14 @@ from em.mstep import (
     stats_from_moments,
 )
 from models import GMMParams, Prior
+from models._validation import (
+    BLOCK_ELEMENTS,
+    check_n_components,
+    check_positive,
+    check_sample_weight,
+    check_X,
+    iter_blocks,
+)
 from models.families import family
 from models.params import check_covariance_type
 
@@ -145,7 +145,7 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
         ``sum_n w_n max_k log gamma_nk`` (for ICL).
     """
     if is_dask(X):
-        return dask_pass(X, w, shift, params, dtype, chunk, with_stats)
+        return dask_pass(em_pass, X, w, shift, params, dtype, chunk, with_stats)
     kernel = log_joint_of(params, shift, dtype)
     rows = min(chunk, X.shape[0])
     p = n_features(params.d, kernel.kind)
@@ -210,7 +210,7 @@ def _run(X, w, shift, scale, params, prior, covariance_type, reg_covar, max_iter
             break
         try:
             params = params_from_stats(stats, covariance_type, prior_c, reg_covar, shift,
-                                       check_scale)
+                                       check_scale, previous=params)
         except DegenerateComponentError:
             if check_collapse:
                 raise

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from em._features import KIND, default_chunk, features, n_dims, vech_index
-from em._validation import check_sample_weight, check_X
 from models import GMMParams, Prior
+from models._validation import check_sample_weight, check_X
 from models.families import family
 from models.params import check_covariance_type
 
@@ -170,7 +170,8 @@ class DegenerateComponentError(ValueError):
     """A component's covariance became singular: it collapsed onto a point or a subspace."""
 
 
-def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=None, scale=None):
+def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=None, scale=None,
+                      previous=None):
     """Closed-form M-step from sufficient statistics (ML, or MAP under ``prior``).
 
     Parameters
@@ -189,6 +190,8 @@ def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=N
     scale : ndarray of shape (d,) or None
         Column variances of the data; a component whose conditional variance falls below
         ``1000 eps`` of them counts as collapsed (checked without a proper prior).
+    previous : GMMParams or None
+        The parameters the statistics were computed at: the iterative M-steps start from them.
 
     Returns
     -------
@@ -230,7 +233,8 @@ def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=N
         n_ridge = N if storage == "tied" else (N_k[:, None, None] if storage == "full"
                                                else N_k[:, None])
         S = S + reg_covar * n_ridge * (np.eye(d) if storage in ("full", "tied") else 1.0)
-    Sigma = fam.m_step(S, B, N_k, proper)
+    start = None if previous is None else fam.to_full(previous.Sigma, K, d)
+    Sigma = fam.m_step(S, B, N_k, proper, start=start)
     if reg_covar and proper is not None:
         Sigma = Sigma + (reg_covar * np.eye(d) if storage in ("full", "tied") else reg_covar)
     if storage in ("full", "tied"):
@@ -265,14 +269,18 @@ def _check_collapse(Sigma, storage, check_scale, scale):
         bad_pd = np.flatnonzero(~(np.min(var, axis=1) > 0))
     else:
         mats = Sigma.reshape(-1, Sigma.shape[-1], Sigma.shape[-1])
-        cond = np.empty(mats.shape[:2])
-        bad = []
-        for k, S in enumerate(mats):
-            try:
-                cond[k] = np.diag(np.linalg.cholesky(S)) ** 2
-            except np.linalg.LinAlgError:
-                cond[k] = 0.0
-                bad.append(k)
+        try:                                   # one batched factorisation; per matrix on failure
+            cond = np.diagonal(np.linalg.cholesky(mats), axis1=1, axis2=2) ** 2
+            bad = []
+        except np.linalg.LinAlgError:
+            cond = np.empty(mats.shape[:2])
+            bad = []
+            for k, S in enumerate(mats):
+                try:
+                    cond[k] = np.diag(np.linalg.cholesky(S)) ** 2
+                except np.linalg.LinAlgError:
+                    cond[k] = 0.0
+                    bad.append(k)
         bad_pd = np.asarray(bad, dtype=int)
     if check_scale and scale is not None:
         ratio = cond / scale

@@ -43,8 +43,10 @@ import numpy as np
 #: storage layouts (scikit-learn's covariance types), in the order of their Sigma ranks
 STORAGES = ("spherical", "diag", "tied", "full")
 
-#: inner iterations of the iterative M-steps: relative change and cap
-INNER_TOL, INNER_MAX = 1e-12, 500
+#: inner iterations of the iterative M-steps: relative change, and the caps from a cold start and
+#: from the previous iteration's orientation (every MM step lowers the objective, so a capped
+#: M-step from the previous parameters is a generalised EM step: the likelihood still rises)
+INNER_TOL, INNER_MAX, INNER_WARM = 1e-12, 500, 25
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,8 +63,8 @@ class Family:
         Layout of ``Sigma``: ``(K,)`` variances, ``(K, d)`` variances, one ``(d, d)`` matrix, or
         ``(K, d, d)``. The E-step and the sufficient statistics follow the layout.
     ml : callable
-        ``ml(W, n_k) -> Sigma``: the maximum-likelihood update from scatter matrices ``W`` (the
-        storage's statistics: ``(K, d)`` diagonals for spherical/diag, the pooled ``(d, d)`` for
+        ``ml(W, n_k, start=None) -> Sigma``: the maximum-likelihood update from scatter matrices
+        ``W`` (the storage's statistics: ``(K, d)`` diagonals for spherical/diag, the pooled ``(d, d)`` for
         tied, ``(K, d, d)`` for full) and counts ``n_k`` of shape (K,).
     map : callable or None
         ``map(W, B, n_k, prior) -> Sigma``: the MAP update under :class:`models.Prior` (``B`` the
@@ -72,7 +74,7 @@ class Family:
         Whether the prior is a proper conjugate distribution to draw from (EII, VII, EEI, VVI,
         EEE, VVV): :func:`models.sample_params` draws these.
     pymc : bool
-        Whether :mod:`models.pymc` has the model (VVV, EEE, VVI, VII).
+        Whether :mod:`models.pymc` has the model: the conjugate ones.
     """
 
     name: str
@@ -193,7 +195,7 @@ class Family:
                     f"{gap:.3g}); use a '..V' model.")
 
     # -- the M-step ----------------------------------------------------------------------
-    def m_step(self, W, B, n_k, prior):
+    def m_step(self, W, B, n_k, prior, start=None):
         """``Sigma`` from scatter matrices: maximum likelihood, or MAP under ``prior``.
 
         Parameters
@@ -206,13 +208,15 @@ class Family:
         n_k : ndarray of shape (K,)
         prior : Prior or None
             A proper prior (centred like ``W``), or None.
+        start : ndarray of shape (K, d, d) or None
+            The previous covariances: where the iterative M-steps start.
 
         Returns
         -------
         ndarray of shape :meth:`sigma_shape`
         """
         if prior is None:
-            return self.ml(W, n_k)
+            return self.ml(W, n_k, start=start)
         if self.map is None:
             raise ValueError(
                 f"covariance_type={self.name!r} has no conjugate prior (as in mclust, MAP exists "
@@ -247,16 +251,16 @@ def _converged(old, new):
 # maximum likelihood (Celeux & Govaert 1995, table 1 and section 3)
 
 
-def _ml_EII(W, n_k):
+def _ml_EII(W, n_k, start=None):
     K, d = W.shape
     return np.full(K, W.sum() / (n_k.sum() * d))
 
 
-def _ml_VII(W, n_k):
+def _ml_VII(W, n_k, start=None):
     return W.sum(axis=1) / (n_k * W.shape[1])
 
 
-def _ml_EEI(W, n_k):
+def _ml_EEI(W, n_k, start=None):
     return np.broadcast_to(W.sum(axis=0) / n_k.sum(), W.shape).copy()
 
 
@@ -281,25 +285,25 @@ def _vei(omega, n_k):
     return lam, A
 
 
-def _ml_VEI(W, n_k):
+def _ml_VEI(W, n_k, start=None):
     lam, A = _vei(W, n_k)
     return lam[:, None] * A
 
 
-def _ml_EVI(W, n_k):
+def _ml_EVI(W, n_k, start=None):
     g = _geo(W)
     return (g.sum() / n_k.sum()) * W / g[:, None]
 
 
-def _ml_VVI(W, n_k):
+def _ml_VVI(W, n_k, start=None):
     return W / n_k[:, None]
 
 
-def _ml_EEE(W, n_k):
+def _ml_EEE(W, n_k, start=None):
     return W / n_k.sum()
 
 
-def _ml_VEE(W, n_k):
+def _ml_VEE(W, n_k, start=None):
     """VEE: ``Sigma_k = lambda_k C`` with ``|C| = 1``.
 
     ``C`` from ``sum_k W_k / lambda_k``, then ``lambda_k = tr(W_k C^-1) / (d n_k)``, alternated
@@ -336,16 +340,18 @@ def _orientation_mm(W, M, D):
     return U @ Vt
 
 
-def _common_orientation(W, n_k, varying_volume):
+def _common_orientation(W, n_k, varying_volume, start=None):
     """EVE (``lambda D A_k D^T``) and VVE (``D diag(c_k) D^T``).
 
     Given ``D`` the eigenvalues are closed form from ``E_k = diag(D^T W_k D)``; ``D`` moves by
     MM steps; alternated.
     """
     K, d, _ = W.shape
-    D = np.linalg.eigh(np.tensordot(1.0 / n_k, W, axes=1))[1]
+    # warm start at the previous iteration's orientation (every start lowers the objective)
+    D = np.linalg.eigh(np.tensordot(1.0 / n_k, W, axes=1) if start is None
+                       else start.sum(axis=0))[1]
     old = np.inf
-    for _ in range(INNER_MAX):
+    for _ in range(INNER_MAX if start is None else INNER_WARM):
         E = np.einsum("ji,kjl,li->ki", D, W, D)
         if varying_volume:
             c = E / n_k[:, None]
@@ -360,12 +366,12 @@ def _common_orientation(W, n_k, varying_volume):
     return np.einsum("ij,kj,lj->kil", D, c, D)
 
 
-def _ml_EVE(W, n_k):
-    return _common_orientation(W, n_k, varying_volume=False)
+def _ml_EVE(W, n_k, start=None):
+    return _common_orientation(W, n_k, varying_volume=False, start=start)
 
 
-def _ml_VVE(W, n_k):
-    return _common_orientation(W, n_k, varying_volume=True)
+def _ml_VVE(W, n_k, start=None):
+    return _common_orientation(W, n_k, varying_volume=True, start=start)
 
 
 def _eigen(W):
@@ -374,26 +380,26 @@ def _eigen(W):
     return np.maximum(ev[:, ::-1], 0.0), vec[:, :, ::-1]
 
 
-def _ml_EEV(W, n_k):
+def _ml_EEV(W, n_k, start=None):
     omega, L = _eigen(W)
     A = omega.sum(axis=0)
     lam_A = A / n_k.sum()
     return np.einsum("kij,j,klj->kil", L, lam_A, L)
 
 
-def _ml_VEV(W, n_k):
+def _ml_VEV(W, n_k, start=None):
     omega, L = _eigen(W)
     lam, A = _vei(omega, n_k)
     return np.einsum("kij,kj,klj->kil", L, lam[:, None] * A, L)
 
 
-def _ml_EVV(W, n_k):
+def _ml_EVV(W, n_k, start=None):
     d = W.shape[1]
     g = np.exp(_logdet(W) / d)
     return (g.sum() / n_k.sum()) * W / g[:, None, None]
 
 
-def _ml_VVV(W, n_k):
+def _ml_VVV(W, n_k, start=None):
     return W / n_k[:, None, None]
 
 
@@ -475,9 +481,9 @@ def _map_VEV(W, B, n_k, prior):
 # the registry
 
 FAMILIES = (
-    Family("EII", None, "spherical", _ml_EII, _map_EII, conjugate=True),
+    Family("EII", None, "spherical", _ml_EII, _map_EII, conjugate=True, pymc=True),
     Family("VII", "spherical", "spherical", _ml_VII, _map_VII, conjugate=True, pymc=True),
-    Family("EEI", None, "diag", _ml_EEI, _map_EEI, conjugate=True),
+    Family("EEI", None, "diag", _ml_EEI, _map_EEI, conjugate=True, pymc=True),
     Family("VEI", None, "diag", _ml_VEI, _map_VEI),
     Family("EVI", None, "diag", _ml_EVI, _map_EVI),
     Family("VVI", "diag", "diag", _ml_VVI, _map_VVI, conjugate=True, pymc=True),

@@ -140,6 +140,7 @@ import xarray as xr
 import em
 from models import Prior, load_faithful
 from models import pymc as gmm_pymc
+from reports import joint
 
 X, columns = load_faithful()
 prior = Prior.default(X, 2, "full")
@@ -160,8 +161,8 @@ labellings of the same EM solution explore the same posterior under different na
 chains of one run, r_hat is far above 1.
 """),
     code('''
-run_a = gmm_pymc.sample(X, 2, prior=prior, init=map_.params, draws=draws, tune=draws, chains=2, random_seed=1)
-run_b = gmm_pymc.sample(X, 2, prior=prior, init=map_.params.permute([1, 0]), draws=draws, tune=draws,
+run_a = joint.sample(X, 2, prior=prior, init=map_.params, draws=draws, tune=draws, chains=2, random_seed=1)
+run_b = joint.sample(X, 2, prior=prior, init=map_.params.permute([1, 0]), draws=draws, tune=draws,
                         chains=2, random_seed=2)
 post = xr.concat([run_a["posterior"].to_dataset(), run_b["posterior"].to_dataset()], dim="chain")
 post = post.assign_coords(chain=np.arange(4))
@@ -179,7 +180,7 @@ print("draws permuted:", fixed.attrs["relabel_draws_permuted"])
 '''),
     md("## MLE and MAP against the posterior mode and mean"),
     code('''
-mode = gmm_pymc.find_map(X, 2, prior=prior)
+mode = joint.find_map(X, 2, prior=prior)
 summ = az.summary(fixed, var_names=["pi", "mu"], round_to="none")
 table = summ[["mean", "sd"]].copy()
 table["EM MAP"] = np.concatenate([map_.params.pi, map_.params.mu.ravel()])
@@ -213,6 +214,7 @@ import arviz as az
 
 from models import Prior, load_faithful, load_iris
 from models import pymc as gmm_pymc
+from reports import joint
 from reports.select import best, ranked, select_grid
 
 X, _ = load_faithful()
@@ -240,7 +242,7 @@ print("best by ICL:", best_icl["K"], best_icl["covariance_type"])
 draws = 200 if FAST else 1000
 loo = {}
 for K in (1, 2, 3):
-    dt = gmm_pymc.sample(X, K, "tied", prior=Prior.default(X, K, "tied"), draws=draws, tune=draws,
+    dt = joint.sample(X, K, "tied", prior=Prior.default(X, K, "tied"), draws=draws, tune=draws,
                          chains=2, random_seed=K)
     loo[K] = az.loo(dt)
     print(K, round(float(loo[K].elpd), 2), "+/-", round(float(loo[K].se), 2))
@@ -284,6 +286,7 @@ from scipy import stats
 
 from models import Prior, sample_params, simulate
 from models import pymc as gmm_pymc
+from reports import joint
 
 prior = Prior(alpha=[2.0, 2.0], m0=np.zeros(1), kappa0=0.05, nu0=4.0, Psi0=np.eye(1) * 2.0)
 '''),
@@ -314,7 +317,7 @@ def sbc(prior_fit, prior_true, replicates, seed):
     for _ in range(replicates):
         truth = sample_params(prior_true, 2, 1, "full", rng)
         X, _ = simulate(truth, 40, rng)
-        dt = gmm_pymc.sample(X, 2, "full", prior=prior_fit, draws=200, tune=300, chains=1,
+        dt = joint.sample(X, 2, "full", prior=prior_fit, draws=200, tune=300, chains=1,
                              random_seed=int(rng.integers(2**31 - 1)))
         mu = dt["posterior"]["mu"].values[0, ::4, :, 0]
         ranks.append((np.sort(mu, axis=1)[:, 0] < np.sort(truth.mu[:, 0])[0]).sum())

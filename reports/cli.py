@@ -23,9 +23,8 @@ import xarray as xr
 
 import em
 from models import COVARIANCE_TYPES, MCLUST_NAMES, SKLEARN_TYPES, Prior, sample_params, simulate
-from models import pymc as gmm_pymc
-from models.pymc import _versions, em_to_datatree, point_to_datatree, point_to_params
-from reports import figures, interrupt
+from models.pymc import _versions, point_to_datatree, point_to_params
+from reports import figures, interrupt, joint
 from reports.compare import align, as_frame, compare, format_table, sampling_problems, summary
 from reports.html import render
 from reports.io import (
@@ -37,6 +36,7 @@ from reports.io import (
     split_names,
     write_json,
 )
+from reports.joint import em_to_datatree
 from reports.select import best, bic_table, ranked, select_grid
 
 OUT_ROOT = Path("reports/out")
@@ -265,7 +265,7 @@ def _write_rows(path, rows):
 
 def _sample(X, K, covariance_type, args, names, progressbar=True, **kw):
     prior = Prior.default(X, K, covariance_type)
-    dt = gmm_pymc.sample(X, K, covariance_type, prior=prior, draws=args.draws, tune=args.tune,
+    dt = joint.sample(X, K, covariance_type, prior=prior, draws=args.draws, tune=args.tune,
                          chains=args.chains, random_seed=args.seed, sampler=args.sampler,
                          progressbar=progressbar, feature_names=names, **kw)
     return dt

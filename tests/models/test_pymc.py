@@ -12,6 +12,7 @@ from scipy.special import logsumexp
 import em
 from models import SKLEARN_TYPES, GMMParams, Prior, load_faithful, load_iris, simulate
 from models import pymc as gmm_pymc
+from reports import joint
 from tests.conftest import random_params
 
 
@@ -89,7 +90,7 @@ def test_explicit_and_marginal_models_agree(covariance_type):
 def faithful_posterior():
     X, _ = load_faithful()
     prior = Prior.default(X, 2, "full")
-    dt = gmm_pymc.sample(X, 2, "full", prior=prior, draws=1000, tune=1000, chains=4,
+    dt = joint.sample(X, 2, "full", prior=prior, draws=1000, tune=1000, chains=4,
                          random_seed=0, posterior_predictive=True)
     return X, prior, dt
 
@@ -130,7 +131,7 @@ def test_overlapping_clusters_converge():
                       np.stack([np.eye(2)] * 3))
     X, _ = simulate(truth, 1500, np.random.default_rng(1))
     prior = Prior.default(X, 3, "full")
-    dt = gmm_pymc.sample(X, 3, "full", prior=prior, draws=1000, tune=1000, chains=4,
+    dt = joint.sample(X, 3, "full", prior=prior, draws=1000, tune=1000, chains=4,
                          random_seed=1)
     _check_convergence(dt)
 
@@ -145,7 +146,7 @@ def test_em_and_mcmc_datatrees_work_together(faithful_posterior):
     matplotlib.use("Agg")
     X, prior, dt = faithful_posterior
     res = em.fit(X, 2, prior=prior)
-    em_dt = gmm_pymc.em_to_datatree(res, X)
+    em_dt = joint.em_to_datatree(res, X)
     assert em_dt["posterior"]["mu"].shape == (1, 1, 2, 2)
     np.testing.assert_allclose(em_dt["responsibilities"]["gamma"], res.gamma, rtol=1e-10)
     assert em_dt.attrs["log_posterior"] == pytest.approx(res.log_posterior)
@@ -184,7 +185,7 @@ def test_relabel_undoes_label_switching(faithful_posterior):
 def test_sample_z_and_model_cache():
     X, _ = load_faithful()
     prior = Prior.default(X, 2, "diag")
-    dt = gmm_pymc.sample(X, 2, "diag", prior=prior, draws=50, tune=100, chains=1,
+    dt = joint.sample(X, 2, "diag", prior=prior, draws=50, tune=100, chains=1,
                          random_seed=2, sample_z=True)
     z = dt["posterior"]["z"].values
     assert z.shape == (1, 50, 272)
@@ -212,7 +213,7 @@ def test_sample_bad_input(kwargs, exc, match):
     args = dict(X=X, n_components=2, prior=Prior.default(X, 2), draws=10, tune=10, chains=1)
     args.update(kwargs)
     with pytest.raises(exc, match=match):
-        gmm_pymc.sample(**args)
+        joint.sample(**args)
 
 
 def test_build_model_bad_input():
@@ -228,7 +229,7 @@ def test_em_datatree_takes_a_dataframes_column_names():
 
     X, names, _ = load_iris()
     frame = pd.DataFrame(X, columns=names)
-    dt = gmm_pymc.em_to_datatree(em.fit(X, 3), frame)
+    dt = joint.em_to_datatree(em.fit(X, 3), frame)
     assert list(dt["posterior"]["feature"].values) == names
     table = az.summary(dt, var_names=["mu"], coords={"feature": ["petal length (cm)"]},
                        kind="stats")

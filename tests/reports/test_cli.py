@@ -18,7 +18,6 @@ import em
 import reports.cli
 from models import load_faithful
 from models.pymc import (
-    em_to_datatree,
     loo_pit_view,
     point_to_datatree,
     point_to_params,
@@ -26,6 +25,7 @@ from models.pymc import (
 )
 from reports.cli import main
 from reports.html import SECTIONS
+from reports.joint import em_to_datatree
 
 FAST = ["--draws", "150", "--tune", "150", "--chains", "2"]
 
@@ -420,7 +420,7 @@ def test_sample_warns_on_divergences_and_r_hat(tmp_path, capsys, monkeypatch):
     shifted = bad["posterior"].to_dataset()
     shifted["mu"] = shifted["mu"] + xr.DataArray([0.0, 0.5], dims="chain")  # chains disagree
     bad = with_groups(bad, posterior=shifted)
-    monkeypatch.setattr(reports.cli.gmm_pymc, "sample", lambda *a, **k: bad)
+    monkeypatch.setattr(reports.cli.joint, "sample", lambda *a, **k: bad)
     code, out, err = run(capsys, "sample", "faithful", "-k", "2", "--covariance-type", "diag",
                          "--out", tmp_path / "p")
     assert code == 0, err

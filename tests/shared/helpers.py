@@ -12,3 +12,6 @@ def match(est, ref):
 def assert_params_close(a, b, rtol):
     for x, y in ((a.pi, b.pi), (a.mu, b.mu), (a.Sigma, b.Sigma)):
         np.testing.assert_allclose(x, y, rtol=rtol, atol=rtol * np.abs(y).max())
+
+#: the families the PyMC model has: scikit-learn's four (VVV, EEE, VVI, VII) and EII, EEI
+PYMC_TYPES = ("full", "tied", "diag", "spherical", "EII", "EEI")

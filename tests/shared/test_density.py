@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-from models import SKLEARN_TYPES, Prior, load_faithful, sample_params, simulate
+from models import Prior, load_faithful, sample_params, simulate
 from models import pymc as gmm_pymc
+from tests.shared.helpers import PYMC_TYPES
 
 
-@pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
+@pytest.mark.parametrize("covariance_type", PYMC_TYPES)
 def test_marginal_logp_equals_numpy_density(covariance_type):
     X, _ = load_faithful()
     X = X[::4]
@@ -23,7 +24,7 @@ def test_marginal_logp_equals_numpy_density(covariance_type):
         assert float(logp(to_values(params))) == pytest.approx(expected, rel=1e-8)
 
 
-@pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
+@pytest.mark.parametrize("covariance_type", PYMC_TYPES)
 def test_explicit_logp_equals_numpy_joint(covariance_type):
     rng = np.random.default_rng(1)
     X, _ = load_faithful()

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import em
-from models import SKLEARN_TYPES, GMMParams, Prior, load_faithful, simulate
-from models import pymc as gmm_pymc
-from tests.shared.helpers import assert_params_close, match
+from models import GMMParams, Prior, load_faithful, simulate
+from reports import joint
+from tests.shared.helpers import PYMC_TYPES, assert_params_close, match
 
 
 def _simulated_d3():
@@ -27,7 +27,7 @@ def _perturbed(params, rng):
     return GMMParams(pi / pi.sum(), mu, np.asarray(params.Sigma) * 1.2, params.covariance_type)
 
 
-@pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
+@pytest.mark.parametrize("covariance_type", PYMC_TYPES)
 @pytest.mark.parametrize(("data", "K"), CASES)
 @pytest.mark.parametrize("kind", ["mle", "map"])
 def test_em_equals_find_map(kind, data, K, covariance_type):
@@ -35,8 +35,8 @@ def test_em_equals_find_map(kind, data, K, covariance_type):
     prior = Prior.default(X, K, covariance_type) if kind == "map" else None
     res = em.fit(X, K, covariance_type, prior=prior, tol=1e-15, max_iter=100_000, random_state=0)
     start = _perturbed(res.params, np.random.default_rng(0))
-    mode = gmm_pymc.find_map(X, K, covariance_type,
-                             prior=Prior.flat() if prior is None else prior, init=start)
+    mode = joint.find_map(X, K, covariance_type,
+                          prior=Prior.flat() if prior is None else prior, init=start)
     mode = match(mode, res.params)
     assert_params_close(mode, res.params, rtol=1e-5)
     assert mode.log_pdf(X).sum() == pytest.approx(res.log_likelihood, rel=1e-8)

@@ -9,8 +9,10 @@ import pytest
 from scipy import stats
 
 import em
-from models import SKLEARN_TYPES, GMMParams, Prior, load_faithful, sample_params, simulate
+from models import GMMParams, Prior, load_faithful, sample_params, simulate
 from models import pymc as gmm_pymc
+from reports import joint
+from tests.shared.helpers import PYMC_TYPES
 
 ALPHA = 0.001
 N_DRAWS = 4000
@@ -63,7 +65,7 @@ def _two_sample_pvalues(a, b):
     return pvals
 
 
-@pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
+@pytest.mark.parametrize("covariance_type", PYMC_TYPES)
 def test_prior_predictive_matches_simulator(covariance_type):
     prior = _prior(2)
     ours = _pymc_draws(prior, covariance_type, n_obs=5, seed=1)
@@ -106,7 +108,7 @@ def sbc_ranks(d, replicates, seed):
     for _ in range(replicates):
         truth = sample_params(prior, 2, d, "full", rng)
         X, _ = simulate(truth, 40, rng)
-        dt = gmm_pymc.sample(X, 2, "full", prior=prior, draws=SBC_DRAWS, tune=300, chains=1,
+        dt = joint.sample(X, 2, "full", prior=prior, draws=SBC_DRAWS, tune=300, chains=1,
                              random_seed=int(rng.integers(2**31 - 1)))
         post = dt["posterior"]
         pi, mu, S = (post[v].values[0, ::SBC_THIN] for v in ("pi", "mu", "Sigma"))
@@ -160,7 +162,7 @@ def test_em_mle_inside_posterior_intervals_and_responsibilities_agree():
     X, _ = simulate(truth, 5000, np.random.default_rng(7))
     mle = em.fit(X, 2, "full", tol=1e-14, max_iter=10_000)
     prior = Prior.default(X, 2, "full")
-    dt = gmm_pymc.sample(X, 2, "full", prior=prior, init=mle.params, draws=500, tune=500,
+    dt = joint.sample(X, 2, "full", prior=prior, init=mle.params, draws=500, tune=500,
                          chains=2, random_seed=7)
     post = dt["posterior"]
     inside = []
@@ -178,7 +180,7 @@ def test_em_mle_inside_posterior_intervals_and_responsibilities_agree():
 def test_posterior_predictive_covers_observed_quantiles():
     X, _ = load_faithful()
     prior = Prior.default(X, 2, "full")
-    dt = gmm_pymc.sample(X, 2, "full", prior=prior, draws=500, tune=500, chains=2,
+    dt = joint.sample(X, 2, "full", prior=prior, draws=500, tune=500, chains=2,
                          random_seed=3, posterior_predictive=True)
     rep = dt["posterior_predictive"]["x"].values[0]          # (draws, N, d)
     for q in (0.05, 0.5, 0.95):

@@ -1,0 +1,198 @@
+"""The inverse-Wishart distribution, its Cholesky transform, and the mixture's log densities."""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from pymc.logprob.transforms import Transform
+from scipy import stats
+from scipy.special import multigammaln
+
+from models.families import family
+from models.params import to_full_covariance
+
+_LOG_2PI = float(np.log(2 * np.pi))
+
+
+class CholeskyLogDiag(Transform):
+    """``Sigma = L L^T`` with ``L`` lower-triangular and ``log diag(L)`` free.
+
+    The unconstrained value packs the lower triangle of ``L`` (row-major), with the diagonal
+    replaced by its logarithm: ``d (d + 1) / 2`` numbers per matrix. The log-Jacobian of
+    ``Sigma(u)`` is ``d log 2 + sum_i (d - i + 2) log L_ii`` (``i = 1..d``).
+
+    Parameters
+    ----------
+    d : int
+        Matrix dimension.
+    """
+
+    name = "cholesky_log_diag"
+    ndim_supp = 2
+
+    def __init__(self, d):
+        self.d = d
+        self.rows, self.cols = np.tril_indices(d)
+        self.diag_pos = np.flatnonzero(self.rows == self.cols)
+        self.power = np.asarray(self.d - np.arange(1, d + 1) + 2, dtype="float64")
+
+    def forward(self, value, *inputs):
+        """Sigma (..., d, d) -> packed (..., d(d+1)/2)."""
+        L = pt.linalg.cholesky(value, lower=True)
+        packed = L[..., self.rows, self.cols]
+        return pt.set_subtensor(packed[..., self.diag_pos], pt.log(packed[..., self.diag_pos]))
+
+    def _L(self, value):
+        u = pt.as_tensor_variable(value)
+        vals = pt.set_subtensor(u[..., self.diag_pos], pt.exp(u[..., self.diag_pos]))
+        L = pt.zeros((*tuple(u.shape)[:-1], self.d, self.d), dtype=u.dtype)
+        return pt.set_subtensor(L[..., self.rows, self.cols], vals)
+
+    def backward(self, value, *inputs):
+        """Packed (..., d(d+1)/2) -> Sigma (..., d, d)."""
+        L = self._L(value)
+        return L @ pt.swapaxes(L, -1, -2)
+
+    def log_jac_det(self, value, *inputs):
+        """Log-Jacobian of :meth:`backward`, shape (...)."""
+        log_diag = pt.as_tensor_variable(value)[..., self.diag_pos]
+        return self.d * np.log(2.0) + (log_diag * self.power).sum(axis=-1)
+
+
+def _invwishart_logp_for(nu, Psi):
+    """Log InvWishart(value | nu, Psi) for value (..., d, d), with nu and Psi fixed numbers."""
+    d = Psi.shape[-1]
+    C = np.linalg.cholesky(Psi)
+    const = (0.5 * nu * 2.0 * np.log(np.diag(C)).sum() - 0.5 * nu * d * np.log(2.0)
+             - multigammaln(0.5 * nu, d))
+
+    def logp(value, *_):
+        L = pt.linalg.cholesky(value, lower=True)
+        LinvC = pt.linalg.solve_triangular(L, pt.broadcast_to(C, value.shape), lower=True)
+        tr = pt.sqr(LinvC).sum(axis=(-2, -1))
+        log_det = 2.0 * pt.log(pt.diagonal(L, axis1=-2, axis2=-1)).sum(-1)
+        return const - 0.5 * (nu + d + 1) * log_det - 0.5 * tr
+
+    return logp
+
+
+def _invwishart_random(nu, Psi, rng=None, size=None):
+    nu, Psi = np.asarray(nu, dtype=np.float64), np.asarray(Psi, dtype=np.float64)
+    d = Psi.shape[-1]
+    batch = tuple(size) if size is not None else np.broadcast_shapes(nu.shape, Psi.shape[:-2])
+    nu_b = np.broadcast_to(nu, batch).reshape(-1)
+    Psi_b = np.broadcast_to(Psi, (*batch, d, d)).reshape(-1, d, d)
+    draws = [stats.invwishart(df=n, scale=P).rvs(random_state=rng) for n, P in zip(nu_b, Psi_b)]
+    return np.asarray(draws, dtype=np.float64).reshape(*batch, d, d)
+
+
+def _flat_matrix_logp(value, nu, Psi):
+    return pt.zeros(value.shape[:-2])
+
+
+def InverseWishart(name, nu, Psi, flat=False, **kwargs):
+    r"""Inverse-Wishart random variable on a covariance matrix (``CustomDist``).
+
+    .. math:: \log p(\Sigma) = \tfrac{\nu}{2}\log|\Psi| - \tfrac{\nu d}{2}\log 2
+        - \log\Gamma_d(\tfrac{\nu}{2}) - \tfrac{\nu + d + 1}{2}\log|\Sigma|
+        - \tfrac12 \operatorname{tr}(\Psi\Sigma^{-1})
+
+    Parameters
+    ----------
+    name : str
+    nu : float
+        Degrees of freedom, ``nu > d - 1``.
+    Psi : array-like of shape (d, d)
+        Scale matrix.
+    flat : bool
+        Use the improper flat density on positive-definite matrices instead (for the MLE).
+    **kwargs
+        Passed to ``pm.CustomDist`` (``dims``, ``shape``, ``initval``...).
+
+    Returns
+    -------
+    TensorVariable
+        A value of shape (..., d, d), sampled through :class:`CholeskyLogDiag`.
+    """
+    Psi = np.asarray(Psi, dtype="float64")
+    return pm.CustomDist(
+        name, np.asarray(nu, dtype=np.float64), Psi,
+        logp=_flat_matrix_logp if flat else _invwishart_logp_for(float(nu), Psi),
+        random=_invwishart_random,
+        signature="(),(n,n)->(n,n)",
+        transform=CholeskyLogDiag(Psi.shape[0]),
+        **kwargs,
+    )
+
+
+def _log_gauss_full(x, mu, Sigma):
+    """Compute log N(x_n | mu_k, Sigma_k) for x (N, d), mu (K, d), Sigma (K, d, d) -> (N, K)."""
+    d = x.shape[-1]
+    L = pt.linalg.cholesky(Sigma, lower=True)                          # (K, d, d)
+    # L^-1 from d x d triangular solves, then one batched product with the data: a triangular
+    # solve against all N columns is far slower here (31 ms against 0.1 ms per gradient, N=1500)
+    L_inv = pt.linalg.solve_triangular(L, pt.eye(d), lower=True)       # (K, d, d)
+    y = L_inv @ pt.swapaxes(x[None, :, :] - mu[:, None, :], 1, 2)      # (K, d, N)
+    maha = pt.sqr(y).sum(axis=1).T                                     # (N, K)
+    log_det = 2.0 * pt.log(pt.diagonal(L, axis1=-2, axis2=-1)).sum(-1)
+    return -0.5 * (d * _LOG_2PI + log_det + maha)
+
+
+def _log_gauss_tied(x, mu, Sigma):
+    d = x.shape[-1]
+    L = pt.linalg.cholesky(Sigma, lower=True)
+    L_inv = pt.linalg.solve_triangular(L, pt.eye(d), lower=True)
+    y = (x[:, None, :] - mu[None]) @ L_inv.T                           # (N, K, d)
+    maha = pt.sqr(y).sum(axis=-1)
+    log_det = 2.0 * pt.log(pt.diagonal(L)).sum()
+    return -0.5 * (d * _LOG_2PI + log_det + maha)
+
+
+def _log_gauss_diag(x, mu, Sigma):
+    z2 = pt.sqr(x[:, None, :] - mu[None]) / Sigma[None]
+    return -0.5 * (_LOG_2PI + pt.log(Sigma)[None] + z2).sum(axis=-1)
+
+
+def _log_gauss_spherical(x, mu, Sigma):
+    d = x.shape[-1]
+    r2 = pt.sqr(x[:, None, :] - mu[None]).sum(axis=-1) / Sigma[None]
+    return -0.5 * (d * _LOG_2PI + d * pt.log(Sigma)[None] + r2)
+
+
+_LOG_GAUSS = {
+    "full": (_log_gauss_full, "(k),(k,d),(k,d,d)->(d)"),
+    "tied": (_log_gauss_tied, "(k),(k,d),(d,d)->(d)"),
+    "diag": (_log_gauss_diag, "(k),(k,d),(k,d)->(d)"),
+    "spherical": (_log_gauss_spherical, "(k),(k,d),(k)->(d)"),
+}
+
+
+def _core(param, ndim):
+    """Drop leading length-1 batch dimensions down to ``ndim``."""
+    while param.ndim > ndim:
+        param = param[0]
+    return param
+
+
+def _mixture_random_for(covariance_type):
+    def random(pi, mu, Sigma, rng=None, size=None):
+        K, d = np.shape(mu)[-2:]
+        full = to_full_covariance(Sigma, covariance_type, K, d)
+        n = int(np.prod(size)) if size is not None else 1
+        z = rng.choice(K, size=n, p=np.asarray(pi) / np.sum(pi))
+        L = np.linalg.cholesky(full)
+        x = np.asarray(mu)[z] + np.einsum("nij,nj->ni", L[z], rng.standard_normal((n, d)))
+        return x.reshape((tuple(size) if size is not None else ()) + (d,))
+
+    return random
+
+
+def _sigma_dims(covariance_type):
+    """Dimension names of ``Sigma`` in the family's storage layout."""
+    return {
+        "full": ("component", "feature", "feature_bis"),
+        "tied": ("feature", "feature_bis"),
+        "diag": ("component", "feature"),
+        "spherical": ("component",),
+    }[family(covariance_type).storage]

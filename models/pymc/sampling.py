@@ -1,0 +1,295 @@
+"""NUTS from a given start, and relabelling the draws onto a reference's labels."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pymc as pm
+import xarray as xr
+from scipy.optimize import linear_sum_assignment
+from scipy.special import logsumexp
+
+from models.families import family
+from models.params import GMMParams
+from models.pymc.model import (
+    _check_data,
+    _check_K,
+    _check_prior,
+    _names,
+    build_model,
+    check_start,
+    params_to_point,
+    pymc_covariance_type,
+)
+from models.pymc.schema import (
+    _draw_params,
+    _gamma_group,
+    _versions,
+    add_posterior_predictive,
+    add_prior_predictive,
+    name_features,
+    with_groups,
+)
+
+SAMPLERS = ("numba", "c", "nutpie")
+
+
+DEFAULT_SAMPLER = "numba"  # the fastest that installs from pip alone: see benchmarks/
+
+
+def _jittered_starts(params, chains, rng, scale=0.01):
+    """Start points near ``params``: small perturbations of pi and mu (relative to each sd)."""
+    full = params.to_full()
+    sd = np.sqrt(np.diagonal(full.Sigma, axis1=1, axis2=2))
+    starts = []
+    for _ in range(chains):
+        pi = params.pi * np.exp(scale * rng.standard_normal(params.K))
+        pi = np.clip(pi, 1e-6, None)
+        mu = params.mu + scale * sd * rng.standard_normal(params.mu.shape)
+        starts.append(params_to_point(params) | {"pi": pi / pi.sum(), "mu": mu})
+    return starts
+
+
+def _nuts(model, draws, tune, chains, seed, sampler, starts, progressbar, target_accept):
+    kwargs = dict(draws=draws, tune=tune, chains=chains, random_seed=seed, progressbar=progressbar,
+                  model=model, target_accept=target_accept, compute_convergence_checks=False)
+    if sampler == "nutpie":
+        try:
+            import nutpie  # noqa: F401
+        except ImportError:
+            raise ValueError("sampler='nutpie' needs the nutpie package: "
+                             "pip install 'gmm-suite[nutpie]'.") from None
+        return pm.sample(nuts_sampler="nutpie", initvals=starts[0], **kwargs)
+    # The NUTS step holds the compiled logp and gradient; it is kept on the (cached) model, so a
+    # second call on new data of the same shape recompiles nothing. PyMC resets its tuning.
+    steps = model.gmm_spec.setdefault("steps", {})
+    key = (sampler, target_accept)
+    if key not in steps:
+        steps[key] = pm.NUTS(model=model, target_accept=target_accept,
+                             compile_kwargs={"mode": {"numba": "NUMBA", "c": "CVM"}[sampler]})
+    del kwargs["target_accept"]
+    return pm.sample(nuts_sampler="pymc", initvals=starts, step=steps[key], cores=1, **kwargs)
+
+
+def sample(X, n_components=2, covariance_type="full", prior=None, init=None, draws=1000,
+           tune=1000, chains=4, random_seed=0, sampler=DEFAULT_SAMPLER, sample_z=False,
+           prior_predictive=False, posterior_predictive=False, progressbar=False,
+           target_accept=0.9, feature_names=None):
+    """Sample the posterior with NUTS from a given start, and return an ArviZ DataTree.
+
+    Parameters
+    ----------
+    X : array-like of shape (N, d)
+    n_components : int, default 2
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    prior : Prior
+        A proper prior (``None`` is refused: the flat-prior posterior is improper).
+    init : GMMParams
+        Every chain starts at these parameters with a small jitter, and draws are relabelled
+        against them (:func:`reports.joint.sample` starts from the EM MAP estimate).
+    draws, tune, chains : int
+    random_seed : int
+    sampler : {"numba", "c", "nutpie"}
+        PyMC's NUTS on PyTensor's numba backend (the default, fastest here), on the C backend, or
+        nutpie (optional extra ``gmm-suite[nutpie]``).
+    sample_z : bool
+        Also draw ``z_n ~ p(z_n | x_n, theta)`` for every posterior draw (posterior variable ``z``).
+    prior_predictive, posterior_predictive : bool
+        Add the ``prior``/``prior_predictive`` or ``posterior_predictive`` groups.
+    progressbar : bool
+    target_accept : float
+    feature_names : sequence of str or None
+        Labels of the ``feature`` coordinate; default: a DataFrame's column names, else 0..d-1.
+
+    Returns
+    -------
+    xarray.DataTree
+        Groups ``posterior`` (chain, draw) of the relabelled draws (``pi``, ``mu``, ``Sigma``;
+        ``z`` with ``sample_z``),
+        ``responsibilities`` (``gamma`` (obs_id, component): p(z_n = k | x_n, theta) averaged
+        over the relabelled draws, Rao-Blackwellised), ``sample_stats`` (with the
+        ``label_permutation`` applied to each draw), ``observed_data``, ``log_likelihood``,
+        and the predictive groups asked for.
+    """
+    feature_names = _names(X, feature_names)
+    X = _check_data(X)
+    N, d = X.shape
+    K = _check_K(n_components, N)
+    covariance_type = pymc_covariance_type(covariance_type)
+    prior = _check_prior(prior, K, d, covariance_type, allow_flat=False)
+    for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < (
+                0 if name == "tune" else 1):
+            raise ValueError(f"{name} must be an integer >= {0 if name == 'tune' else 1}, "
+                             f"got {value!r}.")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler={sampler!r} is not supported; use one of {SAMPLERS}.")
+    rng = np.random.default_rng(random_seed)
+    t0 = time.perf_counter()
+    reference = check_start(init, K, d)
+    t_em = time.perf_counter() - t0
+    model = _cached_model(X, K, covariance_type, prior)
+    starts = _jittered_starts(reference, chains, rng)
+    t1 = time.perf_counter()
+    idata = _nuts(model, draws, tune, chains, int(rng.integers(2**31 - 1)), sampler, starts,
+                  progressbar, target_accept)
+    t_sample = time.perf_counter() - t1
+    dt = _assemble(idata, X, reference, covariance_type, rng, sample_z)
+    if prior_predictive:
+        dt = add_prior_predictive(dt, X, K, covariance_type, prior, draws=min(draws, 500),
+                                  random_seed=int(rng.integers(2**31 - 1)))
+    if posterior_predictive:
+        dt = add_posterior_predictive(dt, random_seed=int(rng.integers(2**31 - 1)))
+    dt.attrs.update({
+        "method": "nuts",
+        "sampler": sampler,
+        "random_seed": int(random_seed),
+        "covariance_type": covariance_type,
+        "n_components": K,
+        "draws": draws, "tune": tune, "chains": chains,
+        "em_reference_pi": reference.pi.tolist(),
+        "em_reference_mu": reference.mu.tolist(),
+        "time_em_s": t_em,
+        "time_sampling_s": t_sample,
+        "versions": _versions(),
+    })
+    return name_features(dt, feature_names)
+
+
+_MODEL_CACHE: dict = {}
+
+
+def _cached_model(X, K, covariance_type, prior):
+    """Reuse the model (and so PyMC's compiled functions) for new data of the same shape."""
+    key = (X.shape, K, covariance_type, id(prior))
+    model = _MODEL_CACHE.get(key)
+    if model is None or model.gmm_spec["prior"] is not prior:
+        _MODEL_CACHE.clear()
+        model = build_model(X, K, covariance_type, prior, latent="marginal")
+        _MODEL_CACHE[key] = model
+    else:
+        with model:
+            pm.set_data({"X_data": X})
+    return model
+
+
+def _assemble(idata, X, reference, covariance_type, rng, sample_z):
+    """Relabel, then add gamma, log_likelihood and observed_data to PyMC's DataTree."""
+    post = idata["posterior"].to_dataset()[["pi", "mu", "Sigma"]]
+    dt = xr.DataTree.from_dict({
+        "posterior": post,
+        "sample_stats": idata["sample_stats"].to_dataset(),
+        "observed_data": xr.Dataset({"x": (("obs_id", "feature"), X)},
+                                    coords={"obs_id": np.arange(X.shape[0]),
+                                            "feature": np.arange(X.shape[1])}),
+    })
+    dt.attrs.update(idata.attrs)
+    return relabel(dt, reference, rng=rng, sample_z=sample_z)
+
+
+def match_labels(pi, mu, reference, ref_L=None):
+    """The permutation that puts components ``(pi, mu)`` on the reference's labels.
+
+    Hungarian matching (``scipy.optimize.linear_sum_assignment``) on a label-invariant cost:
+    the squared Mahalanobis distance between the means under the reference covariance, plus the
+    squared difference of the log weights.
+
+    Parameters
+    ----------
+    pi : ndarray of shape (K,)
+    mu : ndarray of shape (K, d)
+    reference : GMMParams
+    ref_L : ndarray of shape (K, d, d) or None
+        ``reference.cholesky``, when the caller has it at hand.
+
+    Returns
+    -------
+    ndarray of int, shape (K,)
+        New component k is old component ``perm[k]``.
+    """
+    ref_L = reference.cholesky if ref_L is None else ref_L
+    diff = np.asarray(mu)[:, None, :] - reference.mu[None]                          # (j, k, d)
+    y = np.linalg.solve(ref_L[None], diff[..., None])[..., 0]
+    cost = (y**2).sum(-1) + (np.log(pi)[:, None] - np.log(reference.pi)[None]) ** 2
+    rows, cols = linear_sum_assignment(cost)
+    return rows[np.argsort(cols)]
+
+
+def relabel(dt, reference, rng=None, sample_z=False):
+    """Align the component labels of every posterior draw to a reference.
+
+    For each draw, components are matched to the reference with the Hungarian algorithm
+    (``scipy.optimize.linear_sum_assignment``) on a label-invariant cost: the squared
+    Mahalanobis distance between the draw's and the reference's means under the reference
+    covariance, plus the same for the log weights. ``pi``, ``mu`` and ``Sigma`` are permuted;
+    the permutation is stored as ``sample_stats.label_permutation`` (chain, draw, component):
+    new component k holds old component ``label_permutation[k]``. ``gamma``, ``log_likelihood``
+    and (if asked) ``z`` are then recomputed from the relabelled draws and ``observed_data``.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        With a ``posterior`` group holding ``pi``, ``mu`` and ``Sigma``, and ``observed_data``.
+    reference : GMMParams
+    rng : Generator or int or None
+        For ``sample_z``.
+    sample_z : bool
+        Draw ``z`` per draw and observation.
+
+    Returns
+    -------
+    xarray.DataTree
+        A new tree; the input is not modified.
+    """
+    if not isinstance(reference, GMMParams):
+        raise TypeError(f"reference must be a models.GMMParams, got {type(reference).__name__}.")
+    rng = np.random.default_rng(rng)
+    post = dt["posterior"].to_dataset()
+    covariance_type = reference.covariance_type
+    K = reference.K
+    if post["pi"].shape[-1] != K:
+        raise ValueError(f"reference has K={K} but the posterior has {post['pi'].shape[-1]} "
+                         "components.")
+    pi, mu, Sigma = (post[v].values.copy() for v in ("pi", "mu", "Sigma"))
+    C, D = pi.shape[:2]
+    ref_L = reference.cholesky
+    perms = np.empty((C, D, K), dtype=np.int64)
+    for c in range(C):
+        for t in range(D):
+            perm = match_labels(pi[c, t], mu[c, t], reference, ref_L)
+            perms[c, t] = perm
+            pi[c, t], mu[c, t] = pi[c, t][perm], mu[c, t][perm]
+            if family(covariance_type).storage != "tied":
+                Sigma[c, t] = Sigma[c, t][perm]
+    new_post = post.copy()
+    new_post["pi"] = (post["pi"].dims, pi)
+    new_post["mu"] = (post["mu"].dims, mu)
+    new_post["Sigma"] = (post["Sigma"].dims, Sigma)
+    X = dt["observed_data"]["x"].values
+    gamma = np.zeros((X.shape[0], K))
+    log_lik = np.empty((C, D, X.shape[0]))
+    z = np.empty((C, D, X.shape[0]), dtype=np.int64) if sample_z else None
+    for c, t, p in _draw_params(new_post, covariance_type):
+        log_joint = p.log_joint(X)
+        log_lik[c, t] = logsumexp(log_joint, axis=1)
+        g = np.exp(log_joint - log_lik[c, t][:, None])
+        gamma += g
+        if sample_z:
+            u = rng.uniform(size=(X.shape[0], 1))
+            z[c, t] = np.minimum((np.cumsum(g, axis=1) < u).sum(axis=1), K - 1)
+    if sample_z:
+        new_post["z"] = (("chain", "draw", "obs_id"), z)
+    new_post = new_post.assign_coords(obs_id=np.arange(X.shape[0]))
+    stats_ds = dt["sample_stats"].to_dataset().copy() if "sample_stats" in dt.children else \
+        xr.Dataset(coords={"chain": post.chain, "draw": post.draw})
+    stats_ds["label_permutation"] = (("chain", "draw", "component"), perms)
+    out = with_groups(
+        dt, posterior=new_post, responsibilities=_gamma_group(gamma / (C * D)),
+        sample_stats=stats_ds,
+        log_likelihood=xr.Dataset({"x": (("chain", "draw", "obs_id"), log_lik)},
+                                  coords={"chain": post.chain, "draw": post.draw,
+                                          "obs_id": np.arange(X.shape[0])}))
+    out.attrs["relabel_reference_mu"] = reference.mu.tolist()
+    out.attrs["relabel_draws_permuted"] = int((perms != np.arange(K)).any(-1).sum())
+    return out

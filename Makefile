@@ -29,6 +29,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/em_vs_sklearn.py
+	$(BIN)/python benchmarks/families_speed.py
 	$(BIN)/python benchmarks/pymc_sampling.py
 
 notebooks: $(STAMP)

@@ -22,6 +22,8 @@ from models import Prior
 ROOT = Path(__file__).resolve().parents[1]
 DATA = {"faithful": ROOT / "models/data/faithful.csv", "iris": ROOT / "tests/data/mclust/iris.csv",
         "sim3": ROOT / "tests/data/mclust/sim3.csv", "sim2": ROOT / "tests/data/mclust/sim2.csv"}
+DATA |= {name: ROOT / f"tests/data/mclust/{name}.csv"
+         for name in ("diabetes", "thyroid", "banknote", "wreath")}
 
 
 def main():

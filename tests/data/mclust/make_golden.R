@@ -1,6 +1,7 @@
 # Golden values from R's mclust for gmm-suite's tests.
 #
 # Run from the repository root:  Rscript tests/data/mclust/make_golden.R
+# (tests read the first four data sets; benchmarks/mclust_agreement.py reads all eight)
 # (R and mclust from Debian: apt-get install r-base-core r-cran-mclust). Writes
 # tests/data/mclust/golden.csv: for each data set, each of mclust's 14 covariance models and
 # G = 1..5, maximum likelihood (prior = NULL) and MAP under mclust's default conjugate prior
@@ -10,10 +11,22 @@
 # support) has NA values. Each row records how it was made.
 suppressPackageStartupMessages(library(mclust))
 
+# mclust's own data sets (numeric columns; the class label dropped), written once for Python
+for (name in c("diabetes", "thyroid", "banknote", "wreath")) {
+  data(list = name, package = "mclust")
+  x <- as.data.frame(get(name))
+  x <- x[, vapply(x, is.numeric, logical(1)), drop = FALSE]
+  write.csv(x, sprintf("tests/data/mclust/%s.csv", name), row.names = FALSE)
+}
+
 sets <- c(faithful = "models/data/faithful.csv",
           iris = "tests/data/mclust/iris.csv",
           sim3 = "tests/data/mclust/sim3.csv",
-          sim2 = "tests/data/mclust/sim2.csv")
+          sim2 = "tests/data/mclust/sim2.csv",
+          diabetes = "tests/data/mclust/diabetes.csv",
+          thyroid = "tests/data/mclust/thyroid.csv",
+          banknote = "tests/data/mclust/banknote.csv",
+          wreath = "tests/data/mclust/wreath.csv")
 models <- c("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV", "VEV",
             "EVV", "VVV")
 version <- as.character(packageVersion("mclust"))

@@ -244,7 +244,8 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         Non-negative observation weights; integer weights equal repeated rows.
     init : {"auto", "hc", "k-means++", "kmeans", "random"}, GMMParams or list of GMMParams
         How each restart starts (:mod:`em.init`). The default ``"auto"`` starts once from mclust's
-        hierarchical agglomeration (``"hc"``) and ``n_init`` times from k-means++. A GMMParams
+        model-based hierarchical agglomeration (``"hc"``), once from Ward's (``"ward"``) and
+        ``n_init`` times from k-means++. A GMMParams
         runs once; a list runs once from each of its starting points (``n_init`` is then
         ignored).
     n_init : int, default 5
@@ -332,7 +333,8 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     if isinstance(init, list | GMMParams):
         runs = init if isinstance(init, list) else [init]
     elif init == "auto":
-        runs = [("hc", int(seeds[0]))] + [("k-means++", int(s)) for s in seeds]
+        runs = [("hc", int(seeds[0])), ("ward", int(seeds[0]))] + [("k-means++", int(s))
+                                                                  for s in seeds]
     else:
         runs = [(init, int(s)) for s in seeds]
 

@@ -1,12 +1,19 @@
-"""Initial parameters for EM: hc, k-means++, k-means, random responsibilities, or given.
+"""Initial parameters for EM: hc, ward, k-means++, k-means, random responsibilities, or given.
 
-``"hc"`` follows mclust's default initialisation: agglomerative clustering of the data after
-mclust's ``hcUse = "SVD"`` transformation (centred, rotated to the principal axes and scaled by the
-square roots of the singular values), cut at K clusters. The agglomeration is Ward's criterion
-(scipy.cluster.hierarchy), which is mclust's ``hcEII``; it runs on at most ``HC_MAX_ROWS`` rows,
-chosen at random when N is larger, as mclust's ``initialization = list(subset = ...)`` does.
-``"auto"`` (``em.fit``'s default) starts once from ``"hc"`` and ``n_init`` times from k-means++,
-and keeps the best.
+``"hc"`` is mclust's default initialisation: model-based agglomerative clustering under the
+unconstrained model (mclust's ``hcVVV``, Fraley 1998) of the data after mclust's
+``hcUse = "SVD"`` transformation (standardised, rotated to the principal axes and scaled by the
+inverse square roots of the singular values), cut at K clusters. Each merge joins the pair of
+clusters whose merged term rises least, with mclust's regularised term for a cluster of ``l``
+points, scatter ``W`` and ``T = tr W``::
+
+    l log(beta (T + alpha) / l)                    l <= d
+    l log(|W / l| + beta (T + alpha) / l)          l > d           (alpha = beta = 1)
+
+``"ward"`` is Ward's criterion on the same transformed data (scipy.cluster.hierarchy; mclust's
+``hcEII``). Both run on at most ``HC_MAX_ROWS`` rows, chosen at random when N is larger, as
+mclust's ``initialization = list(subset = ...)`` does. ``"auto"`` (``em.fit``'s default) starts
+once from ``"hc"``, once from ``"ward"`` and ``n_init`` times from k-means++, and keeps the best.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from em.mstep import block_stats, params_from_stats
 from models import GMMParams
 from models.families import family
 
-INIT_METHODS = ("auto", "hc", "k-means++", "kmeans", "random")
+INIT_METHODS = ("auto", "hc", "ward", "k-means++", "kmeans", "random")
 
 #: hierarchical agglomeration keeps an (n^2 / 2)-entry distance matrix: at most this many rows
 HC_MAX_ROWS = 2000
@@ -39,12 +46,122 @@ def _labels_kmeans(Xc, K, w, seed):
     return KMeans(n_clusters=K, n_init=1, random_state=seed).fit(Xc, sample_weight=w).labels_
 
 
+def svd_scaled(X):
+    """Mclust's ``hcUse = "SVD"``: standardise, rotate to the principal axes, divide by sqrt(s).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+
+    Returns
+    -------
+    ndarray of shape (n, r)
+        ``r <= d``: directions with a zero singular value are dropped.
+    """
+    sd = X.std(axis=0, ddof=1)
+    Z = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    _, s, Vt = np.linalg.svd(Z, full_matrices=False)
+    keep = s > s[0] * 1e-10
+    return Z @ Vt[keep].T / np.sqrt(s[keep])
+
+
+def _hc_term(n, W, T, d, alpha, beta):
+    """Mclust's VVV agglomeration term.
+
+    Of clusters of sizes ``n`` (m,), scatters ``W`` (m, d, d) and traces ``T`` (m,).
+    """
+    small = (n <= d) | (T == 0)
+    det = np.where(small, 0.0, np.maximum(np.linalg.det(W / n[:, None, None]), 0.0))
+    return n * np.log(det + beta * (T + alpha) / n)
+
+
+def hc_merges(Z, alpha=1.0, beta=1.0):
+    """The merge sequence of model-based agglomeration under VVV (mclust's ``hcVVV``).
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n, d)
+        Transformed data (:func:`svd_scaled`).
+    alpha, beta : float
+        mclust's regularisation of the cluster term (its defaults, 1); alpha is multiplied by
+        the data's mean variance, ``tr(W) / (n d)``, as mclust's ``hcVVV`` does.
+
+    Returns
+    -------
+    list of (int, int)
+        Merges in order; cluster ``j`` joins cluster ``i < j``, which keeps the index ``i``.
+    """
+    N, d = Z.shape
+    n, m = np.ones(N), np.asarray(Z, np.float64).copy()
+    # mclust scales alpha by the data's mean variance: tr(W) / (n d) of the whole sample
+    alpha = max(alpha * ((m - m.mean(axis=0)) ** 2).sum() / (N * d), np.finfo(float).eps)
+    W, T = np.zeros((N, d, d)), np.zeros(N)
+    t = np.full(N, np.log(alpha * beta))
+    active = np.ones(N, bool)
+
+    def merged(i, ks):
+        delta = m[ks] - m[i]
+        c = n[i] * n[ks] / (n[i] + n[ks])
+        Wij = W[ks] + W[i] + c[:, None, None] * delta[:, :, None] * delta[:, None, :]
+        Tij = T[ks] + T[i] + c * (delta**2).sum(axis=1)
+        nij = n[ks] + n[i]
+        return _hc_term(nij, Wij, Tij, d, alpha, beta) - t[ks] - t[i], nij, Wij, Tij
+
+    C = np.empty((N, N))
+    for i in range(N):                     # every pair of singletons
+        C[i] = merged(i, np.arange(N))[0]
+    np.fill_diagonal(C, np.inf)
+    best = C.argmin(axis=1)
+    low = C[np.arange(N), best]
+    merges = []
+    for _ in range(N - 1):
+        i = int(low.argmin())
+        i, j = sorted((i, int(best[i])))
+        merges.append((i, j))
+        _, nij, Wij, Tij = merged(i, np.array([j]))
+        m[i] = (n[i] * m[i] + n[j] * m[j]) / nij[0]
+        n[i], W[i], T[i] = nij[0], Wij[0], Tij[0]
+        t[i] = _hc_term(n[i:i + 1], W[i:i + 1], T[i:i + 1], d, alpha, beta)[0]
+        active[j] = False
+        C[j, :] = C[:, j] = np.inf
+        low[j] = np.inf
+        ks = np.flatnonzero(active)
+        ks = ks[ks != i]
+        if ks.size == 0:
+            break
+        cost = merged(i, ks)[0]
+        C[i, ks] = C[ks, i] = cost
+        best[i], low[i] = ks[cost.argmin()], cost.min()
+        for k in ks[(best[ks] == i) | (best[ks] == j)]:    # their best partner changed
+            best[k] = C[k].argmin()
+            low[k] = C[k, best[k]]
+        better = cost < low[ks]
+        low[ks[better]], best[ks[better]] = cost[better], i
+    return merges
+
+
+def _cut(merges, N, K):
+    """Cluster labels 0..K-1 after the first ``N - K`` merges."""
+    label = np.arange(N)
+    for i, j in merges[:N - K]:
+        label[label == label[j]] = label[i]
+    return np.unique(label, return_inverse=True)[1]
+
+
+_HC_CACHE: dict = {}
+
+
 def _labels_hc(Xc, K, w, seed):
-    Xc = Xc - (Xc.mean(axis=0) if w is None else w @ Xc / w.sum())
-    _, s, Vt = np.linalg.svd(Xc, full_matrices=False)
-    keep = s > s[0] * 1e-10                                   # drop null directions
-    Z = Xc @ Vt[keep].T / np.sqrt(s[keep])
-    return fcluster(ward(Z), t=K, criterion="maxclust") - 1
+    # one agglomeration serves every K (gmm select fits K = 1..9 on the same rows)
+    key = (Xc.shape, hash(np.ascontiguousarray(Xc).tobytes()))
+    if key not in _HC_CACHE:
+        _HC_CACHE.clear()
+        _HC_CACHE[key] = hc_merges(svd_scaled(Xc))
+    return _cut(_HC_CACHE[key], Xc.shape[0], K)
+
+
+def _labels_ward(Xc, K, w, seed):
+    return fcluster(ward(svd_scaled(Xc)), t=K, criterion="maxclust") - 1
 
 
 def _resp_random(Xc, K, seed):
@@ -62,7 +179,7 @@ def initial_params(Xc, K, covariance_type, init, w, seed, prior_c, shift, subsam
         Data centred at ``shift``.
     K : int
     covariance_type : str
-    init : {"hc", "k-means++", "kmeans", "random"}
+    init : {"hc", "ward", "k-means++", "kmeans", "random"}
     w : ndarray of shape (N,) or None
     seed : int
     prior_c : Prior or None
@@ -77,7 +194,7 @@ def initial_params(Xc, K, covariance_type, init, w, seed, prior_c, shift, subsam
     -------
     GMMParams
     """
-    if init == "hc":
+    if init in ("hc", "ward"):
         subsample = HC_MAX_ROWS if subsample is None else min(subsample, HC_MAX_ROWS)
     if subsample is not None and Xc.shape[0] > subsample:
         idx = np.sort(np.random.default_rng(seed).choice(Xc.shape[0], subsample, replace=False))
@@ -86,7 +203,7 @@ def initial_params(Xc, K, covariance_type, init, w, seed, prior_c, shift, subsam
     if init == "random":
         resp = _resp_random(Xc, K, seed)
     else:
-        labels = {"hc": _labels_hc, "k-means++": _labels_kmeanspp,
+        labels = {"hc": _labels_hc, "ward": _labels_ward, "k-means++": _labels_kmeanspp,
                   "kmeans": _labels_kmeans}[init](Xc, K, w, seed)
         resp = np.full((Xc.shape[0], K), _BLEND / K)
         resp[np.arange(Xc.shape[0]), labels] += 1.0 - _BLEND

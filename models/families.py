@@ -359,7 +359,7 @@ def _common_orientation(W, n_k, varying_volume, start=None):
             g = _geo(E)
             c = (g.sum() / n_k.sum()) * E / g[:, None]
         obj = (n_k * np.log(c).sum(axis=1)).sum() + (E / c).sum()
-        if _converged(old, obj):
+        if _converged(old, obj) or not np.all(c > 0):   # a collapsed component: EM reports it
             break
         old = obj
         D = _orientation_mm(W, 1.0 / c, D)

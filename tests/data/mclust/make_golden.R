@@ -58,3 +58,9 @@ out <- do.call(rbind, rows)
 write.csv(out, "tests/data/mclust/golden.csv", row.names = FALSE)   # 15 significant digits
 cat(sprintf("wrote %d rows (%d fits failed) to tests/data/mclust/golden.csv\n", nrow(out),
             sum(is.na(out$loglik))))
+
+# mclust's hcVVV merge sequence on the first 40 rows of sim3 after hcUse = "SVD" (pasted into
+# tests/em/test_init.py):
+#   X <- as.matrix(read.csv("tests/data/mclust/sim3.csv"))[1:40, ]
+#   Z <- scale(X); S <- svd(Z, nu = 0); Z <- Z %*% S$v %*% diag(1 / sqrt(S$d), 3, 3)
+#   apply(t(unclass(hcVVV(Z))), 1, paste, collapse = "-")

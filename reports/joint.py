@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 import em
 from models import GMMParams
 from models import pymc as gmm_pymc
-from models.pymc.model import _check_data, _check_K, _check_prior, _names, pymc_covariance_type
+from models.pymc.model import _check_data, _names, check_inputs
 
 
 def em_start(X, n_components, covariance_type, prior, random_state=0):
@@ -35,10 +35,7 @@ def em_start(X, n_components, covariance_type, prior, random_state=0):
     -------
     GMMParams
     """
-    X = _check_data(X)
-    K = _check_K(n_components, X.shape[0])
-    covariance_type = pymc_covariance_type(covariance_type)
-    prior = _check_prior(prior, K, X.shape[1], covariance_type, allow_flat=True)
+    X, K, covariance_type, prior = check_inputs(X, n_components, covariance_type, prior)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return em.fit(X, K, covariance_type, prior=None if prior.is_flat else prior,

@@ -7,14 +7,11 @@ import warnings
 import pymc as pm
 
 from models.pymc.model import (
-    _check_data,
-    _check_K,
-    _check_prior,
     build_model,
+    check_inputs,
     check_start,
     params_to_point,
     point_to_params,
-    pymc_covariance_type,
 )
 
 
@@ -41,10 +38,7 @@ def find_map(X, n_components=2, covariance_type="full", prior=None, init=None, t
     -------
     GMMParams
     """
-    X = _check_data(X)
-    K = _check_K(n_components, X.shape[0])
-    covariance_type = pymc_covariance_type(covariance_type)
-    prior = _check_prior(prior, K, X.shape[1], covariance_type, allow_flat=True)
+    X, K, covariance_type, prior = check_inputs(X, n_components, covariance_type, prior)
     start = check_start(init, K, X.shape[1])
     model = build_model(X, K, covariance_type, prior, latent="marginal")
     with warnings.catch_warnings():

@@ -98,6 +98,32 @@ def check_start(init, K, d):
     return init
 
 
+def check_inputs(X, n_components, covariance_type, prior, allow_flat=True):
+    """The four inputs every entry point takes, checked.
+
+    Parameters
+    ----------
+    X : array-like of shape (N, d)
+    n_components : int
+    covariance_type : str
+    prior : Prior or None
+    allow_flat : bool
+        Accept the improper flat prior (``None`` or ``Prior.flat()``).
+
+    Returns
+    -------
+    X : ndarray of shape (N, d)
+    K : int
+    covariance_type : str
+        The model's name for the family (:func:`pymc_covariance_type`).
+    prior : Prior
+    """
+    covariance_type = pymc_covariance_type(covariance_type)
+    X = _check_data(X)
+    K = _check_K(n_components, X.shape[0])
+    return X, K, covariance_type, _check_prior(prior, K, X.shape[1], covariance_type, allow_flat)
+
+
 def _check_K(n_components, N):
     return check_n_components(n_components, N)
 
@@ -125,13 +151,10 @@ def build_model(X, n_components=2, covariance_type="full", prior=None, latent="m
     -------
     pymc.Model
     """
-    covariance_type = pymc_covariance_type(covariance_type)
     if latent not in LATENT:
         raise ValueError(f"latent={latent!r} is not supported; use 'marginal' or 'explicit'.")
-    X = _check_data(X)
+    X, K, covariance_type, prior = check_inputs(X, n_components, covariance_type, prior)
     N, d = X.shape
-    K = _check_K(n_components, N)
-    prior = _check_prior(prior, K, d, covariance_type, allow_flat=True)
     coords = {"component": np.arange(K), "feature": np.arange(d), "feature_bis": np.arange(d),
               "obs_id": np.arange(N)}
     with pm.Model(coords=coords) as model:

@@ -13,14 +13,11 @@ from scipy.special import logsumexp
 from models.families import family
 from models.params import GMMParams
 from models.pymc.model import (
-    _check_data,
-    _check_K,
-    _check_prior,
     _names,
     build_model,
+    check_inputs,
     check_start,
     params_to_point,
-    pymc_covariance_type,
 )
 from models.pymc.schema import (
     _draw_params,
@@ -113,11 +110,9 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init=None, dra
         and the predictive groups asked for.
     """
     feature_names = _names(X, feature_names)
-    X = _check_data(X)
+    X, K, covariance_type, prior = check_inputs(X, n_components, covariance_type, prior,
+                                                allow_flat=False)
     N, d = X.shape
-    K = _check_K(n_components, N)
-    covariance_type = pymc_covariance_type(covariance_type)
-    prior = _check_prior(prior, K, d, covariance_type, allow_flat=False)
     for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < (
                 0 if name == "tune" else 1):

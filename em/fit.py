@@ -237,7 +237,8 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         iteration, statistics summed by a tree reduction, the M-step on the client).
     n_components : int, default 1
         K, with ``1 <= K <= N``.
-    covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
+    covariance_type : str, default "full"
+        One of :data:`models.COVARIANCE_TYPES`: mclust's 14 models or scikit-learn's names.
     prior : Prior or None, default None
         None: maximum likelihood. A :class:`models.Prior`: MAP (``Prior.flat()`` gives the MLE).
     sample_weight : array-like of shape (N,) or None

@@ -26,7 +26,9 @@ def find_map(X, n_components=2, covariance_type="full", prior=None, init=None, t
     ----------
     X : array-like of shape (N, d)
     n_components : int, default 2
-    covariance_type : {"full", "tied", "diag", "spherical"}
+    covariance_type : str
+        A family the PyMC model has: EII, VII, EEI, VVI, EEE, VVV (VII, VVI, EEE, VVV also as
+        spherical, diag, tied, full).
     prior : Prior or None
     init : GMMParams
         Starting point (:func:`reports.joint.find_map` starts from EM).

@@ -140,7 +140,9 @@ def build_model(X, n_components=2, covariance_type="full", prior=None, latent="m
     ----------
     X : array-like of shape (N, d)
     n_components : int, default 2
-    covariance_type : {"full", "tied", "diag", "spherical"}
+    covariance_type : str
+        A family the PyMC model has: EII, VII, EEI, VVI, EEE, VVV (VII, VVI, EEE, VVV also as
+        spherical, diag, tied, full).
     prior : Prior or None
         None or ``Prior.flat()``: the flat prior on ``mu`` and ``Sigma`` (its mode is the MLE;
         do not sample it). Otherwise the conjugate prior of :mod:`models.prior`, exactly.

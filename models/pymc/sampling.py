@@ -79,7 +79,9 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init=None, dra
     ----------
     X : array-like of shape (N, d)
     n_components : int, default 2
-    covariance_type : {"full", "tied", "diag", "spherical"}
+    covariance_type : str
+        A family the PyMC model has: EII, VII, EEI, VVI, EEE, VVV (VII, VVI, EEE, VVV also as
+        spherical, diag, tied, full).
     prior : Prior
         A proper prior (``None`` is refused: the flat-prior posterior is improper).
     init : GMMParams

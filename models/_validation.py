@@ -1,4 +1,8 @@
-"""Input checks at the edge of :mod:`em`; inner functions trust their inputs."""
+"""Input checks at the edge of :mod:`em` and :mod:`models`; inner functions trust their inputs.
+
+scikit-learn's ``check_array`` and ``check_scalar`` do the checking; the messages say how to fix
+the input.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import mmap
 import numbers
 
 import numpy as np
+from sklearn.utils import check_array, check_scalar
 
 #: elements per block when streaming over rows
 BLOCK_ELEMENTS = 1 << 20
@@ -27,6 +32,9 @@ def iter_blocks(X, rows):
 def check_X(X, name="X", min_rows=1):
     """Validate a data matrix and return it as a float32 or float64 array.
 
+    scikit-learn's ``check_array`` checks the type, the dimensions and the size; the rows that are
+    not finite are then found block by block (memmaps stay memmaps) and named in the message.
+
     Parameters
     ----------
     X : array-like of shape (N, d)
@@ -39,25 +47,17 @@ def check_X(X, name="X", min_rows=1):
     -------
     ndarray of shape (N, d), dtype float32 (if given float32) or float64
     """
-    if isinstance(X, np.ndarray | np.memmap) and X.dtype.kind in "biuf":
-        arr = X
-    else:
-        try:
-            arr = np.asarray(X)
-        except (ValueError, TypeError) as exc:
-            raise TypeError(f"{name} must be a numeric array; could not convert it: {exc}") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(
-            f"{name} must hold numbers, got dtype {arr.dtype} (e.g. strings or objects); "
-            "select the numeric columns or convert them with X.astype(float)."
-        )
-    if arr.ndim != 2:
-        hint = " Reshape 1-D data with X.reshape(-1, 1)." if arr.ndim == 1 else ""
-        raise ValueError(f"{name} must be 2-D of shape (N, d), got shape {arr.shape}.{hint}")
-    if arr.shape[0] < min_rows or arr.shape[1] < 1:
-        raise ValueError(f"{name} needs at least {min_rows} row(s) and 1 column, got shape {arr.shape}.")
-    if arr.dtype != np.float32:
-        arr = arr.astype(np.float64, copy=False)
+    try:
+        arr = check_array(X, dtype=(np.float64, np.float32), ensure_all_finite=False,
+                          ensure_min_samples=min_rows, input_name=name)
+    except ValueError as exc:
+        if "could not convert" in str(exc) or "dtype" in str(exc):
+            raise TypeError(
+                f"{name} must hold numbers ({exc}); select the numeric columns or convert them "
+                "with X.astype(float).") from None
+        raise ValueError(f"{name} must be 2-D of shape (N, d) with N >= {min_rows}: {exc}") from None
+    if isinstance(X, np.memmap) and X.dtype == arr.dtype:
+        arr = X                         # stream it below without loading it
     bad = [start + np.flatnonzero(~np.isfinite(b).all(axis=1))
            for start, b in iter_blocks(arr, max(1, BLOCK_ELEMENTS // arr.shape[1]))]
     rows = np.concatenate(bad)
@@ -82,15 +82,12 @@ def check_n_components(n_components, N):
     -------
     int
     """
-    if isinstance(n_components, bool) or not isinstance(n_components, numbers.Integral):
-        raise TypeError(f"n_components must be an integer, got {n_components!r}.")
-    if n_components < 1:
-        raise ValueError(f"n_components must be >= 1, got {n_components}.")
-    if n_components > N:
+    K = check_positive(n_components, "n_components", integer=True)
+    if K > N:
         raise ValueError(
             f"n_components={n_components} exceeds the number of observations N={N}; lower K."
         )
-    return int(n_components)
+    return K
 
 
 def check_sample_weight(sample_weight, N):
@@ -108,14 +105,16 @@ def check_sample_weight(sample_weight, N):
     """
     if sample_weight is None:
         return None
-    w = np.asarray(sample_weight)
-    if w.dtype.kind not in "biuf":
-        raise TypeError(f"sample_weight must be numeric, got dtype {w.dtype}.")
-    w = w.astype(np.float64)
+    try:
+        w = check_array(sample_weight, ensure_2d=False, dtype=np.float64,
+                        input_name="sample_weight")
+    except ValueError as exc:
+        if "could not convert" in str(exc):
+            raise TypeError(f"sample_weight must hold numbers: {exc}") from None
+        raise ValueError(f"sample_weight must be finite numbers ({exc}); drop or impute those "
+                         "observations.") from None
     if w.shape != (N,):
         raise ValueError(f"sample_weight must have shape (N,) = ({N},), got {w.shape}.")
-    if not np.all(np.isfinite(w)):
-        raise ValueError("sample_weight contains NaN or inf.")
     if np.any(w < 0):
         i = int(np.flatnonzero(w < 0)[0])
         raise ValueError(f"sample_weight must be non-negative; sample_weight[{i}] = {w[i]!r}.")
@@ -125,7 +124,7 @@ def check_sample_weight(sample_weight, N):
 
 
 def check_positive(value, name, allow_zero=False, integer=False):
-    """Validate a positive (or non-negative) scalar setting.
+    """Validate a positive (or non-negative) scalar setting with scikit-learn's ``check_scalar``.
 
     Parameters
     ----------
@@ -139,9 +138,9 @@ def check_positive(value, name, allow_zero=False, integer=False):
     int or float
     """
     kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind):
+    if isinstance(value, bool):           # check_scalar takes True for 1
         raise TypeError(f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}.")
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be {bound}, got {value!r}.")
+    if not integer and isinstance(value, numbers.Real) and not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    check_scalar(value, name, kind, min_val=0, include_boundaries="left" if allow_zero else "neither")
     return int(value) if integer else float(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib import resources
 
 import numpy as np
+import pandas as pd
 
 
 def load_faithful():
@@ -19,9 +20,8 @@ def load_faithful():
     """
     path = resources.files("models") / "data" / "faithful.csv"
     with path.open() as fh:
-        header = fh.readline().strip().split(",")
-        X = np.loadtxt(fh, delimiter=",", dtype=np.float64)
-    return X, header
+        frame = pd.read_csv(fh)
+    return frame.to_numpy(dtype=np.float64), list(frame.columns)
 
 
 def load_iris():

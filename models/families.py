@@ -17,7 +17,8 @@ A :class:`Family` owns everything that differs between the models:
 * the number of free covariance parameters (mclust's ``nVarParams``);
 * the M-step for ``Sigma`` from the scatter matrices ``W_k`` and counts ``n_k``, by maximum
   likelihood (:meth:`Family.m_step` without a prior) or as the mode of the complete-data posterior
-  under mclust's conjugate prior (with one; the 10 models mclust has it for).
+  under mclust's conjugate prior (with one; the 10 models mclust has it for), which is the ML
+  M-step on a posterior scatter and count (``prior_terms``, mclust's own).
 
 The M-steps are those of Celeux & Govaert (1995), closed form where one exists. The iterative
 ones (VEI, VEE, VEV, EVE, VVE) alternate closed-form updates of volume, shape and orientation,
@@ -66,10 +67,11 @@ class Family:
         ``ml(W, n_k, start=None) -> Sigma``: the maximum-likelihood update from scatter matrices
         ``W`` (the storage's statistics: ``(K, d)`` diagonals for spherical/diag, the pooled ``(d, d)`` for
         tied, ``(K, d, d)`` for full) and counts ``n_k`` of shape (K,).
-    map : callable or None
-        ``map(W, B, n_k, prior) -> Sigma``: the MAP update under :class:`models.Prior` (``B`` the
-        prior's mean-shrinkage scatter, shaped like ``W`` per component), or None where mclust
-        has no conjugate prior for the model.
+    prior_terms : callable or None
+        ``prior_terms(prior, K, d) -> (S, c)``: what mclust's conjugate prior adds to each
+        component's scatter (``S``: shape (d,) for axis-aligned storages, (d, d) otherwise) and
+        count (``c``: shape (K,)); the MAP M-step is ``ml`` on ``W_k + B_k + S`` and
+        ``n_k + c_k``. None where mclust has no conjugate prior for the model.
     conjugate : bool
         Whether the prior is a proper conjugate distribution to draw from (EII, VII, EEI, VVI,
         EEE, VVV): :func:`models.sample_params` draws these.
@@ -81,7 +83,7 @@ class Family:
     alias: str | None
     storage: str
     ml: Callable
-    map: Callable | None = None
+    prior_terms: Callable | None = None
     conjugate: bool = False
     pymc: bool = False
 
@@ -99,6 +101,11 @@ class Family:
     def orientation(self):
         """``"I"``, ``"E"`` or ``"V"``."""
         return self.name[2]
+
+    @property
+    def has_map(self):
+        """Whether MAP estimation exists for the family (the 10 models mclust has it for)."""
+        return self.prior_terms is not None
 
     @property
     def shared_prior(self):
@@ -217,12 +224,48 @@ class Family:
         """
         if prior is None:
             return self.ml(W, n_k, start=start)
-        if self.map is None:
+        self.require_map()
+        K, d = n_k.shape[0], B.shape[1]
+        S, c = self.prior_terms(prior, K, d)
+        Wt = W + (B.sum(axis=0) + K * S if self.storage == "tied" else B + S)
+        return self.ml(Wt, n_k + c, start=start)
+
+    def require_map(self):
+        """Raise ``ValueError`` unless the family has a MAP M-step."""
+        if not self.has_map:
             raise ValueError(
                 f"covariance_type={self.name!r} has no conjugate prior (as in mclust, MAP exists "
-                f"for {', '.join(f.name for f in FAMILIES if f.map is not None)}); fit it by "
+                f"for {', '.join(f.name for f in FAMILIES if f.has_map)}); fit it by "
                 "maximum likelihood (prior=None).")
-        return self.map(W, B, n_k, prior)
+
+    def log_prior_sigma(self, Sigma, prior):
+        r"""Log of the covariance factor of the prior density its MAP M-step maximises.
+
+        ``sum_k -(c_k - 1) / 2 log|Sigma_k| - tr(S_k Sigma_k^-1) / 2`` (one term per component, the
+        shares of a shared covariance adding up to its prior), up to a constant. With the mean
+        prior's ``N(m0, Sigma_k / kappa0)`` this is the density the MAP M-step maximises; for the
+        conjugate families it is their inverse-Wishart / inverse-gamma without the normalising
+        constant.
+
+        Parameters
+        ----------
+        Sigma : ndarray of shape (K, d, d)
+            Covariances, full.
+        prior : Prior
+            A proper prior.
+
+        Returns
+        -------
+        float
+        """
+        self.require_map()
+        K, d = Sigma.shape[0], Sigma.shape[1]
+        S, c = self.prior_terms(prior, K, d)
+        S = np.diag(S) if S.ndim == 1 else S
+        L = np.linalg.cholesky(Sigma)
+        logdet = 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
+        trace = np.einsum("kij,ji->k", np.linalg.inv(Sigma), S)
+        return float(-0.5 * ((c - 1.0) * logdet + trace).sum())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -405,96 +448,94 @@ def _ml_VVV(W, n_k, start=None):
 
 # ----------------------------------------------------------------------------------------------
 # MAP under mclust's conjugate prior (Fraley & Raftery 2007): mu_k | Sigma_k ~ N(m0, Sigma_k /
-# kappa0); Sigma ~ inverse-Wishart(nu0, Psi0) for full-orientation models, each variance
-# ~ inverse-gamma(nu0 / 2, s2 / 2) for axis-aligned ones (s2 = Psi0_jj, or tr(Psi0) / d when one
-# variance covers every axis). A shared parameter gets one prior; B_k is the mean-shrinkage
-# scatter. Each update is the exact mode: the powers of Sigma from the likelihood (n_k / 2), the
-# mean's prior (1/2 per component) and the inverse-Wishart ((nu0 + d + 1) / 2) or inverse-gamma
-# (nu0 / 2 + 1) prior add up in the denominators.
+# kappa0) and a prior on Sigma with scale Psi0 and nu0 degrees of freedom. Every MAP M-step is the
+# family's ML M-step on a posterior scatter and count,
+#
+#     W~_k = W_k + B_k + S_k,    n~_k = n_k + c_k,
+#
+# (B_k the mean prior's shrinkage scatter), so it is the exact maximiser of the likelihood times
+# the density prod_k N(mu_k | m0, Sigma_k / kappa0) |Sigma_k|^(-(c_k - 1) / 2)
+# exp(-tr(S_k Sigma_k^-1) / 2). Each family's ``(S_k, c_k)`` below is mclust 6's EM (``me*``, what
+# ``Mclust`` fits; one component is its ``mvn`` XII / XXI / XXX), checked against its first M-step
+# to rounding for K = 1, 2, 3, 5 on three data sets (tests/data/mclust/make_mstep.R). For the six
+# conjugate families the density is a proper inverse-Wishart (full, tied) or inverse-gamma (one
+# per variance) prior, once for a shared covariance, unless ``Prior(mclust=True)`` asks for
+# mclust's EII and EEI, which are not its mode; for VEI, EVI, EEV and VEV it is mclust's improper
+# one. (mclust's ``mstep`` differs from its ``me`` for EEI, EVI and EEV: the fits follow ``me``.)
 
 
-def _map_EII(W, B, n_k, prior):
-    K, d = W.shape
+def _terms_EII(prior, K, d):
     s2 = np.trace(prior.Psi0) / d
-    return np.full(K, (s2 + W.sum() + B.sum()) / (prior.nu0 + 2 + (n_k.sum() + K) * d))
+    if prior.mclust and K > 1:  # mclust's meeiip leaves the scale out (its one-component XII not)
+        s2 = 0.0
+    return np.full(d, s2 / (d * K)), np.full(K, 1.0 + (prior.nu0 + 2) / (d * K))
 
 
-def _map_VII(W, B, n_k, prior):
-    d = W.shape[1]
+def _terms_VII(prior, K, d):
     s2 = np.trace(prior.Psi0) / d
-    return (s2 + W.sum(axis=1) + B.sum(axis=1)) / (prior.nu0 + 2 + (n_k + 1) * d)
+    return np.full(d, s2 / d), np.full(K, 1.0 + (prior.nu0 + 2) / d)
 
 
-def _map_EEI(W, B, n_k, prior):
-    K = W.shape[0]
-    var = (np.diag(prior.Psi0) + W.sum(axis=0) + B.sum(axis=0)) / (prior.nu0 + 2 + n_k.sum() + K)
-    return np.broadcast_to(var, W.shape).copy()
+def _terms_EEI(prior, K, d):
+    if prior.mclust and K > 1:  # mclust's meeeip leaves the mean prior's |Sigma|^(-K/2) out
+        return np.diag(prior.Psi0) / K, np.full(K, (prior.nu0 + 2) / K)
+    return np.diag(prior.Psi0) / K, np.full(K, 1.0 + (prior.nu0 + 2) / K)
 
 
-def _map_VVI(W, B, n_k, prior):
-    return (np.diag(prior.Psi0) + W + B) / (prior.nu0 + 3 + n_k)[:, None]
+def _terms_VVI(prior, K, d):
+    return np.diag(prior.Psi0), np.full(K, prior.nu0 + 3.0)
 
 
-def _map_EEE(W, B, n_k, prior):
-    K, d = B.shape[0], B.shape[1]
-    return (prior.Psi0 + W + B.sum(axis=0)) / (prior.nu0 + n_k.sum() + K + d + 1)
+def _terms_EEE(prior, K, d):
+    return prior.Psi0 / K, np.full(K, 1.0 + (prior.nu0 + d + 1) / K)
 
 
-def _map_VVV(W, B, n_k, prior):
-    d = W.shape[1]
-    return (prior.Psi0 + W + B) / (prior.nu0 + n_k + d + 2)[:, None, None]
+def _terms_VVV(prior, K, d):
+    return prior.Psi0, np.full(K, prior.nu0 + d + 2.0)
 
 
-def _posterior_scatter(W, B, n_k, prior, per_axis):
-    """The per-component posterior scatter and count of the varying models' conjugate update.
-
-    ``W~_k = Psi0 + W_k + B_k`` and ``n~_k = n_k + nu0 + d + 2`` (axis-aligned: ``n_k + nu0 +
-    3``), so that ``W~_k / n~_k`` is the VVV / VVI mode.
-    """
-    d = W.shape[1]
-    if per_axis:
-        return np.diag(prior.Psi0) + W + B, n_k + prior.nu0 + 3
-    return prior.Psi0 + W + B, n_k + prior.nu0 + d + 2
+def _terms_VEI(prior, K, d):
+    if K == 1:                  # one component: mclust fits XXI, i.e. VVI (so EVI, whose terms agree)
+        return _terms_VVI(prior, K, d)
+    return np.diag(prior.Psi0), np.full(K, (prior.nu0 + 3) / d)
 
 
-def _map_VEI(W, B, n_k, prior):
-    Wt, nt = _posterior_scatter(W, B, n_k, prior, per_axis=True)
-    return _ml_VEI(Wt, nt)
+def _terms_EVI(prior, K, d):
+    if K == 1:
+        return _terms_VVI(prior, K, d)
+    return np.diag(prior.Psi0), np.full(K, (prior.nu0 + 2) / K)
 
 
-def _map_EVI(W, B, n_k, prior):
-    Wt, nt = _posterior_scatter(W, B, n_k, prior, per_axis=True)
-    return _ml_EVI(Wt, nt)
+def _terms_EEV(prior, K, d):
+    if K == 1:                  # one component: mclust fits XXX, i.e. VVV
+        return _terms_VVV(prior, K, d)
+    return prior.Psi0, np.full(K, (prior.nu0 + d + 2) / K)
 
 
-def _map_EEV(W, B, n_k, prior):
-    Wt, nt = _posterior_scatter(W, B, n_k, prior, per_axis=False)
-    return _ml_EEV(Wt, nt)
-
-
-def _map_VEV(W, B, n_k, prior):
-    Wt, nt = _posterior_scatter(W, B, n_k, prior, per_axis=False)
-    return _ml_VEV(Wt, nt)
+def _terms_VEV(prior, K, d):
+    if K == 1:
+        return _terms_VVV(prior, K, d)
+    return prior.Psi0, np.zeros(K)
 
 
 # ----------------------------------------------------------------------------------------------
 # the registry
 
 FAMILIES = (
-    Family("EII", None, "spherical", _ml_EII, _map_EII, conjugate=True, pymc=True),
-    Family("VII", "spherical", "spherical", _ml_VII, _map_VII, conjugate=True, pymc=True),
-    Family("EEI", None, "diag", _ml_EEI, _map_EEI, conjugate=True, pymc=True),
-    Family("VEI", None, "diag", _ml_VEI, _map_VEI),
-    Family("EVI", None, "diag", _ml_EVI, _map_EVI),
-    Family("VVI", "diag", "diag", _ml_VVI, _map_VVI, conjugate=True, pymc=True),
-    Family("EEE", "tied", "tied", _ml_EEE, _map_EEE, conjugate=True, pymc=True),
+    Family("EII", None, "spherical", _ml_EII, _terms_EII, conjugate=True, pymc=True),
+    Family("VII", "spherical", "spherical", _ml_VII, _terms_VII, conjugate=True, pymc=True),
+    Family("EEI", None, "diag", _ml_EEI, _terms_EEI, conjugate=True, pymc=True),
+    Family("VEI", None, "diag", _ml_VEI, _terms_VEI),
+    Family("EVI", None, "diag", _ml_EVI, _terms_EVI),
+    Family("VVI", "diag", "diag", _ml_VVI, _terms_VVI, conjugate=True, pymc=True),
+    Family("EEE", "tied", "tied", _ml_EEE, _terms_EEE, conjugate=True, pymc=True),
     Family("VEE", None, "full", _ml_VEE),
     Family("EVE", None, "full", _ml_EVE),
     Family("VVE", None, "full", _ml_VVE),
-    Family("EEV", None, "full", _ml_EEV, _map_EEV),
-    Family("VEV", None, "full", _ml_VEV, _map_VEV),
+    Family("EEV", None, "full", _ml_EEV, _terms_EEV),
+    Family("VEV", None, "full", _ml_VEV, _terms_VEV),
     Family("EVV", None, "full", _ml_EVV),
-    Family("VVV", "full", "full", _ml_VVV, _map_VVV, conjugate=True, pymc=True),
+    Family("VVV", "full", "full", _ml_VVV, _terms_VVV, conjugate=True, pymc=True),
 )
 
 #: every accepted name (mclust's and scikit-learn's) -> its family

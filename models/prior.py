@@ -17,8 +17,9 @@ spherical  :math:`\sigma^2_k \sim \mathrm{InvGamma}(\nu_0 / 2, \operatorname{tr}
 =========  ======================================================================================
 
 A family whose covariance is shared by every component (EII, EEI, EEE) has the prior once; the
-others have it per component, evaluated on their constrained covariances (for VEI, EVI, EEV and
-VEV this is mclust's unnormalised prior; they have no draws). The diag prior is the
+others have it per component. VEI, EVI, EEV and VEV have mclust's improper prior, the density its
+MAP M-steps maximise (:mod:`models.families`); they have no draws, and the other four models
+(VEE, EVE, VVE, EVV) no prior at all, as in mclust. The diag prior is the
 inverse-Wishart's one-dimensional analogue on each feature; the spherical prior is mclust's
 inverse-gamma with ``nu0`` degrees of freedom on one variance, scaled by the mean of
 ``diag(Psi0)``. The densities are scipy.stats'.
@@ -60,6 +61,12 @@ class Prior:
         Inverse-Wishart degrees of freedom, ``nu0 > d - 1``.
     Psi0 : array-like of shape (d, d) or None
         Inverse-Wishart scale matrix, symmetric positive-definite.
+    mclust : bool, default False
+        Reproduce mclust 6's EM updates where they are not the mode of this prior: its EII
+        leaves the scale out (for K > 1) and its EEI the mean prior's ``|Sigma|^(-K/2)``. MAP
+        fits then equal mclust's ``Mclust(..., prior = priorControl())``; the prior is no longer
+        the one the PyMC model samples, so :mod:`models.pymc` and :func:`sample_params` refuse it.
+        The other eight models' updates are the same either way.
 
     Notes
     -----
@@ -72,8 +79,11 @@ class Prior:
     kappa0: float | None = None
     nu0: float | None = None
     Psi0: np.ndarray | None = None
+    mclust: bool = False
 
     def __post_init__(self):
+        if not isinstance(self.mclust, bool | np.bool_):
+            raise TypeError(f"mclust must be True or False, got {self.mclust!r}.")
         alpha = np.asarray(self.alpha, dtype=np.float64)
         if alpha.ndim > 1 or not np.all(np.isfinite(alpha)) or np.any(alpha <= 0):
             raise ValueError(
@@ -136,7 +146,7 @@ class Prior:
         return cls(alpha=alpha)
 
     @classmethod
-    def default(cls, X, K, covariance_type="full", alpha=1.0):
+    def default(cls, X, K, covariance_type="full", alpha=1.0, mclust=False):
         """Mclust's ``defaultPrior``: shrinkage 0.01, ``m0`` the column means, ``nu0 = d + 2``.
 
         The scale is ``var(X) / K^(2/d)``: the sample covariance for the full-orientation families
@@ -154,6 +164,8 @@ class Prior:
             One of :data:`models.COVARIANCE_TYPES`.
         alpha : float, default 1.0
             Dirichlet concentration on ``pi`` (mclust puts no prior on the weights; 1 is uniform).
+        mclust : bool, default False
+            mclust's own EII and EEI updates (see :class:`Prior`).
 
         Returns
         -------
@@ -179,7 +191,8 @@ class Prior:
                 Psi0 = Psi0 + floor * np.eye(d)
         else:
             Psi0 = var_floored.mean() * np.eye(d)
-        return cls(alpha=alpha, m0=X.mean(axis=0), kappa0=0.01, nu0=d + 2.0, Psi0=fac * Psi0)
+        return cls(alpha=alpha, m0=X.mean(axis=0), kappa0=0.01, nu0=d + 2.0, Psi0=fac * Psi0,
+                   mclust=mclust)
 
     # -- properties -------------------------------------------------------------------------
     @property
@@ -286,21 +299,24 @@ class Prior:
 def _log_density_mu_sigma(prior, p):
     """Log p(mu, Sigma).
 
-    The covariance prior once per distinct covariance (once for a family sharing it), then
-    mu_k | Sigma_k ~ N(m0, Sigma_k / kappa0) for each component.
+    mu_k | Sigma_k ~ N(m0, Sigma_k / kappa0) for each component, then the covariance prior: scipy's
+    inverse-Wishart / inverse-gamma once per distinct covariance for the conjugate families,
+    mclust's unnormalised one (:meth:`models.families.Family.log_prior_sigma`) for the others.
     """
     fam, K = p.family, p.K
+    fam.require_map()
+    full = p.to_full().Sigma
+    lp = sum(stats.multivariate_normal(prior.m0, C / prior.kappa0).logpdf(m)
+             for m, C in zip(p.mu, full))
+    if not fam.conjugate or prior.mclust:
+        return lp + fam.log_prior_sigma(full, prior)
     Sigma = fam.per_component(p.Sigma, K)
     distinct = Sigma[:1] if fam.shared_prior else Sigma
     if fam.storage in ("full", "tied"):
         iw = stats.invwishart(df=prior.nu0, scale=prior.Psi0)
-        lp = sum(iw.logpdf(S) for S in distinct)
-        cov = p.to_full().Sigma / prior.kappa0
-        return lp + sum(stats.multivariate_normal(prior.m0, C).logpdf(m) for m, C in zip(p.mu, cov))
+        return lp + sum(iw.logpdf(S) for S in distinct)
     a, b = prior.inverse_gamma(fam.storage)
-    lp = stats.invgamma(a, scale=b).logpdf(distinct).sum()
-    var = Sigma if fam.storage == "diag" else Sigma[:, None]
-    return lp + stats.norm(prior.m0, np.sqrt(var / prior.kappa0)).logpdf(p.mu).sum()
+    return lp + stats.invgamma(a, scale=b).logpdf(distinct).sum()
 
 
 def _invwishart_rvs(nu, Psi, size, rng):
@@ -346,6 +362,9 @@ def sample_params(prior, K, d, covariance_type, rng=None):
             f"{', '.join(f.name for f in _FAMILIES if f.conjugate)} (or scikit-learn's four names).")
     if not isinstance(prior, Prior):
         raise TypeError(f"prior must be a models.Prior, got {type(prior).__name__}.")
+    if prior.mclust:
+        raise ValueError("Prior(mclust=True) reproduces mclust's EM updates, not a distribution "
+                         "to draw from; draw from Prior.default(X, K, covariance_type).")
     if prior.is_flat:
         raise ValueError("Cannot draw from the improper flat prior; use Prior.default(X, K) "
                          "or give m0, kappa0, nu0 and Psi0.")

@@ -37,6 +37,10 @@ def _check_prior(prior, K, d, covariance_type, allow_flat):
     if not isinstance(prior, Prior):
         raise TypeError(f"prior must be a models.Prior or None, got {type(prior).__name__}.")
     prior.check_compatible(K, d)
+    if prior.mclust:
+        raise ValueError("Prior(mclust=True) reproduces mclust's EM updates, which are not the "
+                         "mode of a prior the model can state; use Prior.default(X, K, "
+                         f"{covariance_type!r}) (mclust=False).")
     if prior.is_flat and not allow_flat:
         raise ValueError("Prior.flat() is improper; sample() needs a proper prior such as "
                          "Prior.default(X, K, covariance_type).")

@@ -211,9 +211,9 @@ class TestDegenerateData:
         (np.eye(3), {"n_components": 2, "init": GMMParams([1.0], [[0, 0, 0]], [1.0], "spherical")},
          ValueError, "init has K=1"),
         (np.eye(3), {"covariance_type": "ful"}, ValueError, "covariance_type='ful'"),
-        (np.eye(3), {"n_components": 0}, ValueError, "n_components must be >= 1"),
-        (np.eye(3), {"n_components": 1.5}, TypeError, "n_components must be an integer"),
-        (np.eye(3), {"tol": -1.0}, ValueError, "tol must be >= 0"),
+        (np.eye(3), {"n_components": 0}, ValueError, "n_components == 0, must be > 0"),
+        (np.eye(3), {"n_components": 1.5}, TypeError, "n_components must be an instance of int"),
+        (np.eye(3), {"tol": -1.0}, ValueError, r"tol == -1.0, must be >= 0"),
         (np.eye(3), {"prior": "mclust"}, TypeError, "models.Prior"),
     ],
 )

@@ -10,7 +10,7 @@ def test_registry_names_and_aliases():
                             "EEV", "VEV", "EVV", "VVV")
     for alias, name in zip(SKLEARN_TYPES, ("VVV", "EEE", "VVI", "VII")):
         assert family(alias) is family(name)
-    assert [f.name for f in FAMILIES if f.map is not None] == [
+    assert [f.name for f in FAMILIES if f.has_map] == [
         "EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "EEV", "VEV", "VVV"]   # as in mclust
     with pytest.raises(ValueError, match="'XYZ' is not supported.*EII, VII"):
         family("XYZ")

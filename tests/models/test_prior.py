@@ -131,6 +131,11 @@ def test_prior_dimension_mismatch(rng):
         prior.log_density(random_params(rng, 2, 3, "full"))
     with pytest.raises(ValueError, match="flat prior"):
         sample_params(Prior.flat(), 2, 2, "full", 0)
+    with pytest.raises(ValueError, match="not a distribution to draw from"):
+        sample_params(Prior(m0=[0.0, 0.0], kappa0=1.0, nu0=3.0, Psi0=np.eye(2), mclust=True),
+                      2, 2, "EEI", 0)
+    with pytest.raises(TypeError, match="mclust must be True or False, got 'yes'"):
+        Prior(mclust="yes")
     with pytest.raises(TypeError, match="GMMParams"):
         prior.log_density("x")
 

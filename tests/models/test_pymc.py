@@ -200,7 +200,7 @@ def test_sample_z_and_model_cache():
     ("kwargs", "exc", "match"),
     [
         (dict(X=np.array([[np.nan, 1.0], [1.0, 2.0]])), ValueError, "NaN"),
-        (dict(n_components=0), ValueError, "n_components must be >= 1"),
+        (dict(n_components=0), ValueError, "n_components == 0, must be > 0"),
         (dict(prior=Prior.default(np.random.default_rng(0).normal(size=(20, 3)), 2)), ValueError,
          "d=3 features but the data have d=2"),
         (dict(draws=0), ValueError, "draws must be an integer >= 1"),
@@ -222,6 +222,8 @@ def test_build_model_bad_input():
         gmm_pymc.build_model(X, 2, latent="implicit")
     with pytest.raises(ValueError, match="covariance_type='fll'"):
         gmm_pymc.build_model(X, 2, "fll")
+    with pytest.raises(ValueError, match=r"Prior\(mclust=True\) reproduces mclust's EM"):
+        gmm_pymc.build_model(X, 2, "EEI", Prior.default(X, 2, "EEI", mclust=True))
 
 
 def test_em_datatree_takes_a_dataframes_column_names():

@@ -1,24 +1,26 @@
-"""The Bayesian pipeline: compile time, sampling time and ESS per second, side by side.
+"""Time to first posterior per NUTS route, cold and warm, side by side in one run.
 
-Compares, on the same data in the same run:
+For each data set and each route of ``models.pymc.sample`` (``--sampler``: PyMC's NUTS on
+PyTensor's numba or C backend, nutpie, numpyro or blackjax on JAX), a fresh process does what a
+user does: import, load the data, fit EM for the start, sample 4 chains x 1000 draws (after 1000
+tuning steps) and relabel. It runs twice: first with empty PyTensor, numba and JAX caches (cold),
+then with the caches the first run left (warm). Reported per run: the whole process's wall time
+(the time to first posterior), the sampling call's own time, the bulk ESS of the slowest scalar
+of ``pi``, ``mu`` and ``Sigma`` per second of sampling, and the largest r_hat; and whether the
+cold and warm draws are bit-identical.
 
-* this project's marginal model (``models.pymc``) with PyMC's NUTS on the numba backend (the
-  default), on the C backend, and nutpie when installed;
-* the ``pm.Mixture`` of ``MvNormal`` components with LKJ priors that PyMC's examples use.
+Data: Old Faithful K = 2 (full), iris K = 3 (full) and a simulated N = 100,000, d = 5, K = 4 set.
+The peer is PyMC's own example model (``pm.Mixture`` of ``MvNormal`` with LKJ priors, PyMC's
+NUTS), sampled warm on Old Faithful in the same run.
 
-Data: Old Faithful with K = 2 (full), and a simulated N = 10,000, d = 5, K = 4 set (its first
-2,000 rows with ``--quick``, where the baseline's sampling fits in minutes; the full set's
-sampling by this model and one gradient of each model are measured in both modes). Compile
-times, on Old Faithful and on the N = 10,000 set, are measured in a subprocess with empty
-PyTensor and numba caches (cold) and again with the caches it left (warm); they include the
-first logp-and-gradient call, where the numba backend and nutpie compile.
-
-Usage: python benchmarks/pymc_sampling.py [--quick] [--json out.json]
+Usage: python benchmarks/pymc_sampling.py [--sets faithful iris sim] [--routes numba ...]
+[--draws N] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -26,199 +28,154 @@ import sys
 import tempfile
 import time
 import warnings
+from pathlib import Path
 
-import arviz as az
 import numpy as np
 
-SCALARS = ["pi", "mu", "Sigma"]
+HERE = Path(__file__).resolve().parent
+ROUTES = ("numpyro", "blackjax", "numba", "nutpie", "c")
+SETS = ("faithful", "iris", "sim")
+LABELS = {"faithful": "Old Faithful K=2", "iris": "iris K=3", "sim": "simulated N=100,000 d=5 K=4"}
 
 
-def simulated(N=10_000):
-    """The issue's simulated set: d = 5, K = 4 (``N`` first rows of the N = 10,000 draw)."""
-    from models import GMMParams, simulate
+def machine():
+    from threadpoolctl import threadpool_info
 
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    cpu = next((line.split(":", 1)[1].strip() for line in info.splitlines()
+                if line.startswith("model name")), "unknown CPU")
+    simd = "AVX-512" if "avx512f" in info else "AVX2" if "avx2" in info else "no AVX2"
+    blas = [(i["internal_api"], i.get("architecture"), i["num_threads"]) for i in threadpool_info()]
+    return f"CPU: {cpu} ({simd}), {os.cpu_count()} cores; BLAS: {blas}"
+
+
+def data(name):
+    """The benchmark's data sets: (X, K)."""
+    from models import GMMParams, load_faithful, load_iris, simulate
+
+    if name == "faithful":
+        return load_faithful()[0], 2
+    if name == "iris":
+        return load_iris()[0], 3
     rng = np.random.default_rng(0)
     K, d = 4, 5
-    mu = rng.normal(scale=4.0, size=(K, d))
-    truth = GMMParams(np.full(K, 0.25), mu, np.stack([np.eye(d)] * K))
-    Xs, _ = simulate(truth, 10_000, rng)
-    return Xs[:N]
+    truth = GMMParams(np.full(K, 0.25), rng.normal(scale=4.0, size=(K, d)),
+                      np.stack([np.eye(d)] * K))
+    return simulate(truth, 100_000, rng)[0], K
 
 
-def datasets(quick):
-    from models import load_faithful
+def worker(route, name, draws):
+    """One user's first posterior; prints a JSON line."""
+    warnings.simplefilter("ignore")
+    import arviz as az
 
-    X, _ = load_faithful()
-    Xs = simulated(2_000 if quick else 10_000)
-    return {"faithful K=2": (X, 2), f"simulated N={len(Xs)} d=5 K=4": (Xs, 4)}
-
-
-def gradient_cost(model, reps=20):
-    """Milliseconds per logp gradient of a PyMC model (numba backend), at its initial point."""
-    dlogp = model.compile_dlogp(mode="NUMBA")
-    point = model.initial_point()
-    dlogp(point)
-    t = time.perf_counter()
-    for _ in range(reps):
-        dlogp(point)
-    return (time.perf_counter() - t) / reps * 1e3
-
-
-def ours(X, K, sampler, draws, chains):
     from models import Prior
     from reports import joint
 
+    X, K = data(name)
     t = time.perf_counter()
     dt = joint.sample(X, K, "full", prior=Prior.default(X, K), draws=draws, tune=draws,
-                      chains=chains, random_seed=1, sampler=sampler)
-    total = time.perf_counter() - t
-    return dt, total, SCALARS
+                      chains=4, random_seed=0, sampler=route)
+    call = time.perf_counter() - t
+    summ = az.summary(dt, var_names=["pi", "mu", "Sigma"], round_to="none")
+    ess = float(summ["ess_bulk"].min())
+    draws_hash = hashlib.sha1(np.ascontiguousarray(dt["posterior"]["mu"].values).tobytes())
+    sampling = float(dt.attrs["time_sampling_s"])
+    print(json.dumps({"call_s": call, "sampling_s": sampling, "min_ess_bulk": ess,
+                      "ess_per_s": ess / sampling, "max_r_hat": float(summ["r_hat"].max()),
+                      "divergences": int(dt["sample_stats"]["diverging"].sum()),
+                      "draws_sha1": draws_hash.hexdigest()}))
 
 
-def lkj_model(X, K):
-    """PyMC's example model: pm.Mixture over MvNormal components with LKJ Cholesky priors."""
+def first_posterior(route, name, draws, env):
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-W", "ignore", __file__, "--worker", route, name,
+                        "--draws", str(draws)], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if r.returncode:
+        return {"error": (r.stderr.strip().splitlines() or ["?"])[-1][:200], "wall_s": wall}
+    return {"wall_s": wall} | json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def cold_and_warm(route, name, draws):
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={cache}/pytensor",
+                   NUMBA_CACHE_DIR=f"{cache}/numba", JAX_COMPILATION_CACHE_DIR=f"{cache}/jax",
+                   XDG_CACHE_HOME=f"{cache}/xdg", PYTHONPATH=str(HERE.parent))
+        cold = first_posterior(route, name, draws, env)
+        warm = first_posterior(route, name, draws, env)
+    return cold, warm
+
+
+def lkj_peer(draws):
+    """PyMC's example model on Old Faithful, warm: pm.Mixture of MvNormal with LKJ priors."""
+    import arviz as az
     import pymc as pm
 
+    X, K = data("faithful")
     d = X.shape[1]
     with pm.Model() as model:
         w = pm.Dirichlet("w", np.ones(K))
-        mus, comps = [], []
+        comps = []
         for k in range(K):
             chol, _, _ = pm.LKJCholeskyCov(f"chol{k}", n=d, eta=2.0,
                                            sd_dist=pm.Exponential.dist(1.0 / X.std(0).mean()),
                                            compute_corr=True)
             mu = pm.Normal(f"mu{k}", X.mean(0), 10 * X.std(0), shape=d)
-            mus.append(mu)
             comps.append(pm.MvNormal.dist(mu=mu, chol=chol))
         pm.Mixture("x", w=w, comp_dists=comps, observed=X)
-    return model
-
-
-def lkj_baseline(X, K, draws, chains):
-    """Sample :func:`lkj_model` with PyMC's own NUTS and its default settings.
-
-    Pinned to ``nuts_sampler="pymc"``: PyMC 6 switches to nutpie whenever it is installed, and
-    the baseline should not change with the extras.
-    """
-    import pymc as pm
-
-    model = lkj_model(X, K)
+    kw = dict(draws=draws, tune=draws, chains=4, random_seed=1, progressbar=False, model=model,
+              compute_convergence_checks=False, nuts_sampler="pymc")
+    pm.sample(**(kw | {"draws": 20, "tune": 20}))                  # compile: warm numbers
     t = time.perf_counter()
-    dt = pm.sample(draws=draws, tune=draws, chains=chains, random_seed=1, progressbar=False,
-                   model=model, cores=1, compute_convergence_checks=False, nuts_sampler="pymc")
-    return dt, time.perf_counter() - t, ["w"] + [f"mu{k}" for k in range(K)]
-
-
-def diagnostics(dt, var_names, seconds):
-    summ = az.summary(dt, var_names=var_names, round_to="none")
-    ess = float(summ["ess_bulk"].min())
-    return {"seconds": seconds, "min_ess_bulk": ess, "ess_per_s": ess / seconds,
-            "max_r_hat": float(summ["r_hat"].max()),
-            "divergences": int(dt["sample_stats"]["diverging"].sum())}
-
-
-# the backends compile lazily: the first logp-and-gradient call is part of the compile
-_FIRST_CALL = ("from pymc.blocking import DictToArrayBijection; "
-               "s._logp_dlogp_func(DictToArrayBijection.map(m.initial_point()), extra_vars={})")
-COMPILE = {mode: f"s = pm.NUTS(model=m, compile_kwargs={{'mode': '{mode}'}}); {_FIRST_CALL}"
-           for mode in ("NUMBA", "CVM")}
-COMPILE["nutpie"] = ("import nutpie; c = nutpie.compile_pymc_model(m); "
-                     "nutpie.sample(c, draws=1, tune=1, chains=1, progress_bar=False)")
-
-
-LOAD = {"faithful K=2": "from models import load_faithful; X, _ = load_faithful(); K = 2",
-        "simulated N=10000 d=5 K=4": "from pymc_sampling import simulated; X = simulated(); K = 4"}
-
-
-def compile_times(kind, data):
-    """Cold and warm compile of the sampler's logp and gradient, each in a fresh process.
-
-    ``kind``: "NUMBA" or "CVM" (PyMC's NUTS step on that backend, and its first logp and gradient
-    evaluation, where the backend compiles) or "nutpie" (``nutpie.compile_pymc_model`` and a
-    one-draw run). ``data``: a key of :data:`LOAD`. Cold: empty PyTensor and numba caches.
-    """
-    code = (
-        "import sys, time, numpy as np, pymc as pm\n"
-        f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})\n"
-        "from models import Prior\n"
-        "from models import pymc as g\n"
-        f"{LOAD[data]}\n"
-        "m = g.build_model(X, K, 'full', Prior.default(X, K))\n"
-        "t = time.perf_counter()\n"
-        f"{COMPILE[kind]}\n"
-        "print(time.perf_counter() - t)\n")
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={cache}",
-                   NUMBA_CACHE_DIR=os.path.join(cache, "numba"))
-        out = []
-        for _ in range(2):
-            r = subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env,
-                               capture_output=True, text=True, check=True)
-            out.append(float(r.stdout.strip().splitlines()[-1]))
-    return {"cold_s": out[0], "warm_s": out[1]}
+    dt = pm.sample(**kw)
+    seconds = time.perf_counter() - t
+    summ = az.summary(dt, var_names=["w", "mu0", "mu1"], round_to="none")
+    return {"sampling_s": seconds, "min_ess_bulk": float(summ["ess_bulk"].min()),
+            "ess_per_s": float(summ["ess_bulk"].min()) / seconds,
+            "max_r_hat": float(summ["r_hat"].max())}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS))
+    ap.add_argument("--routes", nargs="+", choices=ROUTES, default=list(ROUTES))
+    ap.add_argument("--draws", type=int, default=1000, help="draws and tuning steps per chain")
+    ap.add_argument("--sim-draws", type=int, default=None,
+                    help="draws on the N = 100,000 set (default: --draws)")
     ap.add_argument("--json")
+    ap.add_argument("--worker", nargs=2, metavar=("ROUTE", "SET"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    warnings.simplefilter("ignore")
-    try:
-        import nutpie  # noqa: F401
+    if args.worker:
+        worker(*args.worker, args.draws)
+        return
+    print(machine(), flush=True)
+    results = []
+    for name in args.sets:
+        draws = args.sim_draws or args.draws if name == "sim" else args.draws
+        for route in args.routes:
+            cold, warm = cold_and_warm(route, name, draws)
+            row = {"data": LABELS[name], "route": route, "draws": f"4x{draws}",
+                   "cold_s": cold["wall_s"], "warm_s": warm["wall_s"],
+                   "sampling_s": warm.get("sampling_s"), "ess_per_s": warm.get("ess_per_s"),
+                   "min_ess": warm.get("min_ess_bulk"), "r_hat": warm.get("max_r_hat"),
+                   "divergences": warm.get("divergences"),
+                   "same_draws": cold.get("draws_sha1") == warm.get("draws_sha1"),
+                   "error": cold.get("error") or warm.get("error")}
+            results.append(row)
+            print(json.dumps(row), flush=True)
+    if "faithful" in args.sets:
+        peer = lkj_peer(args.draws)
+        print(f"peer, Old Faithful K=2, pm.Mixture + LKJ (PyMC NUTS, warm): {json.dumps(peer)}")
+        for row in results:
+            if row["data"] == LABELS["faithful"] and row["ess_per_s"]:
+                row["ess_per_s_vs_peer"] = row["ess_per_s"] / peer["ess_per_s"]
+    import pandas as pd
 
-        samplers = ["numba", "c", "nutpie"]
-    except ImportError:
-        samplers = ["numba", "c"]
-        print("nutpie not installed: pip install 'gmm-suite[nutpie]' to include it")
-    kinds = ("NUMBA", "CVM") + (("nutpie",) if "nutpie" in samplers else ())
-    results = {"compile": {}}
-    for data in LOAD:
-        results["compile"][data] = {k: compile_times(k, data) for k in kinds}
-        print(f"compile (logp and gradient), {data}:", results["compile"][data], flush=True)
-    # this model always runs 4 chains x 1000 draws (r_hat is too noisy with fewer); --quick
-    # shortens the baseline's runs and drops the slow C backend
-    draws, chains = 1000, 4
-    if args.quick:
-        samplers.remove("c")
-    base = (500, 2) if args.quick else (draws, chains)
-    for name, (X, K) in datasets(args.quick).items():
-        for sampler in samplers:
-            ours(X, K, sampler, 50, 1)  # compile first: the warm numbers are the steady state
-            dt, seconds, var_names = ours(X, K, sampler, draws, chains)
-            row = diagnostics(dt, var_names, seconds)
-            results[f"{name} | ours ({sampler})"] = row
-            print(f"{name} | ours ({sampler}): {row}", flush=True)
-        # pm.Mixture costs ~30 ms per gradient at N = 1000 (FACTS.md): on the large set a short
-        # single chain is all that fits; ESS per second is still its rate.
-        base_draws = base[0] if name.startswith("faithful") else 60
-        base_chains = base[1] if name.startswith("faithful") else 1
-        dt, seconds, var_names = lkj_baseline(X, K, base_draws, base_chains)
-        row = diagnostics(dt, var_names, seconds)
-        results[f"{name} | pm.Mixture + LKJ"] = row
-        print(f"{name} | pm.Mixture + LKJ ({base_chains}x{base_draws}): {row}", flush=True)
-        key = f"{name} | ours ({samplers[0]})"
-        print(f"  ESS/s ratio ours/baseline: "
-              f"{results[key]['ess_per_s'] / max(row['ess_per_s'], 1e-12):.1f}", flush=True)
-    # the issue's N = 10,000 set: this model's sampling, and the cost of one gradient of each
-    # model on the same data (the baseline's sampling there takes hours)
-    from models import Prior
-    from models.pymc import build_model
-    Xs, K = simulated(), 4
-    for sampler in samplers:
-        ours(Xs, K, sampler, 50, 1)
-        dt, seconds, var_names = ours(Xs, K, sampler, draws, chains)
-        row = diagnostics(dt, var_names, seconds)
-        results[f"simulated N=10000 d=5 K=4 | ours ({sampler})"] = row
-        print(f"simulated N=10000 d=5 K=4 | ours ({sampler}): {row}", flush=True)
-    grads = {"ours_ms": gradient_cost(build_model(Xs, K, "full", Prior.default(Xs, K))),
-             "pm_mixture_lkj_ms": gradient_cost(lkj_model(Xs, K))}
-    results["simulated N=10000 d=5 K=4 | gradient"] = grads
-    print(f"simulated N=10000 d=5 K=4 | ms per gradient: {grads} "
-          f"(ratio {grads['pm_mixture_lkj_ms'] / grads['ours_ms']:.0f})", flush=True)
+    table = pd.DataFrame(results).drop(columns=["error"])
+    print(table.to_string(index=False, float_format="{:.3g}".format))
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
+        Path(args.json).write_text(json.dumps({"machine": machine(), "rows": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import xarray as xr
 
 import em
 from models import COVARIANCE_TYPES, MCLUST_NAMES, SKLEARN_TYPES, Prior, sample_params, simulate
-from models.pymc import _versions, point_to_datatree, point_to_params
+from models.pymc import DEFAULT_SAMPLER, SAMPLERS, _versions, point_to_datatree, point_to_params
 from reports import figures, interrupt, joint
 from reports.compare import align, as_frame, compare, format_table, sampling_problems, summary
 from reports.html import render
@@ -129,8 +129,13 @@ def build_parser():
         sp.add_argument("--draws", type=_positive_int, default=1000, help="draws per chain")
         sp.add_argument("--tune", type=_positive_int, default=1000, help="tuning steps per chain")
         sp.add_argument("--chains", type=_positive_int, default=4, help="chains")
-        sp.add_argument("--sampler", choices=("numba", "c", "nutpie"), default="numba",
-                        help="PyMC's NUTS on PyTensor's numba or C backend, or nutpie")
+        sp.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER,
+                        help="PyMC's NUTS on PyTensor's numba or C backend, nutpie, or numpyro's "
+                        "or blackjax's NUTS on JAX (vectorised chains; pip install "
+                        "'gmm-suite[jax]')")
+        sp.add_argument("--cores", type=_positive_int, default=None,
+                        help="processes the chains run in (default: every available core, at "
+                        "most one per chain); the draws do not depend on it")
 
     default = "reports/out/{command}-<data>-K<k>-<type>"
     s = command("simulate", "Draw a data set from a mixture", "Writes simulated.csv (columns "
@@ -267,7 +272,7 @@ def _sample(X, K, covariance_type, args, names, progressbar=True, **kw):
     prior = Prior.default(X, K, covariance_type)
     dt = joint.sample(X, K, covariance_type, prior=prior, draws=args.draws, tune=args.tune,
                          chains=args.chains, random_seed=args.seed, sampler=args.sampler,
-                         progressbar=progressbar, feature_names=names, **kw)
+                         cores=args.cores, progressbar=progressbar, feature_names=names, **kw)
     return dt
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import os
+import sys
 import time
 
 import numpy as np
@@ -29,10 +32,86 @@ from models.pymc.schema import (
     with_groups,
 )
 
-SAMPLERS = ("numba", "c", "nutpie")
+#: NUTS routes: PyMC's own NUTS on PyTensor's numba or C backend, nutpie (numba backend), and the
+#: JAX samplers numpyro and blackjax with vectorised chains (optional extra ``gmm-suite[jax]``)
+SAMPLERS = ("numba", "c", "nutpie", "numpyro", "blackjax")
+JAX_SAMPLERS = ("numpyro", "blackjax")
+_EXTRAS = {"nutpie": ("nutpie", "nutpie"), "numpyro": ("numpyro", "jax"),
+           "blackjax": ("blackjax", "jax")}
+
+DEFAULT_SAMPLER = "numba"  # see benchmarks/pymc_sampling.py and the README's table
 
 
-DEFAULT_SAMPLER = "numba"  # the fastest that installs from pip alone: see benchmarks/
+def default_cores(chains):
+    """Processes for the chains: every available core, at most one per chain."""
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(chains, available or 1))
+
+
+def jax_cache_dir():
+    """Where the JAX samplers keep compiled programs between processes.
+
+    ``$JAX_COMPILATION_CACHE_DIR`` if set, else ``gmm-suite/jax`` under ``$XDG_CACHE_HOME`` (or
+    ``~/.cache``): PyTensor's and numba's caches live in the user's home too.
+    """
+    given = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    if given:
+        return given
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "gmm-suite", "jax")
+
+
+def _use_jax_cache():
+    """Turn on JAX's persistent compilation cache (every program, however quick to compile)."""
+    import jax
+
+    if not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", jax_cache_dir())
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def _shape_marker(sampler, X, K, covariance_type, prior):
+    """The file that records a compiled shape: the JAX routes bake the data into the program."""
+    import hashlib
+
+    import pytensor
+
+    d = X.shape[1]
+    key = f"{sampler}-K{K}-d{d}-{covariance_type}"
+    if sampler in JAX_SAMPLERS:
+        h = hashlib.sha1(np.ascontiguousarray(X).tobytes())
+        for a in (prior.m0, prior.Psi0, np.array([prior.kappa0, prior.nu0])):
+            h.update(np.ascontiguousarray(a).tobytes())
+        key += f"-{h.hexdigest()[:16]}"
+    versions = f"pymc{pm.__version__}-pytensor{pytensor.__version__}"
+    return os.path.join(os.path.dirname(jax_cache_dir()), "shapes", versions, key)
+
+
+def _compile_notice(marker, K, d, covariance_type):
+    """Say that the model is being compiled, and whether its shape was compiled before."""
+    seen = os.path.exists(marker)
+    print(f"compiling the model for K = {K}, d = {d}, {covariance_type}; "
+          + ("compiled before, loading it from the cache" if seen else
+             "first time for this shape (later runs reuse the on-disk cache)"),
+          file=sys.stderr, flush=True)
+
+
+def _mark_compiled(marker):
+    try:
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        open(marker, "a").close()
+    except OSError:                    # a read-only home: only the message is affected
+        pass
+
+
+def _require(sampler):
+    module, extra = _EXTRAS[sampler]
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise ValueError(f"sampler={sampler!r} needs the {module} package: "
+                         f"pip install 'gmm-suite[{extra}]'.") from None
 
 
 def _jittered_starts(params, chains, rng, scale=0.01):
@@ -48,31 +127,44 @@ def _jittered_starts(params, chains, rng, scale=0.01):
     return starts
 
 
-def _nuts(model, draws, tune, chains, seed, sampler, starts, progressbar, target_accept):
+def _nuts(model, draws, tune, chains, seed, sampler, starts, progressbar, target_accept, cores):
     kwargs = dict(draws=draws, tune=tune, chains=chains, random_seed=seed, progressbar=progressbar,
                   model=model, target_accept=target_accept, compute_convergence_checks=False)
+    if sampler in _EXTRAS:
+        _require(sampler)
     if sampler == "nutpie":
-        try:
-            import nutpie  # noqa: F401
-        except ImportError:
-            raise ValueError("sampler='nutpie' needs the nutpie package: "
-                             "pip install 'gmm-suite[nutpie]'.") from None
-        return pm.sample(nuts_sampler="nutpie", initvals=starts[0], **kwargs)
+        return pm.sample(nuts_sampler="nutpie", initvals=starts[0], cores=cores, **kwargs)
+    if sampler in JAX_SAMPLERS:
+        # all chains in one vectorised program (the JAX route's parallelism); our own jitter
+        _use_jax_cache()
+        return pm.sample(nuts_sampler=sampler, initvals=starts,
+                         nuts={"chain_method": "vectorized", "jitter": False},
+                         **kwargs)
     # The NUTS step holds the compiled logp and gradient; it is kept on the (cached) model, so a
-    # second call on new data of the same shape recompiles nothing. PyMC resets its tuning.
+    # second call on new data of the same shape recompiles nothing. Its adaptation state (step
+    # size, mass matrix) goes back to the fresh one first: a reused step gives a fresh one's draws.
     steps = model.gmm_spec.setdefault("steps", {})
     key = (sampler, target_accept)
     if key not in steps:
-        steps[key] = pm.NUTS(model=model, target_accept=target_accept,
-                             compile_kwargs={"mode": {"numba": "NUMBA", "c": "CVM"}[sampler]})
+        step = pm.NUTS(model=model, target_accept=target_accept,
+                       compile_kwargs={"mode": {"numba": "NUMBA", "c": "CVM"}[sampler]})
+        steps[key] = (step, step.sampling_state)
+    step, fresh = steps[key]
+    step.sampling_state = fresh
     del kwargs["target_accept"]
-    return pm.sample(nuts_sampler="pymc", initvals=starts, step=steps[key], cores=1, **kwargs)
+    # fork shares the compiled step with the chain processes (the model does not pickle); after
+    # JAX has started its threads a fork can deadlock, so then the chains run one after another
+    # (the draws are the same either way)
+    if "jax" in sys.modules:
+        cores = 1
+    return pm.sample(nuts_sampler="pymc", initvals=starts, step=step, cores=cores,
+                     mp_ctx="fork" if cores > 1 else None, **kwargs)
 
 
 def sample(X, n_components=2, covariance_type="full", prior=None, init=None, draws=1000,
            tune=1000, chains=4, random_seed=0, sampler=DEFAULT_SAMPLER, sample_z=False,
            prior_predictive=False, posterior_predictive=False, progressbar=False,
-           target_accept=0.9, feature_names=None):
+           target_accept=0.9, feature_names=None, cores=None):
     """Sample the posterior with NUTS from a given start, and return an ArviZ DataTree.
 
     Parameters
@@ -89,9 +181,11 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init=None, dra
         against them (:func:`reports.joint.sample` starts from the EM MAP estimate).
     draws, tune, chains : int
     random_seed : int
-    sampler : {"numba", "c", "nutpie"}
-        PyMC's NUTS on PyTensor's numba backend (the default, fastest here), on the C backend, or
-        nutpie (optional extra ``gmm-suite[nutpie]``).
+    sampler : {"numba", "c", "nutpie", "numpyro", "blackjax"}
+        PyMC's NUTS on PyTensor's numba backend (the default), on the C backend, nutpie
+        (optional extra ``gmm-suite[nutpie]``), or numpyro's or blackjax's NUTS on JAX with
+        vectorised chains (optional extra ``gmm-suite[jax]``). Times and ESS per route:
+        ``benchmarks/pymc_sampling.py``.
     sample_z : bool
         Also draw ``z_n ~ p(z_n | x_n, theta)`` for every posterior draw (posterior variable ``z``).
     prior_predictive, posterior_predictive : bool
@@ -100,6 +194,11 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init=None, dra
     target_accept : float
     feature_names : sequence of str or None
         Labels of the ``feature`` coordinate; default: a DataFrame's column names, else 0..d-1.
+    cores : int or None
+        Processes the chains run in (PyMC's NUTS and nutpie); default every available core, at
+        most one per chain. The JAX samplers vectorise the chains in one process instead, and
+        once JAX is loaded PyMC's NUTS runs its chains in this process (a fork after JAX has
+        started its threads can deadlock). The draws do not depend on it.
 
     Returns
     -------
@@ -122,15 +221,24 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init=None, dra
                              f"got {value!r}.")
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler={sampler!r} is not supported; use one of {SAMPLERS}.")
+    if cores is None:
+        cores = default_cores(chains)
+    elif isinstance(cores, bool) or not isinstance(cores, int | np.integer) or cores < 1:
+        raise ValueError(f"cores must be an integer >= 1 (or None for every core), got {cores!r}.")
+    cores = int(min(cores, chains))
     rng = np.random.default_rng(random_seed)
     t0 = time.perf_counter()
     reference = check_start(init, K, d)
     t_em = time.perf_counter() - t0
     model = _cached_model(X, K, covariance_type, prior)
     starts = _jittered_starts(reference, chains, rng)
+    marker = _shape_marker(sampler, X, K, covariance_type, prior)
+    if progressbar:
+        _compile_notice(marker, K, d, covariance_type)
     t1 = time.perf_counter()
     idata = _nuts(model, draws, tune, chains, int(rng.integers(2**31 - 1)), sampler, starts,
-                  progressbar, target_accept)
+                  progressbar, target_accept, cores)
+    _mark_compiled(marker)
     t_sample = time.perf_counter() - t1
     dt = _assemble(idata, X, reference, covariance_type, rng, sample_z)
     if prior_predictive:
@@ -144,7 +252,7 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init=None, dra
         "random_seed": int(random_seed),
         "covariance_type": covariance_type,
         "n_components": K,
-        "draws": draws, "tune": tune, "chains": chains,
+        "draws": draws, "tune": tune, "chains": chains, "cores": cores,
         "em_reference_pi": reference.pi.tolist(),
         "em_reference_mu": reference.mu.tolist(),
         "time_em_s": t_em,

@@ -237,3 +237,97 @@ def test_em_datatree_takes_a_dataframes_column_names():
                        kind="stats")
     assert list(table.index) == [f"mu[{k}, petal length (cm)]" for k in range(3)]
     np.testing.assert_allclose(table["mean"], em.fit(X, 3).params.mu[:, 2], rtol=1e-12)
+
+
+_FIRST_POSTERIOR = """
+import hashlib, sys, warnings
+warnings.simplefilter("ignore")
+import numpy as np
+from models import Prior, load_faithful
+from reports import joint
+X, _ = load_faithful()
+dt = joint.sample(X, 2, "full", prior=Prior.default(X, 2), draws=150, tune=150, chains=2,
+                  random_seed=3, sampler=sys.argv[1])
+post = dt["posterior"]
+print(hashlib.sha1(b"".join(np.ascontiguousarray(post[v].values).tobytes()
+                            for v in ("pi", "mu", "Sigma"))).hexdigest())
+"""
+
+
+@pytest.mark.parametrize("sampler", gmm_pymc.JAX_SAMPLERS)
+def test_same_seed_same_draws_with_an_empty_and_a_filled_cache(sampler, tmp_path):
+    # two fresh processes: the first with empty PyTensor, numba and JAX caches, the second with
+    # what the first left; the same seed gives bit-identical draws
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={tmp_path}/pytensor",
+               NUMBA_CACHE_DIR=str(tmp_path / "numba"), JAX_COMPILATION_CACHE_DIR=str(tmp_path / "jax"),
+               XDG_CACHE_HOME=str(tmp_path / "xdg"),
+               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    runs = [subprocess.run([sys.executable, "-c", _FIRST_POSTERIOR, sampler], env=env,
+                           capture_output=True, text=True, check=True).stdout.split()[-1]
+            for _ in range(2)]
+    assert any((tmp_path / "jax").iterdir()), "the first run left no compiled program"
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("sampler", gmm_pymc.JAX_SAMPLERS)
+def test_jax_routes_find_the_numba_routes_posterior(sampler, faithful_posterior):
+    X, prior, reference = faithful_posterior
+    dt = joint.sample(X, 2, "full", prior=prior, draws=500, tune=500, chains=4, random_seed=1,
+                      sampler=sampler)
+    summ = az.summary(dt, var_names=["pi", "mu", "Sigma"], round_to="none")
+    assert summ["r_hat"].max() <= 1.01 and summ["ess_bulk"].min() >= 400, summ
+    ref = az.summary(reference, var_names=["pi", "mu", "Sigma"], round_to="none")
+    # posterior means agree within 5 Monte Carlo standard errors of the difference
+    se = np.hypot(summ["mcse_mean"], ref["mcse_mean"])
+    assert (np.abs(summ["mean"] - ref["mean"]) <= 5 * se).all(), (summ["mean"] - ref["mean"]) / se
+
+
+_CORES = """
+import sys, warnings
+warnings.simplefilter("ignore")
+import numpy as np
+from models import Prior, load_faithful
+from reports import joint
+X, _ = load_faithful()
+prior = Prior.default(X, 2)
+runs = [joint.sample(X, 2, "full", prior=prior, draws=30, tune=30, chains=2, random_seed=5,
+                     cores=cores) for cores in (1, 2, 1)]
+for v in ("pi", "mu", "Sigma"):
+    for r in runs[1:]:
+        np.testing.assert_array_equal(runs[0]["posterior"][v].values, r["posterior"][v].values)
+assert [r.attrs["cores"] for r in runs] == [1, 2, 1]
+print("ok")
+"""
+
+
+def test_cores_do_not_change_the_draws():
+    # in a fresh process (a fork for the chain processes is refused once JAX is loaded); the
+    # third run reuses the compiled step after the parallel one
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    out = subprocess.run([sys.executable, "-c", _CORES], env=env, capture_output=True, text=True)
+    assert out.stdout.strip().endswith("ok"), out.stderr[-3000:]
+    X, _ = load_faithful()
+    with pytest.raises(ValueError, match="cores must be an integer >= 1"):
+        joint.sample(X, 2, "full", prior=Prior.default(X, 2), draws=5, tune=5, chains=1, cores=0)
+
+
+def test_compiling_is_announced(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    X, _, _ = load_iris()
+    prior = Prior.default(X, 2)
+    for _ in range(2):
+        joint.sample(X, 2, "full", prior=prior, draws=5, tune=5, chains=1, progressbar=True)
+    err = capsys.readouterr().err
+    assert "compiling the model for K = 2, d = 4, full; first time for this shape" in err
+    assert "compiling the model for K = 2, d = 4, full; compiled before" in err

@@ -21,7 +21,7 @@ def load_faithful():
     path = resources.files("models") / "data" / "faithful.csv"
     with path.open() as fh:
         frame = pd.read_csv(fh)
-    return frame.to_numpy(dtype=np.float64), list(frame.columns)
+    return np.ascontiguousarray(frame.to_numpy(dtype=np.float64)), list(frame.columns)
 
 
 def load_iris():

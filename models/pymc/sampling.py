@@ -105,6 +105,18 @@ def _mark_compiled(marker):
         pass
 
 
+def _exact_numba():
+    """Compile numba code without fast-math.
+
+    With PyTensor's default ``numba__fastmath=True`` the code numba compiles afresh and the code
+    it loads from its cache give different floating-point results, so the same seed gave
+    different draws with an empty and a filled cache; without fast-math they are bit-identical.
+    """
+    import pytensor
+
+    return pytensor.config.change_flags(numba__fastmath=False)
+
+
 def _require(sampler):
     module, extra = _EXTRAS[sampler]
     try:
@@ -133,7 +145,8 @@ def _nuts(model, draws, tune, chains, seed, sampler, starts, progressbar, target
     if sampler in _EXTRAS:
         _require(sampler)
     if sampler == "nutpie":
-        return pm.sample(nuts_sampler="nutpie", initvals=starts[0], cores=cores, **kwargs)
+        with _exact_numba():
+            return pm.sample(nuts_sampler="nutpie", initvals=starts[0], cores=cores, **kwargs)
     if sampler in JAX_SAMPLERS:
         # all chains in one vectorised program (the JAX route's parallelism); our own jitter
         _use_jax_cache()
@@ -146,8 +159,9 @@ def _nuts(model, draws, tune, chains, seed, sampler, starts, progressbar, target
     steps = model.gmm_spec.setdefault("steps", {})
     key = (sampler, target_accept)
     if key not in steps:
-        step = pm.NUTS(model=model, target_accept=target_accept,
-                       compile_kwargs={"mode": {"numba": "NUMBA", "c": "CVM"}[sampler]})
+        with _exact_numba():
+            step = pm.NUTS(model=model, target_accept=target_accept,
+                           compile_kwargs={"mode": {"numba": "NUMBA", "c": "CVM"}[sampler]})
         steps[key] = (step, step.sampling_state)
     step, fresh = steps[key]
     step.sampling_state = fresh

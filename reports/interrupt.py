@@ -23,6 +23,22 @@ def _raise_interrupted(signum, frame):
     raise Interrupted
 
 
+def _deliver_again(hook):
+    """An ``unraisablehook`` that sends Ctrl-C again when it was raised inside a callback.
+
+    Python prints (and drops) an exception raised in a garbage-collector callback, such as
+    JAX's; raising SIGINT again delivers it in ordinary code, with no traceback.
+    """
+    def handle(unraisable):
+        if isinstance(unraisable.exc_value, Interrupted):
+            signal.raise_signal(signal.SIGINT)
+            return
+        hook(unraisable)
+
+    handle.previous = hook
+    return handle
+
+
 def install_handler():
     """Make Ctrl-C raise :class:`Interrupted` (in the main thread; elsewhere nothing changes).
 
@@ -33,15 +49,19 @@ def install_handler():
     """
     _STATE["interrupted"] = False
     try:
-        return signal.signal(signal.SIGINT, _raise_interrupted)
+        previous = signal.signal(signal.SIGINT, _raise_interrupted)
     except ValueError:                       # not the main thread
         return None
+    if not hasattr(sys.unraisablehook, "previous"):
+        sys.unraisablehook = _deliver_again(sys.unraisablehook)
+    return previous
 
 
 def restore_handler(previous):
     """Put back the Ctrl-C handler :func:`install_handler` replaced."""
     if previous is not None:
         signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = getattr(sys.unraisablehook, "previous", sys.unraisablehook)
 
 
 def interrupted(exc):

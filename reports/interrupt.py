@@ -5,8 +5,10 @@ Imports nothing heavy, so :mod:`reports.entry` can install the handler before Py
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
 
 INTERRUPTED = "interrupted; nothing written"
 EXIT_STATUS = 130
@@ -26,12 +28,16 @@ def _raise_interrupted(signum, frame):
 def _deliver_again(hook):
     """An ``unraisablehook`` that sends Ctrl-C again when it was raised inside a callback.
 
-    Python prints (and drops) an exception raised in a garbage-collector callback, such as
-    JAX's; raising SIGINT again delivers it in ordinary code, with no traceback.
+    Python prints (and drops) an exception raised in a garbage-collector callback or a
+    ``__del__``, such as JAX's. The signal is sent again from a helper thread a moment later, so
+    that it lands in ordinary code (raising it here would only raise inside the hook, where it
+    is dropped again, with a traceback); if it lands in a callback again, this repeats.
     """
     def handle(unraisable):
         if isinstance(unraisable.exc_value, Interrupted):
-            signal.raise_signal(signal.SIGINT)
+            again = threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT))
+            again.daemon = True
+            again.start()
             return
         hook(unraisable)
 

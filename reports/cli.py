@@ -130,12 +130,13 @@ def build_parser():
         sp.add_argument("--tune", type=_positive_int, default=1000, help="tuning steps per chain")
         sp.add_argument("--chains", type=_positive_int, default=4, help="chains")
         sp.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER,
-                        help="PyMC's NUTS on PyTensor's numba or C backend, nutpie, or numpyro's "
-                        "or blackjax's NUTS on JAX (vectorised chains; pip install "
-                        "'gmm-suite[jax]')")
+                        help="blackjax's (default) or numpyro's NUTS on JAX, all chains in one "
+                        "vectorised program; PyMC's NUTS on PyTensor's numba or C backend; or "
+                        "nutpie (pip install 'gmm-suite[nutpie]')")
         sp.add_argument("--cores", type=_positive_int, default=None,
-                        help="processes the chains run in (default: every available core, at "
-                        "most one per chain); the draws do not depend on it")
+                        help="processes the chains run in on the numba, c and nutpie routes "
+                        "(default: every available core, at most one per chain; the JAX routes "
+                        "vectorise the chains instead); the draws do not depend on it")
 
     default = "reports/out/{command}-<data>-K<k>-<type>"
     s = command("simulate", "Draw a data set from a mixture", "Writes simulated.csv (columns "

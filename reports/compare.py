@@ -92,11 +92,11 @@ def sampling_problems(dt):
     str
     """
     summ = summary(dt, kind="diagnostics", round_to="none")
-    worst = float(summ["r_hat"].max())
+    r_hat = summ["r_hat"].dropna()             # one chain has no r_hat
     n_div = int(dt["sample_stats"]["diverging"].sum())
     problems = []
-    if not worst <= 1.01:
-        problems.append(f"max r_hat {worst:.3f} > 1.01 ({summ['r_hat'].idxmax()})")
+    if len(r_hat) and not r_hat.max() <= 1.01:
+        problems.append(f"max r_hat {r_hat.max():.3f} > 1.01 ({r_hat.idxmax()})")
     if n_div:
         problems.append(f"{n_div} divergent transition(s)")
     return "; ".join(problems)

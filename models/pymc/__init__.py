@@ -46,6 +46,7 @@ from models.pymc.sampling import (
     match_labels,
     relabel,
     sample,
+    sample_batch,
 )
 from models.pymc.schema import (
     _versions,
@@ -81,6 +82,7 @@ __all__ = [
     "pymc_covariance_type",
     "relabel",
     "sample",
+    "sample_batch",
     "value_point_function",
     "with_groups",
 ]

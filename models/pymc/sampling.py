@@ -15,6 +15,7 @@ from scipy.special import logsumexp
 
 from models.families import family
 from models.params import GMMParams
+from models.pymc.distributions import _sigma_dims
 from models.pymc.model import (
     _names,
     build_model,
@@ -32,14 +33,16 @@ from models.pymc.schema import (
     with_groups,
 )
 
-#: NUTS routes: PyMC's own NUTS on PyTensor's numba or C backend, nutpie (numba backend), and the
-#: JAX samplers numpyro and blackjax with vectorised chains (optional extra ``gmm-suite[jax]``)
-SAMPLERS = ("numba", "c", "nutpie", "numpyro", "blackjax")
-JAX_SAMPLERS = ("numpyro", "blackjax")
-_EXTRAS = {"nutpie": ("nutpie", "nutpie"), "numpyro": ("numpyro", "jax"),
-           "blackjax": ("blackjax", "jax")}
+#: NUTS routes: blackjax's and numpyro's NUTS on JAX with vectorised chains and the data an
+#: argument of the compiled program (models.pymc.jax_routes), PyMC's own NUTS on PyTensor's numba
+#: or C backend, and nutpie (numba backend; optional extra ``gmm-suite[nutpie]``)
+SAMPLERS = ("blackjax", "numpyro", "numba", "c", "nutpie")
+JAX_SAMPLERS = ("blackjax", "numpyro")
+_EXTRAS = {"nutpie": ("nutpie", "nutpie")}
 
-DEFAULT_SAMPLER = "numba"  # see benchmarks/pymc_sampling.py and the README's table
+#: the fastest to a first posterior, cold and warm, at equal ESS: benchmarks/pymc_sampling.py and
+#: the README's table
+DEFAULT_SAMPLER = "blackjax"
 
 
 def default_cores(chains):
@@ -71,19 +74,23 @@ def _use_jax_cache():
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def _shape_marker(sampler, X, K, covariance_type, prior):
-    """The file that records a compiled shape: the JAX routes bake the data into the program."""
+def _shape_marker(sampler, X, K, covariance_type, prior, draws, tune, chains):
+    """The file that records a compiled shape.
+
+    The JAX routes compile one program per structure: K, d, family, the prior's numbers (they
+    are constants in it), N, and the chains, draws and tune (the loops' lengths); not the data.
+    """
     import hashlib
 
     import pytensor
 
-    d = X.shape[1]
+    N, d = X.shape
     key = f"{sampler}-K{K}-d{d}-{covariance_type}"
     if sampler in JAX_SAMPLERS:
-        h = hashlib.sha1(np.ascontiguousarray(X).tobytes())
-        for a in (prior.m0, prior.Psi0, np.array([prior.kappa0, prior.nu0])):
-            h.update(np.ascontiguousarray(a).tobytes())
-        key += f"-{h.hexdigest()[:16]}"
+        h = hashlib.sha1()
+        for a in (prior.alpha_for(K), prior.m0, prior.Psi0, np.array([prior.kappa0, prior.nu0])):
+            h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+        key += f"-N{N}-c{chains}-t{tune}-n{draws}-{h.hexdigest()[:16]}"
     versions = f"pymc{pm.__version__}-pytensor{pytensor.__version__}"
     return os.path.join(os.path.dirname(jax_cache_dir()), "shapes", versions, key)
 
@@ -148,11 +155,19 @@ def _nuts(model, draws, tune, chains, seed, sampler, starts, progressbar, target
         with _exact_numba():
             return pm.sample(nuts_sampler="nutpie", initvals=starts[0], cores=cores, **kwargs)
     if sampler in JAX_SAMPLERS:
-        # all chains in one vectorised program (the JAX route's parallelism); our own jitter
+        # all chains in one vectorised program (the JAX route's parallelism), the data an
+        # argument of it: one compilation per structure, not per data set
         _use_jax_cache()
-        return pm.sample(nuts_sampler=sampler, initvals=starts,
-                         nuts={"chain_method": "vectorized", "jitter": False},
-                         **kwargs)
+        from models.pymc import jax_routes
+
+        X = model["X_data"].get_value()
+        if sampler == "numpyro":
+            post, stats = jax_routes.sample_numpyro(model, X, starts, draws, tune, seed,
+                                                    target_accept, progressbar)
+        else:
+            post, stats = jax_routes.sample_blackjax(model, X, starts, draws, tune, seed,
+                                                     target_accept, progressbar)
+        return _as_datatree(model, post, stats, sampler)
     # The NUTS step holds the compiled logp and gradient; it is kept on the (cached) model, so a
     # second call on new data of the same shape recompiles nothing. Its adaptation state (step
     # size, mass matrix) goes back to the fresh one first: a reused step gives a fresh one's draws.
@@ -195,11 +210,11 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init=None, dra
         against them (:func:`reports.joint.sample` starts from the EM MAP estimate).
     draws, tune, chains : int
     random_seed : int
-    sampler : {"numba", "c", "nutpie", "numpyro", "blackjax"}
-        PyMC's NUTS on PyTensor's numba backend (the default), on the C backend, nutpie
-        (optional extra ``gmm-suite[nutpie]``), or numpyro's or blackjax's NUTS on JAX with
-        vectorised chains (optional extra ``gmm-suite[jax]``). Times and ESS per route:
-        ``benchmarks/pymc_sampling.py``.
+    sampler : {"blackjax", "numpyro", "numba", "c", "nutpie"}
+        blackjax's NUTS (the default) or numpyro's on JAX, all chains in one vectorised program
+        that takes the data as an argument (:mod:`models.pymc.jax_routes`); PyMC's NUTS on
+        PyTensor's numba or C backend; or nutpie (optional extra ``gmm-suite[nutpie]``). Times
+        and ESS per route: ``benchmarks/pymc_sampling.py``.
     sample_z : bool
         Also draw ``z_n ~ p(z_n | x_n, theta)`` for every posterior draw (posterior variable ``z``).
     prior_predictive, posterior_predictive : bool
@@ -246,7 +261,7 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init=None, dra
     t_em = time.perf_counter() - t0
     model = _cached_model(X, K, covariance_type, prior)
     starts = _jittered_starts(reference, chains, rng)
-    marker = _shape_marker(sampler, X, K, covariance_type, prior)
+    marker = _shape_marker(sampler, X, K, covariance_type, prior, draws, tune, chains)
     if progressbar:
         _compile_notice(marker, K, d, covariance_type)
     t1 = time.perf_counter()
@@ -276,12 +291,96 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init=None, dra
     return name_features(dt, feature_names)
 
 
+def sample_batch(Xs, n_components, covariance_type, prior, inits, draws=1000, tune=1000,
+                 chains=1, random_seed=0, target_accept=0.9, progressbar=False):
+    """Sample the posteriors of many data sets of one shape in one vectorised program.
+
+    blackjax's NUTS (:mod:`models.pymc.jax_routes`) over data sets and chains at once: one
+    compilation, every replicate's chains advanced together; for simulation-based calibration.
+    Each data set has its own window adaptation and trajectories. The draws are not relabelled.
+
+    Parameters
+    ----------
+    Xs : array-like of shape (R, N, d)
+        R data sets of N observations.
+    n_components : int
+    covariance_type : str
+        A family the PyMC model has (see :func:`sample`).
+    prior : Prior
+        Proper; the same for every data set.
+    inits : sequence of GMMParams, length R
+        Each data set's chains start near its own (see :func:`sample`).
+    draws, tune, chains : int
+    random_seed : int
+    target_accept : float
+    progressbar : bool
+
+    Returns
+    -------
+    xarray.Dataset
+        ``pi``, ``mu`` and ``Sigma`` with dimensions (replicate, chain, draw, ...), and the
+        sampler statistics ``diverging`` and ``tree_depth`` (replicate, chain, draw).
+    """
+    Xs = np.asarray(Xs, dtype=np.float64) if not hasattr(Xs, "shape") else Xs
+    if getattr(Xs, "ndim", 0) != 3:
+        raise ValueError(f"Xs must have shape (R, N, d): R data sets of one shape, got shape "
+                         f"{np.shape(Xs)}.")
+    checked = [check_inputs(X, n_components, covariance_type, prior, allow_flat=False)
+               for X in Xs]
+    X0, K, covariance_type, prior = checked[0]
+    if len(inits) != len(Xs):
+        raise ValueError(f"inits has {len(inits)} starting points for {len(Xs)} data sets; "
+                         "give one GMMParams per data set.")
+    for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < (
+                0 if name == "tune" else 1):
+            raise ValueError(f"{name} must be an integer >= {0 if name == 'tune' else 1}, "
+                             f"got {value!r}.")
+    rng = np.random.default_rng(random_seed)
+    starts = [_jittered_starts(check_start(init, K, X0.shape[1]), chains, rng) for init in inits]
+    model = _cached_model(X0, K, covariance_type, prior)
+    _use_jax_cache()
+    from models.pymc import jax_routes
+
+    post, stats = jax_routes.sample_blackjax_batch(
+        model, np.stack([c[0] for c in checked]), starts, draws, tune,
+        int(rng.integers(2**31 - 1)), target_accept, progressbar)
+    dims = {"pi": ("component",), "mu": ("component", "feature"),
+            "Sigma": _sigma_dims(covariance_type)}
+    lead = ("replicate", "chain", "draw")
+    return xr.Dataset({**{v: (lead + dims[v], post[v]) for v in dims},
+                       **{k: (lead, stats[k]) for k in ("diverging", "tree_depth")}})
+
+
+def _as_datatree(model, post, stats, library):
+    """A JAX route's draws as PyMC's DataTree: ``posterior`` and ``sample_stats`` (chain, draw)."""
+    chains, draws = stats["diverging"].shape[:2]
+    base = {"chain": np.arange(chains), "draw": np.arange(draws)}
+    posterior = {}
+    for name, value in post.items():
+        dims = tuple(model.named_vars_to_dims.get(name, ()))
+        if len(dims) != value.ndim - 2:
+            dims = tuple(f"{name}_dim_{i}" for i in range(value.ndim - 2))
+        coords = {**base, **{dim: np.asarray(model.coords[dim]) for dim in dims
+                             if dim in model.coords}}
+        posterior[name] = xr.DataArray(value, dims=("chain", "draw", *dims), coords=coords)
+    sample_stats = xr.Dataset({k: (("chain", "draw"), v) for k, v in stats.items()}, coords=base)
+    dt = xr.DataTree.from_dict({"posterior": xr.Dataset(posterior),
+                                "sample_stats": sample_stats})
+    dt.attrs["inference_library"] = library
+    return dt
+
+
 _MODEL_CACHE: dict = {}
 
 
 def _cached_model(X, K, covariance_type, prior):
-    """Reuse the model (and so PyMC's compiled functions) for new data of the same shape."""
-    key = (X.shape, K, covariance_type, id(prior))
+    """Reuse the model (and so its compiled functions) for new data of the same structure.
+
+    The key is the structure (d, K, family, prior), not the data or N: the data sit in
+    ``pm.Data`` (PyMC's NUTS) or are an argument of the compiled program (the JAX routes).
+    """
+    key = (X.shape[1], K, covariance_type, id(prior))
     model = _MODEL_CACHE.get(key)
     if model is None or model.gmm_spec["prior"] is not prior:
         _MODEL_CACHE.clear()
@@ -289,7 +388,7 @@ def _cached_model(X, K, covariance_type, prior):
         _MODEL_CACHE[key] = model
     else:
         with model:
-            pm.set_data({"X_data": X})
+            pm.set_data({"X_data": X}, coords={"obs_id": np.arange(X.shape[0])})
     return model
 
 

@@ -255,7 +255,8 @@ print(hashlib.sha1(b"".join(np.ascontiguousarray(post[v].values).tobytes()
 
 
 @pytest.mark.parametrize("sampler", [*gmm_pymc.JAX_SAMPLERS,
-                                     pytest.param("numba", marks=pytest.mark.slow)])
+                                     *(pytest.param(s, marks=pytest.mark.slow)
+                                       for s in ("numba", "c", "nutpie"))])
 def test_same_seed_same_draws_with_an_empty_and_a_filled_cache(sampler, tmp_path):
     # two fresh processes: the first with empty PyTensor, numba and JAX caches, the second with
     # what the first left; the same seed gives bit-identical draws
@@ -271,13 +272,17 @@ def test_same_seed_same_draws_with_an_empty_and_a_filled_cache(sampler, tmp_path
     runs = [subprocess.run([sys.executable, "-c", _FIRST_POSTERIOR, sampler], env=env,
                            capture_output=True, text=True, check=True).stdout.split()[-1]
             for _ in range(2)]
-    cache = tmp_path / ("jax" if sampler in gmm_pymc.JAX_SAMPLERS else "numba")
+    cache = tmp_path / {"c": "pytensor"}.get(sampler, "jax" if sampler in gmm_pymc.JAX_SAMPLERS
+                                             else "numba")
     assert any(cache.iterdir()), "the first run left no compiled program"
     assert runs[0] == runs[1]
 
 
-@pytest.mark.parametrize("sampler", gmm_pymc.JAX_SAMPLERS)
-def test_jax_routes_find_the_numba_routes_posterior(sampler, faithful_posterior):
+@pytest.mark.parametrize("sampler", [s for s in gmm_pymc.SAMPLERS
+                                     if s not in (gmm_pymc.DEFAULT_SAMPLER, "c", "nutpie")])
+def test_every_route_finds_the_default_routes_posterior(sampler, faithful_posterior):
+    # c and nutpie compile their own programs (minutes cold); their draws are checked by the
+    # slow determinism test and the benchmark's ESS and r_hat
     X, prior, reference = faithful_posterior
     dt = joint.sample(X, 2, "full", prior=prior, draws=500, tune=500, chains=4, random_seed=1,
                       sampler=sampler)
@@ -298,7 +303,7 @@ from reports import joint
 X, _ = load_faithful()
 prior = Prior.default(X, 2)
 runs = [joint.sample(X, 2, "full", prior=prior, draws=30, tune=30, chains=2, random_seed=5,
-                     cores=cores) for cores in (1, 2, 1)]
+                     cores=cores, sampler="numba") for cores in (1, 2, 1)]
 for v in ("pi", "mu", "Sigma"):
     for r in runs[1:]:
         np.testing.assert_array_equal(runs[0]["posterior"][v].values, r["posterior"][v].values)
@@ -333,3 +338,24 @@ def test_compiling_is_announced(capsys, tmp_path, monkeypatch):
     err = capsys.readouterr().err
     assert "compiling the model for K = 2, d = 4, full; first time for this shape" in err
     assert "compiling the model for K = 2, d = 4, full; compiled before" in err
+
+
+def test_sample_batch_samples_each_data_sets_own_posterior():
+    # two data sets of one shape in one program: each replicate's draws sit at its own mode
+    X, _ = load_faithful()
+    Xs = np.stack([X, X[::-1] * [1.0, 0.5]])
+    prior = Prior.default(X, 2)
+    inits = [joint.em_start(x, 2, "full", prior) for x in Xs]
+    post = gmm_pymc.sample_batch(Xs, 2, "full", prior, inits, draws=200, tune=200, chains=2,
+                                 random_seed=4)
+    assert post["mu"].dims == ("replicate", "chain", "draw", "component", "feature")
+    assert post["mu"].shape == (2, 2, 200, 2, 2) and post["Sigma"].shape == (2, 2, 200, 2, 2, 2)
+    for r, init in enumerate(inits):
+        mean = post["mu"].values[r].mean(axis=(0, 1))
+        sd = post["mu"].values[r].std(axis=(0, 1))
+        assert np.all(np.abs(mean - init.mu) < 3 * sd), (r, mean, init.mu, sd)
+    assert int(post["diverging"].sum()) == 0
+    with pytest.raises(ValueError, match=r"Xs must have shape \(R, N, d\)"):
+        gmm_pymc.sample_batch(X, 2, "full", prior, inits)
+    with pytest.raises(ValueError, match="inits has 1 starting points for 2 data sets"):
+        gmm_pymc.sample_batch(Xs, 2, "full", prior, inits[:1])

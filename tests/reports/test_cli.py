@@ -104,6 +104,15 @@ def test_select_ranks_grid(tmp_path, capsys):
     Image.open(tmp_path / "s" / "select.png").verify()
 
 
+def test_sample_with_one_chain_has_no_r_hat_and_no_error(tmp_path, capsys):
+    # r_hat needs two chains: with one the summary's r_hat is NaN, and that is no problem
+    code, out, err = run(capsys, "sample", "faithful", "-k", "2", "--draws", "100", "--tune",
+                         "100", "--chains", "1", "--out", str(tmp_path / "one"))
+    assert code == 0, err
+    assert xr.open_datatree(tmp_path / "one" / "posterior.nc")["posterior"]["mu"].shape == (
+        1, 100, 2, 2)
+
+
 def test_sample_compare_and_report(tmp_path, capsys):
     code, out, _ = run(capsys, "sample", "faithful", "-k", "2", *FAST, "--out",
                        str(tmp_path / "p"))

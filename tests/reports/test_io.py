@@ -166,24 +166,29 @@ def test_ctrl_c_during_sample_one_line_exit_130(tmp_path, when):
          "100000", "--chains", "1", "--out", str(out)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "MPLBACKEND": "Agg"})
-    lines = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    chunks = []        # raw pieces, not lines: the progress bar rewrites one line with \r
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: proc.stderr.read(64), "")),
+                              daemon=True)
     reader.start()
     deadline = time.monotonic() + 600
 
-    def started():   # early: the command is running; sampling: PyMC announced its NUTS step
+    def started():   # early: the command is running; sampling: the progress bar has moved
         if when == "early":
             return not no_temporary_folders(tmp_path)
-        return any(line.startswith("NUTS:") for line in lines)
-    while not started() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    assert proc.poll() is None and started(), "".join(lines)[-3000:]
-    time.sleep(1.5)
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=120)
-    reader.join(timeout=10)
-    proc.stderr.close()
-    stderr = "".join(lines)
+        return re.search(r"blackjax NUTS[^|]*\|[^|]*\|\s*[1-9]\d*/", "".join(chunks)) is not None
+    try:
+        while not started() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert proc.poll() is None and started(), "".join(chunks)[-3000:]
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+        reader.join(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+    stderr = "".join(chunks)
     assert proc.returncode == 130, stderr[-3000:]
     assert "Traceback" not in stderr and "Error" not in stderr, stderr[-3000:]
     assert stderr.strip().splitlines()[-1].endswith("gmm: interrupted; nothing written")

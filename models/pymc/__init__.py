@@ -22,7 +22,9 @@ This package imports the specification (:mod:`models`) only, never :mod:`em`: :f
 
 Modules: :mod:`~models.pymc.distributions` (the inverse-Wishart, its transform, the mixture's log
 densities), :mod:`~models.pymc.model` (the model and the conversions to and from GMMParams),
-:mod:`~models.pymc.map` (the mode), :mod:`~models.pymc.sampling` (NUTS and relabelling) and
+:mod:`~models.pymc.map` (the mode), :mod:`~models.pymc.sampling` (NUTS and relabelling),
+:mod:`~models.pymc.jax_routes` (the default route: blackjax's or numpyro's NUTS on the model's
+log density in JAX, the data an argument of the compiled program) and
 :mod:`~models.pymc.schema` (the DataTree layout shared with EM results).
 """
 

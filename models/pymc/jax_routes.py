@@ -2,14 +2,14 @@
 
 PyMC's own JAX samplers (``pm.sample(nuts_sampler="numpyro")``) bake the observed data into the
 compiled program as a constant, so every new data set compiles afresh, in the process and in
-JAX's on-disk cache. Here the log density is ``logp(X, *u)`` with the data ``X`` an argument of
-the compiled program: one compilation per model structure (K, d, covariance type, prior, and
-N, whose shape JAX specialises on) serves every data set of that shape, and
-:func:`sample_blackjax_batch` runs many data sets' chains in one vectorised program
+JAX's on-disk cache. Here the log density is ``logp(X, w, *u)``, with the data ``X`` and the rows'
+weights ``w`` arguments of the compiled program. blackjax's route pads the rows to a bucket of N
+(:func:`bucket`, weight 0), so one compilation per model structure (K, d, covariance type,
+prior), N bucket and number of chains serves every data set of those sizes, whatever draws and
+tune are; :func:`sample_blackjax_batch` runs many data sets' chains in one program
 (simulation-based calibration).
 
-Needs the ``jax`` extra (``jax``, ``numpyro``, ``blackjax``); :mod:`models.pymc.sampling`
-imports this module only when a JAX route is asked for.
+:mod:`models.pymc.sampling` imports this module only when a JAX route is asked for.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ class JaxModel:
     names : tuple of str
         The free value variables (unconstrained), e.g. ``("pi_simplex__", "Sigma_...", "mu")``.
     logp : callable
-        ``logp(X, *u)``: the log posterior density (up to a constant) at the unconstrained
-        values ``u``, with the data ``X`` of shape (N, d) an argument.
+        ``logp(X, w, *u)``: the log posterior density (up to a constant) at the unconstrained
+        values ``u``, each row of the data ``X`` (N, d) weighted by ``w`` (N,); weight 0 pads.
     constrain : callable
         ``constrain(*u)``: the model's named variables (``outputs``) from the unconstrained values.
     outputs : tuple of str
@@ -85,9 +85,14 @@ def jax_model(model):
         return cached
     X_shared = model["X_data"]
     X_in = X_shared.type("X")
-    (logp,) = clone_replace([model.logp()], replace={X_shared: X_in})
+    w_in = pt.vector("w", dtype="float64")
+    # the prior (with the transforms' Jacobians) plus each observation's term times its weight:
+    # weight-0 rows pad the data to a bucket of N, so one program serves nearby N too
+    x_terms = model.logp(vars=[model["x"]], sum=False)[0]               # (N,)
+    weighted = model.logp(vars=model.free_RVs) + (w_in * x_terms).sum()
+    (logp,) = clone_replace([weighted], replace={X_shared: X_in})
     value_vars = [model.rvs_to_values[rv] for rv in model.free_RVs]
-    logp_fn = get_jaxified_graph(inputs=[X_in, *value_vars], outputs=[logp])
+    logp_fn = get_jaxified_graph(inputs=[X_in, w_in, *value_vars], outputs=[logp])
     outputs = list(get_default_varnames(model.unobserved_value_vars, include_transformed=False))
     constrain_fn = get_jaxified_graph(inputs=value_vars, outputs=outputs)
     constrained = [rv.type(rv.name) for rv in model.free_RVs]
@@ -98,7 +103,7 @@ def jax_model(model):
     unconstrain_fn = get_jaxified_graph(inputs=constrained, outputs=[pt.as_tensor(f) for f in forward])
     jm = JaxModel(
         names=tuple(v.name for v in value_vars),
-        logp=lambda X, *u: logp_fn(X, *u)[0],
+        logp=lambda X, w, *u: logp_fn(X, w, *u)[0],
         constrain=constrain_fn,
         outputs=tuple(v.name for v in outputs),
         unconstrain=unconstrain_fn,
@@ -194,11 +199,11 @@ def sample_numpyro(model, X, starts, draws, tune, seed, target_accept, progressb
     runs = model.gmm_spec.setdefault("numpyro", {})
     key_ = (draws, tune, chains, float(target_accept), bool(progressbar))
     if key_ not in runs:
-        def npmodel(X):
+        def npmodel(X, w):
             u = [numpyro.sample(name, dist.ImproperUniform(dist.constraints.real, (),
                                                            v.shape[1:]))
                  for name, v in zip(jm.names, init)]
-            numpyro.factor("logp", jm.logp(X, *u))
+            numpyro.factor("logp", jm.logp(X, w, *u))
 
         runs[key_] = MCMC(NUTS(npmodel, target_accept_prob=target_accept, dense_mass=False),
                           num_warmup=tune, num_samples=draws, num_chains=chains,
@@ -207,6 +212,7 @@ def sample_numpyro(model, X, starts, draws, tune, seed, target_accept, progressb
     mcmc = runs[key_]
     key = jax.random.PRNGKey(seed)
     mcmc.run(key if chains == 1 else jax.random.split(key, chains), jnp.asarray(X),
+             jnp.ones(X.shape[0]),
              init_params={name: (v[0] if chains == 1 else v) for name, v in zip(jm.names, init)},
              extra_fields=("num_steps", "potential_energy", "energy", "adapt_state.step_size",
                            "accept_prob", "diverging"))
@@ -245,8 +251,9 @@ def _vectorise(fn, batched):
                                                   (keys, carry, X))
 
 
-def _logdensity(logp, X, u):
-    return logp(X, *u)
+def _logdensity(logp, data, u):
+    """The log density at ``u`` given ``data`` = (X, w): rows and their weights (0 = padding)."""
+    return logp(*data, *u)
 
 
 def _adaptation(target_accept):
@@ -326,7 +333,7 @@ def _draw(keys, carry, X, *, logp, batched):
 
 
 #: bump when the programs above change in a way their digest cannot see
-_PROGRAM_VERSION = 2
+_PROGRAM_VERSION = 3
 _PROGRAMS: dict = {}
 
 
@@ -421,11 +428,35 @@ def _pieces_keys(keys, i):
     return jax.vmap(lambda k: jax.random.fold_in(k, i))(flat).reshape(keys.shape)
 
 
+def bucket(N):
+    """The padded length for N rows: N rounded up to a multiple of 2^(floor(log2 N) - 2).
+
+    At most 25 % of padding (weight-0 rows); N = 257..320 all share 320, so one compiled program
+    serves a new N nearby as well as new values of the same N.
+    """
+    step = 2 ** max(int(np.floor(np.log2(max(N, 1)))) - 2, 0)
+    return -(-N // step) * step
+
+
+def _padded(X):
+    """The data and their weights, the rows (axis -2) padded to :func:`bucket`.
+
+    The padding repeats the first row with weight 0, so it changes no log density.
+    """
+    N = X.shape[-2]
+    pad = bucket(N) - N
+    w = np.ones(X.shape[:-1])
+    if pad:
+        X = np.concatenate([X, np.repeat(X[..., :1, :], pad, axis=-2)], axis=-2)
+        w = np.concatenate([w, np.zeros((*w.shape[:-1], pad))], axis=-1)
+    return jnp.asarray(X), jnp.asarray(w)
+
+
 def _run_blackjax(model, X, init, keys, draws, tune, target_accept, progressbar, batched):
     from tqdm.auto import tqdm
 
     jm = jax_model(model)
-    X = jnp.asarray(X)
+    X = _padded(np.asarray(X, dtype=np.float64))
     target_accept = float(target_accept)
     warm_keys, draw_keys = keys[..., 0, :], keys[..., 1, :]
     schedule = _schedule(tune)

@@ -77,8 +77,9 @@ def _use_jax_cache():
 def _shape_marker(sampler, X, K, covariance_type, prior, draws, tune, chains):
     """The file that records a compiled shape.
 
-    The JAX routes compile one program per structure: K, d, family, the prior's numbers (they
-    are constants in it), N, and the chains, draws and tune (the loops' lengths); not the data.
+    The JAX routes compile per structure: K, d, family and the prior's numbers (constants in the
+    program), and the chains and N (blackjax: N's bucket; numpyro: N, draws and tune); never per
+    data set.
     """
     import hashlib
 
@@ -90,7 +91,12 @@ def _shape_marker(sampler, X, K, covariance_type, prior, draws, tune, chains):
         h = hashlib.sha1()
         for a in (prior.alpha_for(K), prior.m0, prior.Psi0, np.array([prior.kappa0, prior.nu0])):
             h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
-        key += f"-N{N}-c{chains}-t{tune}-n{draws}-{h.hexdigest()[:16]}"
+        if sampler == "blackjax":
+            from models.pymc.jax_routes import bucket
+
+            key += f"-N{bucket(N)}-c{chains}-{h.hexdigest()[:16]}"
+        else:
+            key += f"-N{N}-c{chains}-t{tune}-n{draws}-{h.hexdigest()[:16]}"
     versions = f"pymc{pm.__version__}-pytensor{pytensor.__version__}"
     return os.path.join(os.path.dirname(jax_cache_dir()), "shapes", versions, key)
 

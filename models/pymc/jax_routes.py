@@ -276,11 +276,19 @@ def _warm_start(keys, positions, X, *, logp, target_accept, batched):
     return _vectorise(chain, batched)(keys, positions, None, X)
 
 
-def _warm_up(keys, carry, schedule, X, *, logp, target_accept, batched):
-    """:data:`PIECE` adaptation steps of every chain.
+#: what a step of :func:`_steps` does (the schedule's last column)
+PAD, ADAPT, DRAW = 0, 1, 2
 
-    ``schedule`` (PIECE, 3) holds Stan's window stage of each step and whether the step is real
-    (the last piece is padded; a padded step changes nothing).
+
+def _steps(keys, carry, schedule, X, *, logp, target_accept, batched):
+    """:data:`PIECE` NUTS steps of every chain: (carry, (positions, stats)).
+
+    One program serves the warm-up and the draws, so a new structure compiles it once.
+    ``schedule`` (PIECE, 3) holds, per step, Stan's window stage and what the step does:
+    ``ADAPT`` moves the chain and updates the step size and mass matrix, ``DRAW`` moves the
+    chain with them fixed, ``PAD`` (the tail of the last warm-up piece) changes nothing. The
+    kernel uses the adaptation state's current step size and inverse mass matrix; after the
+    warm-up :func:`_run_blackjax` puts the adapted values there.
     """
     import blackjax
 
@@ -295,45 +303,28 @@ def _warm_up(keys, carry, schedule, X, *, logp, target_accept, batched):
             state, adaptation = carry
             new_state, info = kernel(k, state, logdensity, adaptation.step_size,
                                      adaptation.inverse_mass_matrix)
-            stepped = (new_state, update(adaptation, stage[:2], new_state.position,
-                                         info.acceptance_rate))
-            real = stage[2] == 1
-            return jax.tree.map(lambda new, old: jnp.where(real, new, old), stepped, carry), None
-
-        carry, _ = jax.lax.scan(one_step, carry, (jax.random.split(key, PIECE), schedule))
-        return carry
-
-    return _vectorise(chain, batched)(keys, carry, schedule, X)
-
-
-def _draw(keys, carry, X, *, logp, batched):
-    """:data:`PIECE` NUTS transitions of every chain: (carry, (positions, stats))."""
-    import blackjax
-
-    def chain(key, carry, xs, X):
-        state, params = carry
-        kernel = blackjax.nuts(partial(_logdensity, logp, X), **params).step
-
-        def one_step(state, k):
-            state, info = kernel(k, state)
-            return state, (state.position, {
+            adapted = update(adaptation, stage[:2], new_state.position, info.acceptance_rate)
+            state = jax.tree.map(lambda new, old: jnp.where(stage[2] != PAD, new, old),
+                                 new_state, state)
+            adaptation_out = jax.tree.map(lambda new, old: jnp.where(stage[2] == ADAPT, new, old),
+                                          adapted, adaptation)
+            return (state, adaptation_out), (state.position, {
                 "diverging": info.is_divergent,
                 "energy": info.energy,
                 "tree_depth": info.num_trajectory_expansions,
                 "n_steps": info.num_integration_steps,
                 "acceptance_rate": info.acceptance_rate,
                 "lp": state.logdensity,
-                "step_size": params["step_size"],
+                "step_size": adaptation.step_size,
             })
 
-        state, out = jax.lax.scan(one_step, state, jax.random.split(key, PIECE))
-        return (state, params), out
+        return jax.lax.scan(one_step, carry, (jax.random.split(key, PIECE), schedule))
 
-    return _vectorise(chain, batched)(keys, carry, None, X)
+    return _vectorise(chain, batched)(keys, carry, schedule, X)
 
 
 #: bump when the programs above change in a way their digest cannot see
-_PROGRAM_VERSION = 3
+_PROGRAM_VERSION = 4
 _PROGRAMS: dict = {}
 
 
@@ -407,18 +398,22 @@ def _write_exported(path, exported):
             raise
 
 
-def _schedule(tune):
-    """Stan's window schedule for ``tune`` steps in pieces.
+def _schedule(tune, draws):
+    """What each step does, in pieces of :data:`PIECE`: (pieces, PIECE, 3) of int32.
 
-    Shape (pieces, PIECE, 3); the last column is 1 for real steps and 0 for the padding.
+    Columns: Stan's window stage (two numbers) and ``ADAPT``, ``DRAW`` or ``PAD``. The warm-up's
+    last piece is padded, so the draws start on a fresh piece; the last draw piece runs whole
+    and its extra draws are dropped.
     """
     from blackjax.adaptation.window_adaptation import build_schedule
 
-    n = -(-tune // PIECE) * PIECE
-    out = np.zeros((n, 3), dtype=np.int32)
+    n_tune = -(-tune // PIECE) * PIECE
+    n_draw = -(-draws // PIECE) * PIECE
+    out = np.zeros((n_tune + n_draw, 3), dtype=np.int32)
     if tune:
         out[:tune, :2] = build_schedule(tune)
-        out[:tune, 2] = 1
+        out[:tune, 2] = ADAPT
+    out[n_tune:, 2] = DRAW
     return out.reshape(-1, PIECE, 3)
 
 
@@ -457,33 +452,28 @@ def _run_blackjax(model, X, init, keys, draws, tune, target_accept, progressbar,
 
     jm = jax_model(model)
     X = _padded(np.asarray(X, dtype=np.float64))
-    target_accept = float(target_accept)
+    static = {"target_accept": float(target_accept), "batched": batched}
     warm_keys, draw_keys = keys[..., 0, :], keys[..., 1, :]
-    schedule = _schedule(tune)
-    n_draw = -(-draws // PIECE)
+    schedule = _schedule(tune, draws)
+    n_tune = -(-tune // PIECE)
+    pieces = []
     with tqdm(total=tune + draws, disable=not progressbar, unit="steps",
               desc="blackjax NUTS, all chains") as bar:
-        carry = _program("warm_start", _warm_start, (warm_keys, init, X), jm,
-                         target_accept=target_accept, batched=batched)
+        carry = _program("warm_start", _warm_start, (warm_keys, init, X), jm, **static)
         for i, stage in enumerate(schedule):
-            carry = _program("warm_up", _warm_up, (_pieces_keys(warm_keys, i), carry,
-                                                   jnp.asarray(stage), X), jm,
-                             target_accept=target_accept, batched=batched)
-            bar.update(min(PIECE, tune - i * PIECE))
-        states, adaptation = carry
-        if tune:
-            step_size = jnp.exp(adaptation.ss_state.log_step_size_avg)
-            inverse_mass_matrix = adaptation.imm_state.inverse_mass_matrix
-        else:                              # no warm-up: blackjax's starting values
-            step_size, inverse_mass_matrix = adaptation.step_size, adaptation.inverse_mass_matrix
-        carry = (states, {"step_size": jnp.asarray(step_size, dtype=jnp.float64),
-                          "inverse_mass_matrix": inverse_mass_matrix})
-        pieces = []
-        for i in range(n_draw):
-            carry, piece = _program("draw", _draw, (_pieces_keys(draw_keys, i), carry, X), jm,
-                                    batched=batched)
-            pieces.append(jax.device_get(piece))
-            bar.update(min(PIECE, draws - i * PIECE))
+            if i == n_tune and tune:        # warm-up done: sample with the adapted values
+                states, adaptation = carry
+                carry = (states, adaptation._replace(
+                    step_size=jnp.exp(adaptation.ss_state.log_step_size_avg),
+                    inverse_mass_matrix=adaptation.imm_state.inverse_mass_matrix))
+            piece_keys = _pieces_keys(warm_keys if i < n_tune else draw_keys,
+                                      i if i < n_tune else i - n_tune)
+            carry, out = _program("steps", _steps, (piece_keys, carry, jnp.asarray(stage), X),
+                                  jm, **static)
+            if i >= n_tune:
+                pieces.append(jax.device_get(out))
+            bar.update(min(PIECE, tune - i * PIECE) if i < n_tune
+                       else min(PIECE, draws - (i - n_tune) * PIECE))
     axis = 2 if batched else 1
 
     def joined(parts):            # the pieces end to end, cut to ``draws``
@@ -503,9 +493,9 @@ def _keys(seed, shape):
 def sample_blackjax(model, X, starts, draws, tune, seed, target_accept, progressbar=False):
     """Blackjax's NUTS with window adaptation, every chain in one vectorised program.
 
-    Three small programs are compiled per model structure, N and number of chains (the start,
-    a piece of warm-up and a piece of draws, :data:`PIECE` steps each), whatever draws and
-    tune are; the data are an argument of each.
+    Two programs are compiled per model structure, N bucket and number of chains (the start,
+    and a piece of :data:`PIECE` warm-up or draw steps), whatever draws and tune are; the data
+    are an argument of both.
 
     Parameters and returns as :func:`sample_numpyro`.
     """

@@ -254,28 +254,42 @@ print(hashlib.sha1(b"".join(np.ascontiguousarray(post[v].values).tobytes()
 """
 
 
-@pytest.mark.parametrize("sampler", [*gmm_pymc.JAX_SAMPLERS,
-                                     *(pytest.param(s, marks=pytest.mark.slow)
-                                       for s in ("numba", "c", "nutpie"))])
-def test_same_seed_same_draws_with_an_empty_and_a_filled_cache(sampler, tmp_path):
-    # two fresh processes: the first with empty PyTensor, numba and JAX caches, the second with
-    # what the first left; the same seed gives bit-identical draws
+def _cold_then_warm(sampler, folder):
+    """Two fresh processes: the first with empty PyTensor, numba and JAX caches, the second with
+    what the first left. Returns both runs' draw digests."""
     import os
     import subprocess
     import sys
     from pathlib import Path
 
-    env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={tmp_path}/pytensor",
-               NUMBA_CACHE_DIR=str(tmp_path / "numba"), JAX_COMPILATION_CACHE_DIR=str(tmp_path / "jax"),
-               XDG_CACHE_HOME=str(tmp_path / "xdg"),
+    env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={folder}/pytensor",
+               NUMBA_CACHE_DIR=str(folder / "numba"), JAX_COMPILATION_CACHE_DIR=str(folder / "jax"),
+               XDG_CACHE_HOME=str(folder / "xdg"),
                PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     runs = [subprocess.run([sys.executable, "-c", _FIRST_POSTERIOR, sampler], env=env,
                            capture_output=True, text=True, check=True).stdout.split()[-1]
             for _ in range(2)]
-    cache = tmp_path / {"c": "pytensor"}.get(sampler, "jax" if sampler in gmm_pymc.JAX_SAMPLERS
-                                             else "numba")
-    assert any(cache.iterdir()), "the first run left no compiled program"
+    cache = folder / {"c": "pytensor"}.get(sampler, "jax" if sampler in gmm_pymc.JAX_SAMPLERS
+                                           else "numba")
+    assert any(cache.iterdir()), f"{sampler}: the first run left no compiled program"
+    return runs
+
+
+@pytest.mark.parametrize("sampler", gmm_pymc.JAX_SAMPLERS)
+def test_same_seed_same_draws_with_an_empty_and_a_filled_cache(sampler, tmp_path):
+    runs = _cold_then_warm(sampler, tmp_path)
     assert runs[0] == runs[1]
+
+
+@pytest.mark.slow
+def test_same_seed_same_draws_with_an_empty_and_a_filled_cache_on_pytensors_routes(tmp_path):
+    # numba, c and nutpie each compile for a minute or two from empty caches: side by side
+    from concurrent.futures import ThreadPoolExecutor
+
+    routes = ("numba", "c", "nutpie")
+    with ThreadPoolExecutor(len(routes)) as pool:
+        runs = dict(zip(routes, pool.map(lambda r: _cold_then_warm(r, tmp_path / r), routes)))
+    assert all(cold == warm for cold, warm in runs.values()), runs
 
 
 @pytest.mark.parametrize("sampler", [s for s in gmm_pymc.SAMPLERS

@@ -1,4 +1,5 @@
 import itertools
+import json
 
 import arviz as az
 import numpy as np
@@ -131,8 +132,8 @@ def test_overlapping_clusters_converge():
                       np.stack([np.eye(2)] * 3))
     X, _ = simulate(truth, 1500, np.random.default_rng(1))
     prior = Prior.default(X, 3, "full")
-    dt = joint.sample(X, 3, "full", prior=prior, draws=1000, tune=1000, chains=4,
-                         random_seed=1)
+    dt = joint.sample(X, 3, "full", prior=prior, draws=500, tune=500, chains=4,
+                      random_seed=1)
     _check_convergence(dt)
 
 
@@ -240,7 +241,7 @@ def test_em_datatree_takes_a_dataframes_column_names():
 
 
 _FIRST_POSTERIOR = """
-import hashlib, sys, warnings
+import hashlib, json, sys, warnings
 warnings.simplefilter("ignore")
 import numpy as np
 from models import Prior, load_faithful
@@ -249,6 +250,7 @@ X, _ = load_faithful()
 dt = joint.sample(X, 2, "full", prior=Prior.default(X, 2), draws=150, tune=150, chains=2,
                   random_seed=3, sampler=sys.argv[1])
 post = dt["posterior"]
+print(json.dumps(post["mu"].values.mean(axis=(0, 1)).ravel().tolist()))
 print(hashlib.sha1(b"".join(np.ascontiguousarray(post[v].values).tobytes()
                             for v in ("pi", "mu", "Sigma"))).hexdigest())
 """
@@ -267,36 +269,43 @@ def _cold_then_warm(sampler, folder):
                XDG_CACHE_HOME=str(folder / "xdg"),
                PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     runs = [subprocess.run([sys.executable, "-c", _FIRST_POSTERIOR, sampler], env=env,
-                           capture_output=True, text=True, check=True).stdout.split()[-1]
+                           capture_output=True, text=True, check=True).stdout.split("\n")[-3:-1]
             for _ in range(2)]
     cache = folder / {"c": "pytensor"}.get(sampler, "jax" if sampler in gmm_pymc.JAX_SAMPLERS
                                            else "numba")
     assert any(cache.iterdir()), f"{sampler}: the first run left no compiled program"
-    return runs
+    return [digest for _, digest in runs], np.array(json.loads(runs[0][0]))
 
 
 @pytest.mark.parametrize("sampler", gmm_pymc.JAX_SAMPLERS)
 def test_same_seed_same_draws_with_an_empty_and_a_filled_cache(sampler, tmp_path):
-    runs = _cold_then_warm(sampler, tmp_path)
+    runs, _ = _cold_then_warm(sampler, tmp_path)
     assert runs[0] == runs[1]
 
 
 @pytest.mark.slow
-def test_same_seed_same_draws_with_an_empty_and_a_filled_cache_on_pytensors_routes(tmp_path):
-    # numba, c and nutpie each compile for a minute or two from empty caches: side by side
+def test_same_seed_same_draws_with_an_empty_and_a_filled_cache_on_pytensors_routes(
+        tmp_path, faithful_posterior):
+    # numba, c and nutpie each compile for a minute or two from empty caches: side by side. Their
+    # posterior means of mu (2 x 150 draws) also sit within 0.5 posterior sd of the default
+    # route's (4 x 1000; 5 Monte Carlo standard errors of 300 draws are about 0.3 sd)
     from concurrent.futures import ThreadPoolExecutor
 
     routes = ("numba", "c", "nutpie")
     with ThreadPoolExecutor(len(routes)) as pool:
         runs = dict(zip(routes, pool.map(lambda r: _cold_then_warm(r, tmp_path / r), routes)))
-    assert all(cold == warm for cold, warm in runs.values()), runs
+    assert all(cold == warm for (cold, warm), _ in runs.values()), runs
+    mu = faithful_posterior[2]["posterior"]["mu"].values
+    ref_mean, ref_sd = mu.mean(axis=(0, 1)).ravel(), mu.std(axis=(0, 1)).ravel()
+    for route, (_, mean) in runs.items():
+        assert np.all(np.abs(mean - ref_mean) < 0.5 * ref_sd), (route, mean, ref_mean, ref_sd)
 
 
-@pytest.mark.parametrize("sampler", [s for s in gmm_pymc.SAMPLERS
-                                     if s not in (gmm_pymc.DEFAULT_SAMPLER, "c", "nutpie")])
+@pytest.mark.parametrize("sampler", [s for s in gmm_pymc.JAX_SAMPLERS
+                                     if s != gmm_pymc.DEFAULT_SAMPLER])
 def test_every_route_finds_the_default_routes_posterior(sampler, faithful_posterior):
-    # c and nutpie compile their own programs (minutes cold); their draws are checked by the
-    # slow determinism test and the benchmark's ESS and r_hat
+    # here the other JAX route at 4 x 500; numba, c and nutpie (each a cold compile of a minute
+    # or more) are checked against the default in the slow determinism test above
     X, prior, reference = faithful_posterior
     dt = joint.sample(X, 2, "full", prior=prior, draws=500, tune=500, chains=4, random_seed=1,
                       sampler=sampler)

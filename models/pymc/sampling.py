@@ -45,6 +45,15 @@ _EXTRAS = {"nutpie": ("nutpie", "nutpie")}
 DEFAULT_SAMPLER = "blackjax"
 
 
+def _check_counts(draws, tune, chains):
+    """Check the counts: draws and chains integers >= 1, tune >= 0; else a ValueError."""
+    for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < (
+                0 if name == "tune" else 1):
+            raise ValueError(f"{name} must be an integer >= {0 if name == 'tune' else 1}, "
+                             f"got {value!r}.")
+
+
 def default_cores(chains):
     """Processes for the chains: every available core, at most one per chain."""
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -249,11 +258,7 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init=None, dra
     X, K, covariance_type, prior = check_inputs(X, n_components, covariance_type, prior,
                                                 allow_flat=False)
     N, d = X.shape
-    for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < (
-                0 if name == "tune" else 1):
-            raise ValueError(f"{name} must be an integer >= {0 if name == 'tune' else 1}, "
-                             f"got {value!r}.")
+    _check_counts(draws, tune, chains)
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler={sampler!r} is not supported; use one of {SAMPLERS}.")
     if cores is None:
@@ -327,8 +332,7 @@ def sample_batch(Xs, n_components, covariance_type, prior, inits, draws=1000, tu
         ``pi``, ``mu`` and ``Sigma`` with dimensions (replicate, chain, draw, ...), and the
         sampler statistics ``diverging`` and ``tree_depth`` (replicate, chain, draw).
     """
-    Xs = np.asarray(Xs, dtype=np.float64) if not hasattr(Xs, "shape") else Xs
-    if getattr(Xs, "ndim", 0) != 3:
+    if np.ndim(Xs) != 3:
         raise ValueError(f"Xs must have shape (R, N, d): R data sets of one shape, got shape "
                          f"{np.shape(Xs)}.")
     checked = [check_inputs(X, n_components, covariance_type, prior, allow_flat=False)
@@ -337,11 +341,7 @@ def sample_batch(Xs, n_components, covariance_type, prior, inits, draws=1000, tu
     if len(inits) != len(Xs):
         raise ValueError(f"inits has {len(inits)} starting points for {len(Xs)} data sets; "
                          "give one GMMParams per data set.")
-    for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < (
-                0 if name == "tune" else 1):
-            raise ValueError(f"{name} must be an integer >= {0 if name == 'tune' else 1}, "
-                             f"got {value!r}.")
+    _check_counts(draws, tune, chains)
     rng = np.random.default_rng(random_seed)
     starts = [_jittered_starts(check_start(init, K, X0.shape[1]), chains, rng) for init in inits]
     model = _cached_model(X0, K, covariance_type, prior)

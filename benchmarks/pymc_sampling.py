@@ -1,10 +1,11 @@
 """Time to first posterior per NUTS route, cold and warm, side by side in one run.
 
 For each data set and each route of ``models.pymc.sample`` (``--sampler``: PyMC's NUTS on
-PyTensor's numba or C backend, nutpie, and blackjax (default) or numpyro on JAX), a fresh process does what a
-user does: import, load the data, fit EM for the start, sample 4 chains x 1000 draws (after 1000
-tuning steps) and relabel. It runs twice: first with empty PyTensor, numba and JAX caches (cold),
-then with the caches the first run left (warm). Reported per run: the whole process's wall time
+PyTensor's numba or C backend, nutpie on its numba or its JAX backend, and blackjax (default) or
+numpyro on JAX), a fresh process does what a user does: import, load the data, fit EM for the
+start, sample 4 chains x 1000 draws (after 1000 tuning steps) and relabel. It runs twice: first
+with empty PyTensor, numba and JAX caches (cold), then with the caches the first run left (warm).
+Reported per run: the whole process's wall time
 (the time to first posterior), the sampling call's own time, the bulk ESS of the slowest scalar
 of ``pi``, ``mu`` and ``Sigma`` per second of sampling, and the largest r_hat; and whether the
 cold and warm draws are bit-identical.
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-ROUTES = ("blackjax", "numpyro", "numba", "nutpie", "c")
+ROUTES = ("blackjax", "numpyro", "nutpie-jax", "numba", "nutpie", "c")
 SETS = ("faithful", "iris", "sim")
 LABELS = {"faithful": "Old Faithful K=2", "iris": "iris K=3", "sim": "simulated N=100,000 d=5 K=4"}
 

@@ -306,17 +306,19 @@ def _log_density_mu_sigma(prior, p):
     fam, K = p.family, p.K
     fam.require_map()
     full = p.to_full().Sigma
-    lp = sum(stats.multivariate_normal(prior.m0, C / prior.kappa0).logpdf(m)
+    # scipy's distribution objects, not frozen ones: freezing costs more than the density here,
+    # and EM evaluates this once per iteration
+    lp = sum(stats.multivariate_normal.logpdf(m, prior.m0, C / prior.kappa0)
              for m, C in zip(p.mu, full))
     if not fam.conjugate or prior.mclust:
         return lp + fam.log_prior_sigma(full, prior)
     Sigma = fam.per_component(p.Sigma, K)
     distinct = Sigma[:1] if fam.shared_prior else Sigma
     if fam.storage in ("full", "tied"):
-        iw = stats.invwishart(df=prior.nu0, scale=prior.Psi0)
-        return lp + sum(iw.logpdf(S) for S in distinct)
+        return lp + sum(stats.invwishart.logpdf(S, df=prior.nu0, scale=prior.Psi0)
+                        for S in distinct)
     a, b = prior.inverse_gamma(fam.storage)
-    return lp + stats.invgamma(a, scale=b).logpdf(distinct).sum()
+    return lp + stats.invgamma.logpdf(distinct, a, scale=b).sum()
 
 
 def _invwishart_rvs(nu, Psi, size, rng):

@@ -132,7 +132,7 @@ def build_parser():
         sp.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER,
                         help="blackjax's (default) or numpyro's NUTS on JAX, all chains in one "
                         "vectorised program; PyMC's NUTS on PyTensor's numba or C backend; or "
-                        "nutpie (pip install 'gmm-suite[nutpie]')")
+                        "nutpie on its numba or JAX backend (pip install 'gmm-suite[nutpie]')")
         sp.add_argument("--cores", type=_positive_int, default=None,
                         help="processes the chains run in on the numba, c and nutpie routes "
                         "(default: every available core, at most one per chain; the JAX routes "

@@ -35,10 +35,14 @@ from models.pymc.schema import (
 
 #: NUTS routes: blackjax's and numpyro's NUTS on JAX with vectorised chains and the data an
 #: argument of the compiled program (models.pymc.jax_routes), PyMC's own NUTS on PyTensor's numba
-#: or C backend, and nutpie (numba backend; optional extra ``gmm-suite[nutpie]``)
-SAMPLERS = ("blackjax", "numpyro", "numba", "c", "nutpie")
+#: or C backend, and nutpie on its numba or its JAX backend (optional extra ``gmm-suite[nutpie]``)
+SAMPLERS = ("blackjax", "numpyro", "numba", "c", "nutpie", "nutpie-jax")
 JAX_SAMPLERS = ("blackjax", "numpyro")
-_EXTRAS = {"nutpie": ("nutpie", "nutpie")}
+_EXTRAS = {"nutpie": ("nutpie", "nutpie"), "nutpie-jax": ("nutpie", "nutpie")}
+#: nutpie's compile options per route: the log density and its gradient on numba (PyTensor's
+#: gradient) or both on JAX
+_NUTPIE_BACKENDS = {"nutpie": {"backend": "numba"},
+                    "nutpie-jax": {"backend": "jax", "gradient_backend": "jax"}}
 
 #: the fastest to a first posterior, cold and warm, at equal ESS: benchmarks/pymc_sampling.py and
 #: the README's table
@@ -166,9 +170,12 @@ def _nuts(model, draws, tune, chains, seed, sampler, starts, progressbar, target
                   model=model, target_accept=target_accept, compute_convergence_checks=False)
     if sampler in _EXTRAS:
         _require(sampler)
-    if sampler == "nutpie":
+    if sampler in _NUTPIE_BACKENDS:
+        if sampler == "nutpie-jax":
+            _use_jax_cache()
         with _exact_numba():
-            return pm.sample(nuts_sampler="nutpie", initvals=starts[0], cores=cores, **kwargs)
+            return pm.sample(nuts_sampler="nutpie", initvals=starts[0], cores=cores,
+                             compile_kwargs=_NUTPIE_BACKENDS[sampler], **kwargs)
     if sampler in JAX_SAMPLERS:
         # all chains in one vectorised program (the JAX route's parallelism), the data an
         # argument of it: one compilation per structure, not per data set
@@ -225,10 +232,11 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init=None, dra
         against them (:func:`reports.joint.sample` starts from the EM MAP estimate).
     draws, tune, chains : int
     random_seed : int
-    sampler : {"blackjax", "numpyro", "numba", "c", "nutpie"}
+    sampler : {"blackjax", "numpyro", "numba", "c", "nutpie", "nutpie-jax"}
         blackjax's NUTS (the default) or numpyro's on JAX, all chains in one vectorised program
         that takes the data as an argument (:mod:`models.pymc.jax_routes`); PyMC's NUTS on
-        PyTensor's numba or C backend; or nutpie (optional extra ``gmm-suite[nutpie]``). Times
+        PyTensor's numba or C backend; or nutpie with its numba or its JAX backend (optional
+        extra ``gmm-suite[nutpie]``). Times
         and ESS per route: ``benchmarks/pymc_sampling.py``.
     sample_z : bool
         Also draw ``z_n ~ p(z_n | x_n, theta)`` for every posterior draw (posterior variable ``z``).

@@ -247,18 +247,21 @@ import numpy as np
 from models import Prior, load_faithful
 from reports import joint
 X, _ = load_faithful()
-dt = joint.sample(X, 2, "full", prior=Prior.default(X, 2), draws=150, tune=150, chains=2,
-                  random_seed=3, sampler=sys.argv[1])
-post = dt["posterior"]
-print(json.dumps(post["mu"].values.mean(axis=(0, 1)).ravel().tolist()))
-print(hashlib.sha1(b"".join(np.ascontiguousarray(post[v].values).tobytes()
-                            for v in ("pi", "mu", "Sigma"))).hexdigest())
+for cores in json.loads(sys.argv[2]):
+    dt = joint.sample(X, 2, "full", prior=Prior.default(X, 2), draws=150, tune=150, chains=2,
+                      random_seed=3, sampler=sys.argv[1], cores=cores)
+    post = dt["posterior"]
+    print(json.dumps({"cores": dt.attrs.get("cores"),
+                      "mu_mean": post["mu"].values.mean(axis=(0, 1)).ravel().tolist(),
+                      "sha1": hashlib.sha1(b"".join(np.ascontiguousarray(post[v].values).tobytes()
+                                                   for v in ("pi", "mu", "Sigma"))).hexdigest()}))
 """
 
 
-def _cold_then_warm(sampler, folder):
+def _cold_then_warm(sampler, folder, cores=((None,), (None,))):
     """Two fresh processes: the first with empty PyTensor, numba and JAX caches, the second with
-    what the first left. Returns both runs' draw digests."""
+    what the first left. ``cores`` gives each process's runs (one ``sample`` call per entry).
+    Returns every run's record (cores, mu_mean, sha1), the cold process's first."""
     import os
     import subprocess
     import sys
@@ -268,44 +271,55 @@ def _cold_then_warm(sampler, folder):
                NUMBA_CACHE_DIR=str(folder / "numba"), JAX_COMPILATION_CACHE_DIR=str(folder / "jax"),
                XDG_CACHE_HOME=str(folder / "xdg"),
                PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    runs = [subprocess.run([sys.executable, "-c", _FIRST_POSTERIOR, sampler], env=env,
-                           capture_output=True, text=True, check=True).stdout.split("\n")[-3:-1]
-            for _ in range(2)]
-    cache = folder / {"c": "pytensor"}.get(sampler, "jax" if sampler in gmm_pymc.JAX_SAMPLERS
-                                           else "numba")
+    runs = []
+    for process in cores:
+        out = subprocess.run([sys.executable, "-c", _FIRST_POSTERIOR, sampler,
+                              json.dumps(list(process))], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-3000:]
+        runs += [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    cache = folder / {"c": "pytensor", "numba": "numba", "nutpie": "numba"}.get(sampler, "jax")
     assert any(cache.iterdir()), f"{sampler}: the first run left no compiled program"
-    return [digest for _, digest in runs], np.array(json.loads(runs[0][0]))
+    return runs
 
 
-@pytest.mark.parametrize("sampler", gmm_pymc.JAX_SAMPLERS)
+# the routes that compile with JAX (seconds from empty caches); numba, c and nutpie on numba take
+# minutes and share one slow test below
+JAX_COMPILED = (*gmm_pymc.JAX_SAMPLERS, "nutpie-jax")
+
+
+@pytest.mark.parametrize("sampler", JAX_COMPILED)
 def test_same_seed_same_draws_with_an_empty_and_a_filled_cache(sampler, tmp_path):
-    runs, _ = _cold_then_warm(sampler, tmp_path)
-    assert runs[0] == runs[1]
+    cold, warm = _cold_then_warm(sampler, tmp_path)
+    assert cold["sha1"] == warm["sha1"]
 
 
 @pytest.mark.slow
 def test_same_seed_same_draws_with_an_empty_and_a_filled_cache_on_pytensors_routes(
         tmp_path, faithful_posterior):
-    # numba, c and nutpie each compile for a minute or two from empty caches: side by side. Their
-    # posterior means of mu (2 x 150 draws) also sit within 0.5 posterior sd of the default
-    # route's (4 x 1000; 5 Monte Carlo standard errors of 300 draws are about 0.3 sd)
+    # numba, c and nutpie each compile for a minute or two from empty caches: side by side. The
+    # numba route's warm process also runs its chains in 2 processes and then in 1 again (reusing
+    # the compiled step after the parallel run): the cores change no draw either. Each route's
+    # posterior means of mu (2 x 150 draws) sit within 0.5 posterior sd of the default route's
+    # (4 x 1000; 5 Monte Carlo standard errors of 300 draws are about 0.3 sd)
     from concurrent.futures import ThreadPoolExecutor
 
-    routes = ("numba", "c", "nutpie")
-    with ThreadPoolExecutor(len(routes)) as pool:
-        runs = dict(zip(routes, pool.map(lambda r: _cold_then_warm(r, tmp_path / r), routes)))
-    assert all(cold == warm for (cold, warm), _ in runs.values()), runs
+    cores = {"numba": ((1,), (2, 1)), "c": ((None,), (None,)), "nutpie": ((None,), (None,))}
+    with ThreadPoolExecutor(len(cores)) as pool:
+        runs = dict(zip(cores, pool.map(lambda r: _cold_then_warm(r, tmp_path / r, cores[r]),
+                                        cores)))
+    assert all(len({run["sha1"] for run in route}) == 1 for route in runs.values()), runs
+    assert [run["cores"] for run in runs["numba"]] == [1, 2, 1]
     mu = faithful_posterior[2]["posterior"]["mu"].values
     ref_mean, ref_sd = mu.mean(axis=(0, 1)).ravel(), mu.std(axis=(0, 1)).ravel()
-    for route, (_, mean) in runs.items():
+    for route, route_runs in runs.items():
+        mean = np.array(route_runs[0]["mu_mean"])
         assert np.all(np.abs(mean - ref_mean) < 0.5 * ref_sd), (route, mean, ref_mean, ref_sd)
 
 
-@pytest.mark.parametrize("sampler", [s for s in gmm_pymc.JAX_SAMPLERS
-                                     if s != gmm_pymc.DEFAULT_SAMPLER])
+@pytest.mark.parametrize("sampler", [s for s in JAX_COMPILED if s != gmm_pymc.DEFAULT_SAMPLER])
 def test_every_route_finds_the_default_routes_posterior(sampler, faithful_posterior):
-    # here the other JAX route at 4 x 500; numba, c and nutpie (each a cold compile of a minute
-    # or more) are checked against the default in the slow determinism test above
+    # here the other JAX-compiled routes at 4 x 500; numba, c and nutpie (each a cold compile of
+    # a minute or more) are checked against the default in the slow determinism test above
     X, prior, reference = faithful_posterior
     dt = joint.sample(X, 2, "full", prior=prior, draws=500, tune=500, chains=4, random_seed=1,
                       sampler=sampler)
@@ -317,35 +331,7 @@ def test_every_route_finds_the_default_routes_posterior(sampler, faithful_poster
     assert (np.abs(summ["mean"] - ref["mean"]) <= 5 * se).all(), (summ["mean"] - ref["mean"]) / se
 
 
-_CORES = """
-import sys, warnings
-warnings.simplefilter("ignore")
-import numpy as np
-from models import Prior, load_faithful
-from reports import joint
-X, _ = load_faithful()
-prior = Prior.default(X, 2)
-runs = [joint.sample(X, 2, "full", prior=prior, draws=30, tune=30, chains=2, random_seed=5,
-                     cores=cores, sampler="numba") for cores in (1, 2, 1)]
-for v in ("pi", "mu", "Sigma"):
-    for r in runs[1:]:
-        np.testing.assert_array_equal(runs[0]["posterior"][v].values, r["posterior"][v].values)
-assert [r.attrs["cores"] for r in runs] == [1, 2, 1]
-print("ok")
-"""
-
-
-def test_cores_do_not_change_the_draws():
-    # in a fresh process (a fork for the chain processes is refused once JAX is loaded); the
-    # third run reuses the compiled step after the parallel one
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    out = subprocess.run([sys.executable, "-c", _CORES], env=env, capture_output=True, text=True)
-    assert out.stdout.strip().endswith("ok"), out.stderr[-3000:]
+def test_cores_bad_input():
     X, _ = load_faithful()
     with pytest.raises(ValueError, match="cores must be an integer >= 1"):
         joint.sample(X, 2, "full", prior=Prior.default(X, 2), draws=5, tune=5, chains=1, cores=0)

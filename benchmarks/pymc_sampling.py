@@ -15,7 +15,7 @@ The peer is PyMC's own example model (``pm.Mixture`` of ``MvNormal`` with LKJ pr
 NUTS), sampled warm on Old Faithful in the same run.
 
 Usage: python benchmarks/pymc_sampling.py [--sets faithful iris sim] [--routes numba ...]
-[--draws N] [--json out.json]
+[--draws N] [--iris-draws N] [--sim-draws N] [--json out.json]
 """
 
 from __future__ import annotations
@@ -142,6 +142,9 @@ def main(argv=None):
     ap.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS))
     ap.add_argument("--routes", nargs="+", choices=ROUTES, default=list(ROUTES))
     ap.add_argument("--draws", type=int, default=1000, help="draws and tuning steps per chain")
+    ap.add_argument("--iris-draws", type=int, default=None,
+                    help="draws on iris (default: --draws; K = 3 full mixes slowly, and the C "
+                    "backend's gradient is the slowest)")
     ap.add_argument("--sim-draws", type=int, default=None,
                     help="draws on the N = 100,000 set (default: --draws)")
     ap.add_argument("--json")
@@ -153,7 +156,7 @@ def main(argv=None):
     print(machine(), flush=True)
     results = []
     for name in args.sets:
-        draws = args.sim_draws or args.draws if name == "sim" else args.draws
+        draws = {"iris": args.iris_draws, "sim": args.sim_draws}.get(name) or args.draws
         for route in args.routes:
             cold, warm = cold_and_warm(route, name, draws)
             row = {"data": LABELS[name], "route": route, "draws": f"4x{draws}",

@@ -5,10 +5,9 @@ PyTensor's numba or C backend, nutpie on its numba or its JAX backend, and black
 numpyro on JAX), a fresh process does what a user does: import, load the data, fit EM for the
 start, sample 4 chains x 1000 draws (after 1000 tuning steps) and relabel. It runs twice: first
 with empty PyTensor, numba and JAX caches (cold), then with the caches the first run left (warm).
-Reported per run: the whole process's wall time
-(the time to first posterior), the sampling call's own time, the bulk ESS of the slowest scalar
-of ``pi``, ``mu`` and ``Sigma`` per second of sampling, and the largest r_hat; and whether the
-cold and warm draws are bit-identical.
+Reported per run: the whole process's wall time (the time to first posterior), the sampling
+call's own time, the bulk ESS of the slowest scalar of ``pi``, ``mu`` and ``Sigma`` per second of
+sampling, and the largest r_hat; and whether the cold and warm draws are bit-identical.
 
 Data: Old Faithful K = 2 (full), iris K = 3 (full) and a simulated N = 100,000, d = 5, K = 4 set.
 The peer is PyMC's own example model (``pm.Mixture`` of ``MvNormal`` with LKJ priors, PyMC's

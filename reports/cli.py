@@ -8,6 +8,7 @@ gmm did not write is replaced.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.metadata
 import multiprocessing
 import os
@@ -23,7 +24,7 @@ import xarray as xr
 
 import em
 from models import COVARIANCE_TYPES, MCLUST_NAMES, SKLEARN_TYPES, Prior, sample_params, simulate
-from models.pymc import DEFAULT_SAMPLER, SAMPLERS, _versions, point_to_datatree, point_to_params
+from models.pymc import DEFAULT_SAMPLER, JAX_SAMPLERS, SAMPLERS, _versions, point_to_datatree, point_to_params
 from reports import figures, interrupt, joint
 from reports.compare import align, as_frame, compare, format_table, sampling_problems, summary
 from reports.html import render
@@ -514,6 +515,16 @@ def _ignore_sigint():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _helper_ready(sampler):
+    """Start a helper process: Ctrl-C is the parent's to handle; import the sampler.
+
+    The imports take several seconds, spent while the parent selects the model. JAX only for a
+    JAX route: once JAX's threads run, PyMC's routes run their chains one after another.
+    """
+    _ignore_sigint()
+    importlib.import_module("models.pymc.jax_routes" if sampler in JAX_SAMPLERS else "pymc")
+
+
 def _sample_neighbours(X, Ks, covariance_type, args, names, out, progressbar=True):
     """Sample each K in ``Ks`` (the LOO table's neighbours) into ``out/posterior_K{K}.nc``.
 
@@ -538,65 +549,71 @@ def cmd_demo(args):
     args.data, args.columns, args.exclude = "faithful", None, None
     X, names, _ = _data(args)
     target = _target(args, "demo")
-    with ResultsFolder(target, args.force, "demo") as folder:
-        out = folder.path
-        # the demo samples its choice with PyMC: choose among the families the PyMC model has
-        rows = select_grid(X, args.kmax, SKLEARN_TYPES, random_state=args.seed, progress=True)
-        _write_rows(out / "select.csv", rows)
-        top = best(rows, "bic")
-        K, ct = top["K"], top["covariance_type"]
-        timings["select_s"] = time.perf_counter() - t0
-        print(f"[1/5] best by BIC: K={K} {ct} (BIC {top['bic']:.2f})")
-        args.components, args.covariance_type = K, ct
-        mle, mapped, em_mle, em_map = _em_pair(X, args, names)
-        em_mle.to_netcdf(out / "em_mle.nc")
-        em_map.to_netcdf(out / "em_map.nc")
-        print(f"[2/5] EM MLE log-lik {mle.log_likelihood:.3f}; MAP log-posterior "
-              f"{mapped.log_posterior:.3f}")
-        # the neighbours only feed the LOO table: 2 chains x 500 draws are plenty for PSIS-LOO.
-        # With two cores they sample in a second process while this one samples the chosen model.
-        short = argparse.Namespace(**{**vars(args), "chains": min(args.chains, 2),
-                                      "draws": min(args.draws, 500), "tune": min(args.tune, 500)})
-        neighbours = [K2 for K2 in (K - 1, K + 1) if 1 <= K2 <= args.kmax]
-        parallel = bool(neighbours) and (os.cpu_count() or 1) >= 2
-        pool = (multiprocessing.get_context("spawn").Pool(1, initializer=_ignore_sigint)
-                if parallel else None)
-        try:
-            if parallel:
-                loo = pool.apply_async(_sample_neighbours, (X, neighbours, ct, short, names, out,
-                                                            False))
-            t1 = time.perf_counter()
-            dt = _sample(X, K, ct, args, names, init=mapped.params, posterior_predictive=True)
-            dt.to_netcdf(out / "posterior.nc")
-            dt.to_netcdf(out / f"posterior_K{K}.nc")
-            timings["sample_s"] = time.perf_counter() - t1
-            timings.update(loo.get() if parallel else
-                           _sample_neighbours(X, neighbours, ct, short, names, out))
-        finally:
-            if pool is not None:
-                pool.terminate()
-                pool.join()
-        wait = time.perf_counter() - t1 - timings["sample_s"]
-        line = f"[3/5] NUTS: {args.chains} chains x {args.draws} draws in {timings['sample_s']:.1f} s"
-        if neighbours:
-            loo_s = sum(timings[f"sample_K{K2}_s"] for K2 in neighbours)
-            where = (f"alongside in a second process, {wait:.1f} s more" if parallel else "after it")
-            line += (f" (K = {', '.join(map(str, neighbours))} for the LOO table, {short.chains} x "
-                     f"{short.draws}: {loo_s:.1f} s, {where})")
-        print(line)
-        _warn_sampling(dt)
-        rows_c, agreement = compare(em_map, dt, em_mle_dt=em_mle)
-        _write_rows(out / "comparison.csv", rows_c)
-        worst = max(r["r_hat"] for r in rows_c)
-        print(f"[4/5] max r_hat {worst:.4f}; mean |EM gamma - posterior| "
-              f"{agreement['mean_abs_gamma_diff']:.4f}")
-        timings["total_before_report_s"] = time.perf_counter() - t0
-        write_json(out / "run.json", _record(
-            args, names, title=f"Old Faithful: K={K} {ct} by EM and NUTS", model=f"K={K} {ct}",
-            timings=timings, label_alignment=f"{dt.attrs.get('relabel_draws_permuted', 0)} draws "
-            "permuted onto the EM MAP labels (Hungarian matching)", agreement=agreement))
-        render(out)
+    # With two cores a helper process samples the LOO table's dearest neighbour (K + 1, the
+    # overfitted one) while this one samples the chosen model and then K - 1; it starts now, so
+    # that its imports overlap the selection.
+    pool = (multiprocessing.get_context("spawn").Pool(1, _helper_ready, (args.sampler,))
+            if (os.cpu_count() or 1) >= 2 else None)
+    try:
+        with ResultsFolder(target, args.force, "demo") as folder:
+            out = folder.path
+            _demo(X, names, args, out, pool, t0, timings)
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
     print(f"[5/5] report: {target / 'index.html'} ({time.perf_counter() - t0:.0f} s in all)")
+
+
+def _demo(X, names, args, out, pool, t0, timings):
+    """The demo's steps, writing into ``out``; ``pool`` (or None) samples a neighbour."""
+    # the demo samples its choice with PyMC: choose among the families the PyMC model has
+    rows = select_grid(X, args.kmax, SKLEARN_TYPES, random_state=args.seed, progress=True)
+    _write_rows(out / "select.csv", rows)
+    top = best(rows, "bic")
+    K, ct = top["K"], top["covariance_type"]
+    timings["select_s"] = time.perf_counter() - t0
+    print(f"[1/5] best by BIC: K={K} {ct} (BIC {top['bic']:.2f})")
+    args.components, args.covariance_type = K, ct
+    mle, mapped, em_mle, em_map = _em_pair(X, args, names)
+    em_mle.to_netcdf(out / "em_mle.nc")
+    em_map.to_netcdf(out / "em_map.nc")
+    print(f"[2/5] EM MLE log-lik {mle.log_likelihood:.3f}; MAP log-posterior "
+          f"{mapped.log_posterior:.3f}")
+    # the neighbours only feed the LOO table: 2 chains x 500 draws are plenty for PSIS-LOO
+    short = argparse.Namespace(**{**vars(args), "chains": min(args.chains, 2),
+                                  "draws": min(args.draws, 500), "tune": min(args.tune, 500)})
+    neighbours = [K2 for K2 in (K - 1, K + 1) if 1 <= K2 <= args.kmax]
+    helper, here = (neighbours[-1:], neighbours[:-1]) if pool is not None else ([], neighbours)
+    if helper:
+        loo = pool.apply_async(_sample_neighbours, (X, helper, ct, short, names, out, False))
+    t1 = time.perf_counter()
+    dt = _sample(X, K, ct, args, names, init=mapped.params, posterior_predictive=True)
+    dt.to_netcdf(out / "posterior.nc")
+    dt.to_netcdf(out / f"posterior_K{K}.nc")
+    timings["sample_s"] = time.perf_counter() - t1
+    timings.update(_sample_neighbours(X, here, ct, short, names, out))
+    if helper:
+        timings.update(loo.get())
+    line = f"[3/5] NUTS: {args.chains} chains x {args.draws} draws in {timings['sample_s']:.1f} s"
+    if neighbours:
+        parts = [f"K = {K2} {'in a second process' if K2 in helper else 'after it'} "
+                 f"{timings[f'sample_K{K2}_s']:.1f} s" for K2 in neighbours]
+        line += (f"; for the LOO table, {short.chains} x {short.draws}: {', '.join(parts)}; "
+                 f"{time.perf_counter() - t1:.1f} s in all")
+    print(line)
+    _warn_sampling(dt)
+    rows_c, agreement = compare(em_map, dt, em_mle_dt=em_mle)
+    _write_rows(out / "comparison.csv", rows_c)
+    worst = max(r["r_hat"] for r in rows_c)
+    print(f"[4/5] max r_hat {worst:.4f}; mean |EM gamma - posterior| "
+          f"{agreement['mean_abs_gamma_diff']:.4f}")
+    timings["total_before_report_s"] = time.perf_counter() - t0
+    write_json(out / "run.json", _record(
+        args, names, title=f"Old Faithful: K={K} {ct} by EM and NUTS", model=f"K={K} {ct}",
+        timings=timings, label_alignment=f"{dt.attrs.get('relabel_draws_permuted', 0)} draws "
+        "permuted onto the EM MAP labels (Hungarian matching)", agreement=agreement))
+    render(out)
 
 
 COMMANDS = {"simulate": cmd_simulate, "fit": cmd_fit, "select": cmd_select, "sample": cmd_sample,

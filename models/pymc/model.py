@@ -187,6 +187,46 @@ def build_model(X, n_components=2, covariance_type="full", prior=None, latent="m
     return model
 
 
+def structure_digest(model):
+    """A digest of what compiling ``model`` depends on, made once per model.
+
+    The log density's PyTensor graph (its operations, input types and constants, so the prior's
+    numbers, K, d and the family), PyMC's, PyTensor's and NumPy's versions; not the data, which
+    are ``pm.Data``. Keys the JAX routes' compiled programs and the "first time for this shape"
+    notice.
+
+    Parameters
+    ----------
+    model : pymc.Model
+        Built by :func:`build_model`.
+
+    Returns
+    -------
+    str
+        40 hexadecimal digits.
+    """
+    import hashlib
+
+    import pytensor
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.traversal import graph_inputs, io_toposort
+
+    digest = model.gmm_spec.get("digest")
+    if digest is None:
+        graph = model.logp()
+        h = hashlib.sha1()
+        for lib in (pm, pytensor, np):
+            h.update(f"{lib.__name__}={lib.__version__};".encode())
+        # every input and constant is some node's input: the nodes in order cover them all
+        for node in io_toposort(list(graph_inputs([graph])), [graph]):
+            h.update(f"{node.op};{[str(i.type) for i in node.inputs]};".encode())
+            for i in node.inputs:
+                if isinstance(i, Constant):
+                    h.update(np.ascontiguousarray(i.data).tobytes())
+        digest = model.gmm_spec["digest"] = h.hexdigest()
+    return digest
+
+
 def _f64(value):
     """A float64 array: PyTensor would turn a Python float such as 4.0 into a float32 constant."""
     return np.asarray(value, dtype=np.float64)

@@ -22,6 +22,7 @@ from models.pymc.model import (
     check_inputs,
     check_start,
     params_to_point,
+    structure_digest,
 )
 from models.pymc.schema import (
     _draw_params,
@@ -87,31 +88,23 @@ def _use_jax_cache():
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def _shape_marker(sampler, X, K, covariance_type, prior, draws, tune, chains):
+def _shape_marker(sampler, model, N, draws, tune, chains):
     """The file that records a compiled shape.
 
-    The JAX routes compile per structure: K, d, family and the prior's numbers (constants in the
-    program), and the chains and N (blackjax: N's bucket; numpyro: N, draws and tune); never per
-    data set.
+    Keyed on the model's structure (:func:`models.pymc.model.structure_digest`: K, d, family,
+    the prior's numbers and the library versions), never on the data; the JAX routes' programs
+    also depend on the chains and N (blackjax: N's bucket; numpyro: N, draws and tune).
     """
-    import hashlib
+    spec = model.gmm_spec
+    key = f"{sampler}-K{spec['K']}-d{spec['d']}-{spec['covariance_type']}"
+    if sampler == "blackjax":
+        from models.pymc.jax_routes import bucket
 
-    import pytensor
-
-    N, d = X.shape
-    key = f"{sampler}-K{K}-d{d}-{covariance_type}"
-    if sampler in JAX_SAMPLERS:
-        h = hashlib.sha1()
-        for a in (prior.alpha_for(K), prior.m0, prior.Psi0, np.array([prior.kappa0, prior.nu0])):
-            h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
-        if sampler == "blackjax":
-            from models.pymc.jax_routes import bucket
-
-            key += f"-N{bucket(N)}-c{chains}-{h.hexdigest()[:16]}"
-        else:
-            key += f"-N{N}-c{chains}-t{tune}-n{draws}-{h.hexdigest()[:16]}"
-    versions = f"pymc{pm.__version__}-pytensor{pytensor.__version__}"
-    return os.path.join(os.path.dirname(jax_cache_dir()), "shapes", versions, key)
+        key += f"-N{bucket(N)}-c{chains}"
+    elif sampler == "numpyro":
+        key += f"-N{N}-c{chains}-t{tune}-n{draws}"
+    return os.path.join(os.path.dirname(jax_cache_dir()), "shapes",
+                        f"{key}-{structure_digest(model)[:16]}")
 
 
 def _compile_notice(marker, K, d, covariance_type):
@@ -280,7 +273,7 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init=None, dra
     t_em = time.perf_counter() - t0
     model = _cached_model(X, K, covariance_type, prior)
     starts = _jittered_starts(reference, chains, rng)
-    marker = _shape_marker(sampler, X, K, covariance_type, prior, draws, tune, chains)
+    marker = _shape_marker(sampler, model, N, draws, tune, chains)
     if progressbar:
         _compile_notice(marker, K, d, covariance_type)
     t1 = time.perf_counter()

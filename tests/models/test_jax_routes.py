@@ -18,7 +18,8 @@ def test_fingerprint_ignores_the_data_and_sees_the_prior_and_the_transform(monke
     X, _ = load_faithful()
     prior = Prior.default(X, 2)
     base = _fingerprint(X, prior)
-    assert _fingerprint(X[::-1] + 1.0, prior) == base          # the data are an argument
+    assert _fingerprint(X[::-1] + 1.0, prior) == base          # the data are an argument,
+    assert _fingerprint(X[:200], prior) == base                 # and so is N
     assert _fingerprint(X, Prior.default(X + 1.0, 2)) != base  # the prior's numbers are not
 
     def log_jac_det(self, value, *inputs):                    # a wrong Jacobian power

@@ -131,15 +131,18 @@ class Family:
                 + count[self.orientation] * d * (d - 1) // 2)
 
     def to_full(self, Sigma, K, d):
-        """``Sigma`` as a ``(K, d, d)`` stack of matrices."""
+        """``Sigma`` as a ``(K, d, d)`` stack of matrices.
+
+        A stack of ``(..., *sigma_shape)`` (posterior draws, say) gives ``(..., K, d, d)``.
+        """
         Sigma = np.asarray(Sigma)
         if self.storage == "full":
             return Sigma
         if self.storage == "tied":
-            return np.broadcast_to(Sigma, (K, d, d)).copy()
+            return np.broadcast_to(Sigma[..., None, :, :], Sigma.shape[:-2] + (K, d, d)).copy()
         if self.storage == "diag":
-            return Sigma[:, :, None] * np.eye(d)
-        return Sigma[:, None, None] * np.eye(d)
+            return Sigma[..., :, None] * np.eye(d)
+        return Sigma[..., None, None] * np.eye(d)
 
     def per_component(self, Sigma, K):
         """``Sigma`` with one entry per component along the first axis (tied repeated)."""

@@ -25,7 +25,6 @@ from models.pymc.model import (
     structure_digest,
 )
 from models.pymc.schema import (
-    _draw_params,
     _gamma_group,
     _versions,
     add_posterior_predictive,
@@ -413,6 +412,19 @@ def _assemble(idata, X, reference, covariance_type, rng, sample_z):
     return relabel(dt, reference, rng=rng, sample_z=sample_z)
 
 
+def _label_costs(pi, mu, reference, ref_L):
+    """Matching costs of draws' components (rows) against the reference's (columns).
+
+    ``pi`` (..., K) and ``mu`` (..., K, d) give costs (..., K, K): the squared Mahalanobis
+    distance between the means under the reference covariance, plus the squared difference of
+    the log weights.
+    """
+    L_inv = np.linalg.inv(ref_L)                                                 # (k, d, d)
+    diff = np.asarray(mu)[..., :, None, :] - reference.mu                        # (..., j, k, d)
+    y = np.einsum("kab,...jkb->...jka", L_inv, diff)
+    return (y**2).sum(-1) + (np.log(pi)[..., :, None] - np.log(reference.pi)) ** 2
+
+
 def match_labels(pi, mu, reference, ref_L=None):
     """The permutation that puts components ``(pi, mu)`` on the reference's labels.
 
@@ -434,11 +446,29 @@ def match_labels(pi, mu, reference, ref_L=None):
         New component k is old component ``perm[k]``.
     """
     ref_L = reference.cholesky if ref_L is None else ref_L
-    diff = np.asarray(mu)[:, None, :] - reference.mu[None]                          # (j, k, d)
-    y = np.linalg.solve(ref_L[None], diff[..., None])[..., 0]
-    cost = (y**2).sum(-1) + (np.log(pi)[:, None] - np.log(reference.pi)[None]) ** 2
-    rows, cols = linear_sum_assignment(cost)
+    rows, cols = linear_sum_assignment(_label_costs(pi, mu, reference, ref_L))
     return rows[np.argsort(cols)]
+
+
+def _log_joint_draws(pi, mu, Sigma, X):
+    """``log pi_k + log N(x_n | mu_k, Sigma_k)`` of every draw: (S, N, K).
+
+    ``pi`` (S, K), ``mu`` (S, K, d) and full ``Sigma`` (S, K, d, d); as
+    :meth:`models.GMMParams.log_joint` per draw, in batched Cholesky factors and solves.
+    """
+    d = X.shape[1]
+    L = np.linalg.cholesky(Sigma)                                                # (S, K, d, d)
+    diff = X[None, None] - mu[:, :, None, :]                                      # (S, K, N, d)
+    y = np.linalg.solve(L, np.swapaxes(diff, -1, -2))                             # (S, K, d, N)
+    log_det = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1)           # (S, K)
+    with np.errstate(divide="ignore"):
+        log_pi = np.log(pi)
+    return np.swapaxes(log_pi[..., None] - 0.5 * (d * np.log(2 * np.pi) + log_det[..., None]
+                                                   + (y**2).sum(-2)), -1, -2)
+
+
+#: values per block of draws in :func:`relabel`'s log densities (the (S, K, N, d) differences)
+_BLOCK = 2**22
 
 
 def relabel(dt, reference, rng=None, sample_z=False):
@@ -478,31 +508,45 @@ def relabel(dt, reference, rng=None, sample_z=False):
                          "components.")
     pi, mu, Sigma = (post[v].values.copy() for v in ("pi", "mu", "Sigma"))
     C, D = pi.shape[:2]
-    ref_L = reference.cholesky
+    costs = _label_costs(pi, mu, reference, reference.cholesky)                  # (C, D, K, K)
     perms = np.empty((C, D, K), dtype=np.int64)
     for c in range(C):
         for t in range(D):
-            perm = match_labels(pi[c, t], mu[c, t], reference, ref_L)
-            perms[c, t] = perm
-            pi[c, t], mu[c, t] = pi[c, t][perm], mu[c, t][perm]
-            if family(covariance_type).storage != "tied":
-                Sigma[c, t] = Sigma[c, t][perm]
+            rows, cols = linear_sum_assignment(costs[c, t])
+            perms[c, t] = rows[np.argsort(cols)]
+    pi, mu = (np.take_along_axis(a, perms.reshape(C, D, K, *[1] * (a.ndim - 3)), axis=2)
+              for a in (pi, mu))
+    fam = family(covariance_type)
+    if fam.storage != "tied":
+        Sigma = np.take_along_axis(Sigma, perms.reshape(C, D, K, *[1] * (Sigma.ndim - 3)), axis=2)
     new_post = post.copy()
     new_post["pi"] = (post["pi"].dims, pi)
     new_post["mu"] = (post["mu"].dims, mu)
     new_post["Sigma"] = (post["Sigma"].dims, Sigma)
+    # every draw's log joint at once, in blocks of draws (as point_to_params: pi normalised,
+    # Sigma symmetrised)
     X = dt["observed_data"]["x"].values
-    gamma = np.zeros((X.shape[0], K))
-    log_lik = np.empty((C, D, X.shape[0]))
-    z = np.empty((C, D, X.shape[0]), dtype=np.int64) if sample_z else None
-    for c, t, p in _draw_params(new_post, covariance_type):
-        log_joint = p.log_joint(X)
-        log_lik[c, t] = logsumexp(log_joint, axis=1)
-        g = np.exp(log_joint - log_lik[c, t][:, None])
-        gamma += g
+    N, d = X.shape
+    S = C * D
+    pi_s = (pi / pi.sum(-1, keepdims=True)).reshape(S, K)
+    mu_s = mu.reshape(S, K, d)
+    full = fam.to_full(Sigma, K, d).reshape(S, K, d, d)
+    full = 0.5 * (full + np.swapaxes(full, -1, -2))
+    u = rng.uniform(size=(S, N, 1)) if sample_z else None
+    gamma = np.zeros((N, K))
+    log_lik = np.empty((S, N))
+    z = np.empty((S, N), dtype=np.int64) if sample_z else None
+    block = max(1, _BLOCK // (K * N * d))
+    for s in range(0, S, block):
+        b = slice(s, s + block)
+        log_joint = _log_joint_draws(pi_s[b], mu_s[b], full[b], X)               # (s, N, K)
+        log_lik[b] = logsumexp(log_joint, axis=-1)
+        g = np.exp(log_joint - log_lik[b][..., None])
+        gamma += g.sum(0)
         if sample_z:
-            u = rng.uniform(size=(X.shape[0], 1))
-            z[c, t] = np.minimum((np.cumsum(g, axis=1) < u).sum(axis=1), K - 1)
+            z[b] = np.minimum((np.cumsum(g, axis=-1) < u[b]).sum(-1), K - 1)
+    log_lik = log_lik.reshape(C, D, N)
+    z = z.reshape(C, D, N) if sample_z else None
     if sample_z:
         new_post["z"] = (("chain", "draw", "obs_id"), z)
     new_post = new_post.assign_coords(obs_id=np.arange(X.shape[0]))

@@ -14,7 +14,7 @@ The peer is PyMC's own example model (``pm.Mixture`` of ``MvNormal`` with LKJ pr
 NUTS), sampled warm on Old Faithful in the same run.
 
 Usage: python benchmarks/pymc_sampling.py [--sets faithful iris sim] [--routes numba ...]
-[--draws N] [--iris-draws N] [--sim-draws N] [--json out.json]
+[--draws N] [--iris-draws N] [--sim-draws N] [--timeout S] [--json out.json]
 """
 
 from __future__ import annotations
@@ -87,23 +87,27 @@ def worker(route, name, draws):
                       "draws_sha1": draws_hash.hexdigest()}))
 
 
-def first_posterior(route, name, draws, env):
+def first_posterior(route, name, draws, env, timeout=None):
     t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-W", "ignore", __file__, "--worker", route, name,
-                        "--draws", str(draws)], env=env, capture_output=True, text=True)
+    try:
+        r = subprocess.run([sys.executable, "-W", "ignore", __file__, "--worker", route, name,
+                            "--draws", str(draws)], env=env, capture_output=True, text=True,
+                           timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"stopped after {timeout:g} s (--timeout)", "wall_s": None}
     wall = time.perf_counter() - t
     if r.returncode:
         return {"error": (r.stderr.strip().splitlines() or ["?"])[-1][:200], "wall_s": wall}
     return {"wall_s": wall} | json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def cold_and_warm(route, name, draws):
+def cold_and_warm(route, name, draws, timeout=None):
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={cache}/pytensor",
                    NUMBA_CACHE_DIR=f"{cache}/numba", JAX_COMPILATION_CACHE_DIR=f"{cache}/jax",
                    XDG_CACHE_HOME=f"{cache}/xdg", PYTHONPATH=str(HERE.parent))
-        cold = first_posterior(route, name, draws, env)
-        warm = first_posterior(route, name, draws, env)
+        cold = first_posterior(route, name, draws, env, timeout)
+        warm = first_posterior(route, name, draws, env, timeout)
     return cold, warm
 
 
@@ -146,6 +150,8 @@ def main(argv=None):
                     "backend's gradient is the slowest)")
     ap.add_argument("--sim-draws", type=int, default=None,
                     help="draws on the N = 100,000 set (default: --draws)")
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="seconds a process may run; a route past it gets a row that says so")
     ap.add_argument("--json")
     ap.add_argument("--worker", nargs=2, metavar=("ROUTE", "SET"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -157,7 +163,7 @@ def main(argv=None):
     for name in args.sets:
         draws = {"iris": args.iris_draws, "sim": args.sim_draws}.get(name) or args.draws
         for route in args.routes:
-            cold, warm = cold_and_warm(route, name, draws)
+            cold, warm = cold_and_warm(route, name, draws, args.timeout)
             row = {"data": LABELS[name], "route": route, "draws": f"4x{draws}",
                    "cold_s": cold["wall_s"], "warm_s": warm["wall_s"],
                    "sampling_s": warm.get("sampling_s"), "ess_per_s": warm.get("ess_per_s"),

@@ -169,7 +169,8 @@ def main(argv=None):
                    "sampling_s": warm.get("sampling_s"), "ess_per_s": warm.get("ess_per_s"),
                    "min_ess": warm.get("min_ess_bulk"), "r_hat": warm.get("max_r_hat"),
                    "divergences": warm.get("divergences"),
-                   "same_draws": cold.get("draws_sha1") == warm.get("draws_sha1"),
+                   "same_draws": (cold["draws_sha1"] == warm["draws_sha1"]
+                                  if "draws_sha1" in cold and "draws_sha1" in warm else None),
                    "error": cold.get("error") or warm.get("error")}
             results.append(row)
             print(json.dumps(row), flush=True)

@@ -98,6 +98,35 @@ def _readonly(a):
     return a
 
 
+def log_joint_stack(pi, mu, L, X):
+    r""":meth:`GMMParams.log_joint` for a stack of mixtures (posterior draws, say).
+
+    .. math:: \log \pi_k + \log \mathcal{N}(x_n \mid \mu_k, L_k L_k^T)
+
+    Parameters
+    ----------
+    pi : ndarray of shape (..., K)
+    mu : ndarray of shape (..., K, d)
+    L : ndarray of shape (..., K, d, d)
+        Lower Cholesky factors of the covariances.
+    X : ndarray of shape (N, d)
+        Checked float64 data.
+
+    Returns
+    -------
+    ndarray of shape (..., N, K)
+    """
+    d = X.shape[1]
+    # Mahalanobis terms through triangular solves with L_k (no explicit inverse).
+    diff = X[..., None, :, :] - mu[..., :, None, :]                     # (..., K, N, d)
+    y = linalg.solve_triangular(L, np.swapaxes(diff, -1, -2), lower=True)  # (..., K, d, N)
+    maha = np.einsum("...kdn,...kdn->...nk", y, y)
+    log_det = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(axis=-1)
+    with np.errstate(divide="ignore"):
+        log_pi = np.log(pi)
+    return log_pi[..., None, :] - 0.5 * (d * np.log(2 * np.pi) + log_det[..., None, :] + maha)
+
+
 @dataclass(frozen=True, eq=False)
 class GMMParams:
     r"""Parameters of a Gaussian mixture, validated once at construction.
@@ -287,17 +316,7 @@ class GMMParams:
         -------
         ndarray of shape (N, K)
         """
-        X = self._check_X(X)
-        d = self.d
-        # Mahalanobis terms through triangular solves with L_k (no explicit inverse).
-        diff = X[None, :, :] - self.mu[:, None, :]                      # (K, N, d)
-        y = np.stack([linalg.solve_triangular(L, D.T, lower=True)
-                      for L, D in zip(self._chol, diff)])               # (K, d, N)
-        maha = np.einsum("kdn,kdn->nk", y, y)
-        log_det = 2.0 * np.log(np.diagonal(self._chol, axis1=1, axis2=2)).sum(axis=1)
-        with np.errstate(divide="ignore"):
-            log_pi = np.log(self.pi)
-        return log_pi - 0.5 * (d * np.log(2 * np.pi) + log_det + maha)
+        return log_joint_stack(self.pi, self.mu, self._chol, self._check_X(X))
 
     def log_pdf(self, X):
         r"""Log mixture density of each point, by logsumexp over components.

@@ -14,7 +14,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp
 
 from models.families import family
-from models.params import GMMParams
+from models.params import GMMParams, log_joint_stack
 from models.pymc.distributions import _sigma_dims
 from models.pymc.model import (
     _names,
@@ -446,25 +446,13 @@ def match_labels(pi, mu, reference, ref_L=None):
         New component k is old component ``perm[k]``.
     """
     ref_L = reference.cholesky if ref_L is None else ref_L
-    rows, cols = linear_sum_assignment(_label_costs(pi, mu, reference, ref_L))
+    return _assignment(_label_costs(pi, mu, reference, ref_L))
+
+
+def _assignment(cost):
+    """Hungarian matching of a (K, K) cost: new component k is old component ``perm[k]``."""
+    rows, cols = linear_sum_assignment(cost)
     return rows[np.argsort(cols)]
-
-
-def _log_joint_draws(pi, mu, Sigma, X):
-    """``log pi_k + log N(x_n | mu_k, Sigma_k)`` of every draw: (S, N, K).
-
-    ``pi`` (S, K), ``mu`` (S, K, d) and full ``Sigma`` (S, K, d, d); as
-    :meth:`models.GMMParams.log_joint` per draw, in batched Cholesky factors and solves.
-    """
-    d = X.shape[1]
-    L = np.linalg.cholesky(Sigma)                                                # (S, K, d, d)
-    diff = X[None, None] - mu[:, :, None, :]                                      # (S, K, N, d)
-    y = np.linalg.solve(L, np.swapaxes(diff, -1, -2))                             # (S, K, d, N)
-    log_det = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1)           # (S, K)
-    with np.errstate(divide="ignore"):
-        log_pi = np.log(pi)
-    return np.swapaxes(log_pi[..., None] - 0.5 * (d * np.log(2 * np.pi) + log_det[..., None]
-                                                   + (y**2).sum(-2)), -1, -2)
 
 
 #: values per block of draws in :func:`relabel`'s log densities (the (S, K, N, d) differences)
@@ -512,8 +500,7 @@ def relabel(dt, reference, rng=None, sample_z=False):
     perms = np.empty((C, D, K), dtype=np.int64)
     for c in range(C):
         for t in range(D):
-            rows, cols = linear_sum_assignment(costs[c, t])
-            perms[c, t] = rows[np.argsort(cols)]
+            perms[c, t] = _assignment(costs[c, t])
     pi, mu = (np.take_along_axis(a, perms.reshape(C, D, K, *[1] * (a.ndim - 3)), axis=2)
               for a in (pi, mu))
     fam = family(covariance_type)
@@ -539,7 +526,7 @@ def relabel(dt, reference, rng=None, sample_z=False):
     block = max(1, _BLOCK // (K * N * d))
     for s in range(0, S, block):
         b = slice(s, s + block)
-        log_joint = _log_joint_draws(pi_s[b], mu_s[b], full[b], X)               # (s, N, K)
+        log_joint = log_joint_stack(pi_s[b], mu_s[b], np.linalg.cholesky(full[b]), X)  # (s, N, K)
         log_lik[b] = logsumexp(log_joint, axis=-1)
         g = np.exp(log_joint - log_lik[b][..., None])
         gamma += g.sum(0)

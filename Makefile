@@ -18,12 +18,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/gmm demo --out reports/out/demo --force
 
-# -n auto: one test process per core (compiles and samplers are mostly single-threaded)
+# -n auto: one test process per core (compiles and samplers are mostly single-threaded);
+# --maxschedchunk 1: tests go out one at a time, the slow ones first (tests/conftest.py)
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --maxschedchunk 1
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto -m "not slow"
+	$(BIN)/python -m pytest -q -n auto --maxschedchunk 1 -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -27,7 +27,7 @@ from models import COVARIANCE_TYPES, MCLUST_NAMES, SKLEARN_TYPES, Prior, sample_
 from models.pymc import DEFAULT_SAMPLER, JAX_SAMPLERS, SAMPLERS, _versions, point_to_datatree, point_to_params
 from reports import figures, interrupt, joint
 from reports.compare import align, as_frame, compare, format_table, sampling_problems, summary
-from reports.html import render
+from reports.html import render, sections
 from reports.io import (
     ResultsFolder,
     UserError,
@@ -593,14 +593,21 @@ def _demo(X, names, args, out, pool, t0, timings):
     dt.to_netcdf(out / f"posterior_K{K}.nc")
     timings["sample_s"] = time.perf_counter() - t1
     timings.update(_sample_neighbours(X, here, ct, short, names, out))
+    ready = None
     if helper:
+        # the report's sections on the chosen model while the helper finishes the neighbour
+        t2 = time.perf_counter()
+        ready = sections(out, skip=("loo", "record"))
+        timings["report_early_s"] = time.perf_counter() - t2
         timings.update(loo.get())
     line = f"[3/5] NUTS: {args.chains} chains x {args.draws} draws in {timings['sample_s']:.1f} s"
     if neighbours:
         parts = [f"K = {K2} {'in a second process' if K2 in helper else 'after it'} "
                  f"{timings[f'sample_K{K2}_s']:.1f} s" for K2 in neighbours]
-        line += (f"; for the LOO table, {short.chains} x {short.draws}: {', '.join(parts)}; "
-                 f"{time.perf_counter() - t1:.1f} s in all")
+        line += f"; for the LOO table, {short.chains} x {short.draws}: {', '.join(parts)}"
+        if "report_early_s" in timings:
+            line += f" (meanwhile the report's K = {K} figures, {timings['report_early_s']:.1f} s)"
+        line += f"; {time.perf_counter() - t1:.1f} s in all"
     print(line)
     _warn_sampling(dt)
     rows_c, agreement = compare(em_map, dt, em_mle_dt=em_mle)
@@ -613,7 +620,7 @@ def _demo(X, names, args, out, pool, t0, timings):
         args, names, title=f"Old Faithful: K={K} {ct} by EM and NUTS", model=f"K={K} {ct}",
         timings=timings, label_alignment=f"{dt.attrs.get('relabel_draws_permuted', 0)} draws "
         "permuted onto the EM MAP labels (Hungarian matching)", agreement=agreement))
-    render(out)
+    render(out, ready=ready)
 
 
 COMMANDS = {"simulate": cmd_simulate, "fit": cmd_fit, "select": cmd_select, "sample": cmd_sample,

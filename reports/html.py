@@ -128,24 +128,28 @@ def _plot_coords(post, budget=_PLOT_SCALARS):
     return coords, note
 
 
-def render(folder, out=None):
-    """Render ``index.html`` from the results in ``folder``, and write each figure as PNG.
+def sections(folder, out=None, skip=(), ready=None):
+    """Build the report's sections from the results in ``folder``, writing each figure as PNG.
 
     Reads what exists of ``em.nc``, ``em_mle.nc``, ``em_map.nc``, ``posterior.nc``,
-    ``posterior_K*.nc``, ``predict.nc``, ``simulated.nc``, ``select.csv`` and ``run.json``;
-    a section whose inputs are missing says so.
+    ``posterior_K*.nc``, ``predict.nc``, ``simulated.nc``, ``select.csv`` and ``run.json``.
 
     Parameters
     ----------
     folder : str or Path
         The results folder.
     out : str or Path or None
-        Where to write ``index.html`` and the PNGs (default: ``folder``).
+        Where to write the PNGs (default: ``folder``).
+    skip : collection of str
+        Section ids (see :data:`SECTIONS`) not to build now.
+    ready : dict or None
+        Sections already built (an earlier call's return value): kept, not built again.
 
     Returns
     -------
-    Path
-        The HTML file.
+    dict
+        Section id to HTML, for the sections whose inputs exist; ``"banner"`` holds the sampling
+        warning, if any.
     """
     folder = Path(folder)
     out = folder if out is None else Path(out)
@@ -161,11 +165,17 @@ def render(folder, out=None):
     if ref is None and not (folder / "select.csv").exists():
         raise FileNotFoundError(f"no results (*.nc or select.csv) in {str(folder)!r}; run gmm "
                                 "fit, select or sample first.")
-    body, banner = {}, ""
+    body = dict(ready or {})
+    done = set(body) | set(skip)
+
+    def wanted(*ids):
+        return any(i not in done for i in ids)
+
     ci = ci_label()
 
     if ref is not None:
         X = ref["observed_data"]["x"].values
+    if ref is not None and wanted("data", "classification", "uncertainty", "density"):
         names = [str(n) for n in ref["observed_data"]["feature"].values]
         estimates = {_LABELS.get(t.attrs.get("method"), "model"): _point(t) for t in points}
         if X.shape[1] >= 2:
@@ -178,7 +188,7 @@ def render(folder, out=None):
             path, note = figures.mclust_plot(out / f"{kind}.png", kind, X, names, params, gamma)
             body[kind] = _note(note) + _img(path)
 
-    if (folder / "select.csv").exists():
+    if (folder / "select.csv").exists() and wanted("selection"):
         rows = read_csv_rows(folder / "select.csv")
         ok = [r for r in rows if isinstance(r["bic"], float) and np.isfinite(r["bic"])]
         failed = [r for r in rows if r not in ok]
@@ -188,10 +198,11 @@ def render(folder, out=None):
             _note(f"K={r['K']} {r['covariance_type']} failed: {r.get('error', '')}")
             for r in failed)
 
-    if post is not None:
+    if post is not None and wanted("rank", "trace", "diagnostics", "energy", "forest", "comparison",
+                                   "responsibilities", "ppc", "loo_pit"):
         problems = sampling_problems(post)
         if problems:
-            banner = (f'<div class="banner">Sampling warning: {html.escape(problems)}. The draws '
+            body["banner"] = (f'<div class="banner">Sampling warning: {html.escape(problems)}. The draws '
                       "may not represent the posterior; sample longer or check the model.</div>")
         coords, note = _plot_coords(post["posterior"])
         body["rank"] = _note(note) + _img(figures.arviz_plot(
@@ -231,7 +242,7 @@ def render(folder, out=None):
             body["loo_pit"] = _img(figures.arviz_plot(out / "loo_pit.png", azp.plot_loo_pit,
                                                       loo_pit_view(post)))
     by_K = {int(k.split("_K")[1]): t for k, t in load.items() if k.startswith("posterior_K")}
-    if len(by_K) >= 2:
+    if len(by_K) >= 2 and wanted("loo"):
         table = []
         for K, t in sorted(by_K.items()):
             # a Pareto k above 0.7 is the table's max_pareto_k column, not a console warning
@@ -241,8 +252,38 @@ def render(folder, out=None):
             table.append({"K": K, "elpd_loo": float(res.elpd), "se": float(res.se),
                           "p_loo": float(res.p), "max_pareto_k": float(np.max(res.pareto_k))})
         body["loo"] = _img(figures.loo_plot(out / "loo.png", table)) + _table(table)
-    body["record"] = _table([{"item": k, "value": json.dumps(v) if not isinstance(v, str) else v}
-                             for k, v in record.items()]) if record else "<p>No run.json.</p>"
+    if wanted("record"):
+        body["record"] = _table([{"item": k, "value": json.dumps(v) if not isinstance(v, str)
+                                  else v} for k, v in record.items()]) if record else (
+            "<p>No run.json.</p>")
+    return body
+
+
+def render(folder, out=None, ready=None):
+    """Render ``index.html`` from the results in ``folder``, and write each figure as PNG.
+
+    A section whose inputs are missing says so (see :func:`sections` for the files read).
+
+    Parameters
+    ----------
+    folder : str or Path
+        The results folder.
+    out : str or Path or None
+        Where to write ``index.html`` and the PNGs (default: ``folder``).
+    ready : dict or None
+        Sections built before (:func:`sections`), for example while other results were still
+        being computed; the rest are built now.
+
+    Returns
+    -------
+    Path
+        The HTML file.
+    """
+    folder = Path(folder)
+    out = folder if out is None else Path(out)
+    body = sections(folder, out, ready=ready)
+    record = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
+    ci = ci_label()
 
     parts = []
     for sid, title, how in SECTIONS:
@@ -251,7 +292,7 @@ def render(folder, out=None):
                      f'<p class="how">How to read it: {html.escape(how.format(ci=ci))}</p>'
                      f'{content}</section>')
     page = _PAGE.format(title=html.escape(record.get("title", "gmm-suite report")),
-                        body=banner + "\n".join(parts))
+                        body=body.get("banner", "") + "\n".join(parts))
     path = out / "index.html"
     path.write_text(page)
     return path

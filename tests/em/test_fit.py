@@ -228,6 +228,7 @@ def test_prior_of_wrong_dimension():
         em.fit(X, 2, prior=Prior.default(X[:, :1], 2))
 
 
+@pytest.mark.slow(cpu_s=90)
 def test_reaches_mclusts_maxima_and_bic_choice():
     # Golden values from R's mclust 6.0.0 (tests/data/mclust/make_golden.R writes golden.csv):
     # every maximum-likelihood fit of mclust's 14 models, G = 1..5, on Old Faithful, iris and two

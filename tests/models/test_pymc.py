@@ -15,6 +15,7 @@ from models import SKLEARN_TYPES, GMMParams, Prior, load_faithful, load_iris, si
 from models import pymc as gmm_pymc
 from reports import joint
 from tests.conftest import random_params
+from tests.shared.helpers import EVAL
 
 
 def test_invwishart_logp_matches_scipy(rng):
@@ -24,10 +25,10 @@ def test_invwishart_logp_matches_scipy(rng):
     nu = 6.5
     with pm.Model() as model:
         gmm_pymc.InverseWishart("Sigma", nu, Psi, shape=(4, d, d))
-    logp = model.compile_logp(jacobian=False, sum=False)
+    logp = model.compile_logp(jacobian=False, sum=False, **EVAL)
     values = stats.invwishart(nu, Psi).rvs(size=4, random_state=1)
     tr = gmm_pymc.CholeskyLogDiag(d)
-    u = pytensor.function([S := pt.tensor3()], tr.forward(S))(values)
+    u = pytensor.function([S := pt.tensor3()], tr.forward(S), **EVAL)(values)
     ours = logp({"Sigma_cholesky_log_diag__": u})[0]
     np.testing.assert_allclose(ours, stats.invwishart(nu, Psi).logpdf(values.transpose(1, 2, 0)),
                                rtol=1e-10)
@@ -53,10 +54,10 @@ def test_cholesky_transform_roundtrip_and_jacobian(rng):
     d = 3
     tr = gmm_pymc.CholeskyLogDiag(d)
     u_sym = pt.vector()
-    back = pytensor.function([u_sym], tr.backward(u_sym))
-    jac = pytensor.function([u_sym], tr.log_jac_det(u_sym))
+    back = pytensor.function([u_sym], tr.backward(u_sym), **EVAL)
+    jac = pytensor.function([u_sym], tr.log_jac_det(u_sym), **EVAL)
     S_sym = pt.matrix()
-    fwd = pytensor.function([S_sym], tr.forward(S_sym))
+    fwd = pytensor.function([S_sym], tr.forward(S_sym), **EVAL)
     u = rng.normal(size=d * (d + 1) // 2)
     Sigma = back(u)
     np.testing.assert_allclose(fwd(Sigma), u, rtol=1e-10, atol=1e-12)
@@ -77,8 +78,8 @@ def test_explicit_and_marginal_models_agree(covariance_type):
     params = random_params(rng, K, d, covariance_type, spread=1.0)
     marginal = gmm_pymc.build_model(X, K, covariance_type, prior, latent="marginal")
     explicit = gmm_pymc.build_model(X, K, covariance_type, prior, latent="explicit")
-    lp_m = marginal.compile_logp(jacobian=False)(gmm_pymc.value_point_function(marginal)(params))
-    lp_e = explicit.compile_logp(jacobian=False)
+    lp_m = marginal.compile_logp(jacobian=False, **EVAL)(gmm_pymc.value_point_function(marginal)(params))
+    lp_e = explicit.compile_logp(jacobian=False, **EVAL)
     base = gmm_pymc.value_point_function(explicit)(params)
     terms = [lp_e({**base, "z": np.array(z)}) for z in itertools.product(range(K), repeat=N)]
     assert logsumexp(terms) == pytest.approx(float(lp_m), rel=1e-10)
@@ -126,7 +127,7 @@ def test_faithful_sampling_converges(faithful_posterior):
     assert dt.attrs["random_seed"] == 0 and "pymc=" in dt.attrs["versions"]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(cpu_s=65)
 def test_overlapping_clusters_converge():
     truth = GMMParams([0.3, 0.3, 0.4], [[0.0, 0.0], [2.5, 0.0], [1.2, 2.2]],
                       np.stack([np.eye(2)] * 3))
@@ -293,7 +294,7 @@ def test_same_seed_same_draws_with_an_empty_and_a_filled_cache(sampler, tmp_path
     assert cold["sha1"] == warm["sha1"]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(cpu_s=450)
 def test_same_seed_same_draws_with_an_empty_and_a_filled_cache_on_pytensors_routes(
         tmp_path, faithful_posterior):
     # numba, c and nutpie each compile for a minute or two from empty caches: side by side. The

@@ -12,6 +12,7 @@ def test_all_four_notebooks_exist():
     assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04"]
 
 
+@pytest.mark.slow(cpu_s=55)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_and_its_claims_hold(path, monkeypatch):
     from nbclient import NotebookClient

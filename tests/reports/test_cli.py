@@ -5,6 +5,7 @@ import io
 import json
 import os
 import re
+import shutil
 
 import arviz as az
 import arviz_plots as azp
@@ -196,6 +197,12 @@ def test_demo_report_has_every_section(tmp_path, capsys):
     assert xr.open_datatree(folder / "posterior_K2.nc")["posterior"]["pi"].shape == (2, 150, 2)
     if (os.cpu_count() or 1) >= 2:
         assert "K = 2 in a second process" in out
+        # the chosen model's sections were built while the helper sampled: the page is the one
+        # a report of the finished folder renders in one go
+        assert "report_early_s" in record["timings"]
+        shutil.copytree(folder, tmp_path / "again")
+        assert run(capsys, "report", str(tmp_path / "again"))[0] == 0
+        assert (tmp_path / "again" / "index.html").read_text() == page
     dt = xr.open_datatree(folder / "posterior.nc")
     assert dt["posterior"]["pi"].shape == (2, 150, 3)
 

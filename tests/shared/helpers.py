@@ -15,3 +15,8 @@ def assert_params_close(a, b, rtol):
 
 #: the families the PyMC model has: scikit-learn's four (VVV, EEE, VVI, VII) and EII, EEI
 PYMC_TYPES = ("full", "tied", "diag", "spherical", "EII", "EEI")
+
+#: compile arguments for a few evaluations of a PyTensor graph in a test: PyTensor's Python
+#: linker compiles nothing, where the default numba linker spends 5-30 s per graph on a fresh
+#: machine (the samplers' own compiled routes are tested in tests/models/test_pymc.py)
+EVAL = {"mode": "FAST_COMPILE"}

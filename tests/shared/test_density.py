@@ -5,7 +5,7 @@ import pytest
 
 from models import Prior, load_faithful, sample_params, simulate
 from models import pymc as gmm_pymc
-from tests.shared.helpers import PYMC_TYPES
+from tests.shared.helpers import EVAL, PYMC_TYPES
 
 
 @pytest.mark.parametrize("covariance_type", PYMC_TYPES)
@@ -15,7 +15,7 @@ def test_marginal_logp_equals_numpy_density(covariance_type):
     K = 3
     prior = Prior.default(X, K, covariance_type)
     model = gmm_pymc.build_model(X, K, covariance_type, prior, latent="marginal")
-    logp = model.compile_logp(jacobian=False)
+    logp = model.compile_logp(jacobian=False, **EVAL)
     to_values = gmm_pymc.value_point_function(model)
     rng = np.random.default_rng(0)
     for _ in range(50):
@@ -31,7 +31,7 @@ def test_explicit_logp_equals_numpy_joint(covariance_type):
     K = 2
     prior = Prior.default(X, K, covariance_type)
     model = gmm_pymc.build_model(X[:30], K, covariance_type, prior, latent="explicit")
-    logp = model.compile_logp(jacobian=False)
+    logp = model.compile_logp(jacobian=False, **EVAL)
     to_values = gmm_pymc.value_point_function(model)
     for _ in range(10):
         params = sample_params(prior, K, 2, covariance_type, rng)

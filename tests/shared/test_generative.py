@@ -161,7 +161,7 @@ def save_rank_histograms(ranks, L, path):
     plt.close(fig)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(cpu_s=75)
 @pytest.mark.parametrize("d", [1, 2])
 def test_simulation_based_calibration(d):
     # d = 1 (overlapping components on a line, long trajectories) at half the replicates: the
@@ -182,7 +182,7 @@ def test_sbc_detects_a_changed_kappa0():
     assert min(sbc_pvalues(ranks, L).values()) < ALPHA
 
 
-@pytest.mark.slow
+@pytest.mark.slow(cpu_s=75)
 def test_sbc_detects_a_wrong_jacobian_power(monkeypatch):
     # power: the Cholesky transform's log-Jacobian with every power one too small, i.e. the
     # prior on Sigma silently multiplied by prod_i L_ii^-1 = |Sigma|^(-1/2) (p about 3e-5 at

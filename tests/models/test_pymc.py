@@ -284,7 +284,7 @@ def _cold_then_warm(sampler, folder, cores=((None,), (None,))):
 
 
 # the routes that compile with JAX (seconds from empty caches); numba, c and nutpie on numba take
-# minutes and share one slow test below
+# minutes: the slow tests below
 JAX_COMPILED = (*gmm_pymc.JAX_SAMPLERS, "nutpie-jax")
 
 
@@ -294,38 +294,41 @@ def test_same_seed_same_draws_with_an_empty_and_a_filled_cache(sampler, tmp_path
     assert cold["sha1"] == warm["sha1"]
 
 
-@pytest.mark.slow(cpu_s=450)
-def test_same_seed_same_draws_with_an_empty_and_a_filled_cache_on_pytensors_routes(
-        tmp_path, faithful_posterior):
-    # numba, c and nutpie each compile for a minute or two from empty caches: side by side. The
-    # numba route's warm process also runs its chains in 2 processes and then in 1 again (reusing
-    # the compiled step after the parallel run): the cores change no draw either. Each route's
-    # posterior means of mu (2 x 150 draws) sit within 0.5 posterior sd of the default route's
-    # (4 x 1000; 5 Monte Carlo standard errors of 300 draws are about 0.3 sd)
-    from concurrent.futures import ThreadPoolExecutor
+# numba, c and nutpie each compile for a minute or more from empty caches (slow, and each its own
+# test so that the parallel run spreads them). The numba route's warm process also runs its chains
+# in 2 processes and then in 1 again (reusing the compiled step after the parallel run): the cores
+# change no draw either.
+PYTENSOR_ROUTES = {"c": ((None,), (None,)), "numba": ((1,), (2, 1)), "nutpie": ((None,), (None,))}
 
-    cores = {"numba": ((1,), (2, 1)), "c": ((None,), (None,)), "nutpie": ((None,), (None,))}
-    with ThreadPoolExecutor(len(cores)) as pool:
-        runs = dict(zip(cores, pool.map(lambda r: _cold_then_warm(r, tmp_path / r, cores[r]),
-                                        cores)))
-    assert all(len({run["sha1"] for run in route}) == 1 for route in runs.values()), runs
-    assert [run["cores"] for run in runs["numba"]] == [1, 2, 1]
+
+@pytest.mark.parametrize("sampler", [
+    pytest.param("c", marks=pytest.mark.slow(cpu_s=280)),
+    pytest.param("numba", marks=pytest.mark.slow(cpu_s=130)),
+    pytest.param("nutpie", marks=pytest.mark.slow(cpu_s=120)),
+])
+def test_same_seed_same_draws_with_an_empty_and_a_filled_cache_on_pytensors_routes(
+        sampler, tmp_path, faithful_posterior):
+    runs = _cold_then_warm(sampler, tmp_path, PYTENSOR_ROUTES[sampler])
+    assert len({run["sha1"] for run in runs}) == 1, runs
+    if sampler == "numba":
+        assert [run["cores"] for run in runs] == [1, 2, 1]
+    # The route's posterior means of mu (2 x 150 draws) sit within 0.5 posterior sd of the
+    # default route's (4 x 1000; 5 Monte Carlo standard errors of 300 draws are about 0.3 sd),
     # components in the order of mu[:, 0] (the runs start from EM with other seeds, so their
     # labels may be the reference's swapped)
     mu = faithful_posterior[2]["posterior"]["mu"].values
     ref_mean, ref_sd = mu.mean(axis=(0, 1)), mu.std(axis=(0, 1))
     order = np.argsort(ref_mean[:, 0])
     ref_mean, ref_sd = ref_mean[order], ref_sd[order]
-    for route, route_runs in runs.items():
-        mean = np.array(route_runs[0]["mu_mean"]).reshape(2, 2)
-        mean = mean[np.argsort(mean[:, 0])]
-        assert np.all(np.abs(mean - ref_mean) < 0.5 * ref_sd), (route, mean, ref_mean, ref_sd)
+    mean = np.array(runs[0]["mu_mean"]).reshape(2, 2)
+    mean = mean[np.argsort(mean[:, 0])]
+    assert np.all(np.abs(mean - ref_mean) < 0.5 * ref_sd), (sampler, mean, ref_mean, ref_sd)
 
 
 @pytest.mark.parametrize("sampler", [s for s in JAX_COMPILED if s != gmm_pymc.DEFAULT_SAMPLER])
 def test_every_route_finds_the_default_routes_posterior(sampler, faithful_posterior):
     # here the other JAX-compiled routes at 4 x 500; numba, c and nutpie (each a cold compile of
-    # a minute or more) are checked against the default in the slow determinism test above
+    # a minute or more) are checked against the default in the slow determinism tests above
     X, prior, reference = faithful_posterior
     # the reference's start (EM from random_state 0): the same labels
     dt = joint.sample(X, 2, "full", prior=prior, init=joint.em_start(X, 2, "full", prior),

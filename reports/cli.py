@@ -558,10 +558,17 @@ def cmd_demo(args):
         with ResultsFolder(target, args.force, "demo") as folder:
             out = folder.path
             _demo(X, names, args, out, pool, t0, timings)
-    finally:
-        if pool is not None:
+    except BaseException:
+        if pool is not None:        # Ctrl-C or an error: stop the helper where it is
             pool.terminate()
             pool.join()
+        raise
+    if pool is not None:
+        # its work is done: let it exit on its own, so that its libraries clean up after
+        # themselves (terminated, it left joblib's semaphore for Python's resource tracker to
+        # report as leaked)
+        pool.close()
+        pool.join()
     print(f"[5/5] report: {target / 'index.html'} ({time.perf_counter() - t0:.0f} s in all)")
 
 

@@ -202,8 +202,9 @@ def sections(folder, out=None, skip=(), ready=None):
                                    "responsibilities", "ppc", "loo_pit"):
         problems = sampling_problems(post)
         if problems:
-            body["banner"] = (f'<div class="banner">Sampling warning: {html.escape(problems)}. The draws '
-                      "may not represent the posterior; sample longer or check the model.</div>")
+            body["banner"] = (f'<div class="banner">Sampling warning: {html.escape(problems)}. '
+                              "The draws may not represent the posterior; sample longer or check "
+                              "the model.</div>")
         coords, note = _plot_coords(post["posterior"])
         body["rank"] = _note(note) + _img(figures.arviz_plot(
             out / "rank.png", azp.plot_rank, post, var_names=["pi", "mu"], coords=coords))

@@ -5,10 +5,11 @@ import os
 # With pytest-xdist, each worker is one process per core: BLAS threads beyond the worker's share
 # only spin against the other workers (as scikit-learn's own conftest limits them). The
 # variables reach the processes tests start; threadpoolctl limits the libraries loaded here.
-if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
-    _THREADS = str(max((os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]), 1))
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+_THREADS = max((os.cpu_count() or 1) // _WORKERS, 1) if _WORKERS else None
+if _THREADS:
     for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(_var, _THREADS)
+        os.environ.setdefault(_var, str(_THREADS))
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -17,8 +18,8 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from models import GMMParams, family  # noqa: E402
 
-if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
-    threadpool_limits(int(_THREADS))
+if _THREADS:
+    threadpool_limits(_THREADS)
 
 
 def random_scatter(rng, K, d, storage):

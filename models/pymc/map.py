@@ -44,15 +44,15 @@ def find_map(X, n_components=2, covariance_type="full", prior=None, init=None, t
     start = check_start(init, K, X.shape[1])
     model = build_model(X, K, covariance_type, prior, latent="marginal")
     with warnings.catch_warnings():
-        # PyTensor's Python linker (FAST_COMPILE): nothing to compile, where the C backend spent
-        # about a minute of gcc on a fresh machine (numba longer); an evaluation is one NumPy call
-        # per operation, and L-BFGS needs a few hundred (Old Faithful K = 2: under a second).
         warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS",
                                 category=UserWarning)
         # At ftol = gtol = 1e-13 L-BFGS-B can end its line search "ABNORMAL"ly once it sits on
         # the optimum to float precision; the result is still the mode (tests check it to 1e-5).
         warnings.filterwarnings("ignore", message="The optimizer did not converge: ABNORMAL",
                                 category=UserWarning)
+        # PyTensor's Python linker (FAST_COMPILE): nothing to compile, where the C backend spent
+        # about a minute of gcc on a fresh machine (numba longer); an evaluation is one NumPy call
+        # per operation, and L-BFGS needs a few hundred (Old Faithful K = 2: under a second).
         fit = pm.find_MAP(initvals=params_to_point(start), jitter=False, return_inferencedata=True,
                           compile_kwargs={"mode": "FAST_COMPILE"},
                           progressbar=False, model=model, method="L-BFGS-B",

@@ -159,7 +159,7 @@ def main(argv=None):
         worker(*args.worker, args.draws)
         return
     print(machine(), flush=True)
-    results = []
+    results, peer = [], None
     for name in args.sets:
         draws = {"iris": args.iris_draws, "sim": args.sim_draws}.get(name) or args.draws
         for route in args.routes:
@@ -184,8 +184,12 @@ def main(argv=None):
 
     table = pd.DataFrame(results).drop(columns=["error"])
     print(table.to_string(index=False, float_format="{:.3g}".format))
-    if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine(), "rows": results}, indent=2))
+    if args.json:                 # written whole, then renamed: Ctrl-C leaves no half a file
+        out = Path(args.json)
+        part = out.with_name(out.name + ".part")
+        part.write_text(json.dumps({"machine": machine(), "rows": results, "peer": peer},
+                                   indent=2))
+        part.replace(out)
 
 
 if __name__ == "__main__":

@@ -566,7 +566,8 @@ def cmd_demo(args):
     if pool is not None:
         # its work is done: let it exit on its own, so that its libraries clean up after
         # themselves (terminated, it left joblib's semaphore for Python's resource tracker to
-        # report as leaked)
+        # report as leaked). _demo closed it as soon as its neighbour was in, so its 1.4-1.7 s
+        # of shutdown overlap the comparison and the report rather than follow them.
         pool.close()
         pool.join()
     print(f"[5/5] report: {target / 'index.html'} ({time.perf_counter() - t0:.0f} s in all)")
@@ -607,6 +608,8 @@ def _demo(X, names, args, out, pool, t0, timings):
         ready = sections(out, skip=("loo", "record"))
         timings["report_early_s"] = time.perf_counter() - t2
         timings.update(loo.get())
+        # its work is done: it exits (on its own, see cmd_demo) while this one compares and renders
+        pool.close()
     line = f"[3/5] NUTS: {args.chains} chains x {args.draws} draws in {timings['sample_s']:.1f} s"
     if neighbours:
         parts = [f"K = {K2} {'in a second process' if K2 in helper else 'after it'} "

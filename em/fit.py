@@ -24,6 +24,7 @@ from em.mstep import (
     design_moments,
     params_from_stats,
     stats_from_moments,
+    validated,
 )
 from models import GMMParams, Prior
 from models._validation import (
@@ -210,14 +211,16 @@ def _run(X, w, shift, scale, params, prior, covariance_type, reg_covar, max_iter
             break
         try:
             params = params_from_stats(stats, covariance_type, prior_c, reg_covar, shift,
-                                       check_scale, previous=params)
+                                       check_scale, previous=params, validate=False)
         except DegenerateComponentError:
             if check_collapse:
                 raise
             if callback is not None:      # scikit-learn's mode: keep the last valid iterate
                 callback(n_iter, history[-1], False)
             break
-    return params, log_lik, hard, np.asarray(history), n_iter, converged
+    # the M-steps skip the constructor's checks (the step's own arithmetic keeps the iterates
+    # finite, symmetric and positive-definite); the estimate passes them once
+    return validated(params), log_lik, hard, np.asarray(history), n_iter, converged
 
 
 def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=None,

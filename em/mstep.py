@@ -171,7 +171,7 @@ class DegenerateComponentError(ValueError):
 
 
 def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=None, scale=None,
-                      previous=None):
+                      previous=None, validate=True):
     """Closed-form M-step from sufficient statistics (ML, or MAP under ``prior``).
 
     Parameters
@@ -192,6 +192,11 @@ def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=N
         ``1000 eps`` of them counts as collapsed (checked without a proper prior).
     previous : GMMParams or None
         The parameters the statistics were computed at: the iterative M-steps start from them.
+    validate : bool, default True
+        Build the result through ``GMMParams``'s validating constructor. False (EM's loop,
+        which validates its final estimate) skips the checks this step's own arithmetic
+        guarantees: the result is still checked finite and positive-definite, and its Cholesky
+        factors are the ones that check computed.
 
     Returns
     -------
@@ -248,21 +253,58 @@ def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=N
             "a Dirichlet alpha below 1 has its mode on the boundary. Use alpha >= 1."
         )
     pi = numer / numer.sum()
-    _check_collapse(Sigma, storage, proper is None, scale)
+    L = _check_collapse(Sigma, storage, proper is None, scale)
     if shift is not None:
         mu = mu + shift
+    axis_aligned = storage in ("diag", "spherical")
+    if (not validate and (axis_aligned or L is not None)
+            and all(np.isfinite(a).all() for a in (pi, mu, Sigma))):
+        L = (fam.to_full(np.sqrt(Sigma), K, d) if axis_aligned
+             else np.broadcast_to(L, (K, d, d)))  # full's factors, or tied's one repeated
+        return GMMParams.unchecked(pi, mu, Sigma, covariance_type, L)
     try:
         return GMMParams(pi, mu, Sigma, covariance_type)
     except ValueError as exc:
-        raise DegenerateComponentError(
-            f"The M-step produced an invalid covariance ({exc}). A component collapsed onto a "
-            "point or a subspace: add a prior (prior=Prior.default(X, K, covariance_type)), raise "
-            "reg_covar, or lower n_components."
-        ) from None
+        raise _invalid(exc) from None
+
+
+def validated(params):
+    """``params`` checked by ``GMMParams``'s constructor; a failure is a degenerate component.
+
+    Parameters
+    ----------
+    params : GMMParams
+        From :func:`params_from_stats` with ``validate=False``.
+
+    Returns
+    -------
+    GMMParams
+
+    Raises
+    ------
+    DegenerateComponentError
+        An invariant does not hold: the M-step met a collapsed component.
+    """
+    try:
+        return params.validated()
+    except ValueError as exc:
+        raise _invalid(exc) from None
+
+
+def _invalid(exc):
+    return DegenerateComponentError(
+        f"The M-step produced an invalid covariance ({exc}). A component collapsed onto a "
+        "point or a subspace: add a prior (prior=Prior.default(X, K, covariance_type)), raise "
+        "reg_covar, or lower n_components.")
 
 
 def _check_collapse(Sigma, storage, check_scale, scale):
-    """Raise DegenerateComponentError when a covariance is singular relative to the data."""
+    """Raise DegenerateComponentError when a covariance is singular relative to the data.
+
+    Returns the lower Cholesky factors of the matrices (full: (K, d, d); tied: (1, d, d)), or
+    None for diag and spherical.
+    """
+    L = None
     if storage in ("diag", "spherical"):
         var = Sigma if storage == "diag" else Sigma[:, None]
         cond = var
@@ -270,7 +312,8 @@ def _check_collapse(Sigma, storage, check_scale, scale):
     else:
         mats = Sigma.reshape(-1, Sigma.shape[-1], Sigma.shape[-1])
         try:                                   # one batched factorisation; per matrix on failure
-            cond = np.diagonal(np.linalg.cholesky(mats), axis1=1, axis2=2) ** 2
+            L = np.linalg.cholesky(mats)
+            cond = np.diagonal(L, axis1=1, axis2=2) ** 2
             bad = []
         except np.linalg.LinAlgError:
             cond = np.empty(mats.shape[:2])
@@ -283,8 +326,9 @@ def _check_collapse(Sigma, storage, check_scale, scale):
                     bad.append(k)
         bad_pd = np.asarray(bad, dtype=int)
     if check_scale and scale is not None:
-        ratio = cond / scale
-        bad_pd = np.union1d(bad_pd, np.flatnonzero((ratio < 1e3 * np.finfo(float).eps).any(axis=1)))
+        small = (cond / scale < 1e3 * np.finfo(float).eps).any(axis=1)
+        if small.any():
+            bad_pd = np.union1d(bad_pd, np.flatnonzero(small))
     if bad_pd.size:
         k = int(bad_pd[0])
         which = "The shared covariance" if storage == "tied" else f"Component {k}"
@@ -293,6 +337,7 @@ def _check_collapse(Sigma, storage, check_scale, scale):
             "to the data's scale). Add a prior (prior=Prior.default(X, K, covariance_type)), "
             "raise reg_covar, or lower n_components."
         )
+    return L
 
 
 def m_step(X, gamma, covariance_type, prior=None, sample_weight=None, reg_covar=0.0):

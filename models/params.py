@@ -225,6 +225,54 @@ class GMMParams:
         object.__setattr__(self, "Sigma", _readonly(Sigma))
         object.__setattr__(self, "_chol", _readonly(chol))
 
+    @classmethod
+    def unchecked(cls, pi, mu, Sigma, covariance_type, cholesky):
+        """Build from arrays that are valid by construction, without validating them again.
+
+        For an algorithm's inner loop (EM's M-step), whose steps already guarantee what the
+        constructor checks: it costs more than a small data set's whole E-step. The arrays are
+        made read-only, not copied. User input goes through the constructor; EM passes its
+        final estimate through it.
+
+        Parameters
+        ----------
+        pi : ndarray of shape (K,)
+            Finite, on the simplex.
+        mu : ndarray of shape (K, d)
+            Finite.
+        Sigma : ndarray of shape :func:`sigma_shape` ``(covariance_type, K, d)``
+            Symmetric positive-definite, within the family's constraints.
+        covariance_type : str
+            One of :data:`COVARIANCE_TYPES`.
+        cholesky : ndarray of shape (K, d, d)
+            Lower Cholesky factors of the covariances.
+
+        Returns
+        -------
+        GMMParams
+        """
+        self = object.__new__(cls)
+        for name, a in (("pi", pi), ("mu", mu), ("Sigma", Sigma), ("_chol", cholesky)):
+            a = a.view()               # read-only without touching the caller's own flags
+            a.setflags(write=False)
+            object.__setattr__(self, name, a)
+        object.__setattr__(self, "covariance_type", covariance_type)
+        return self
+
+    def validated(self):
+        """Return a copy built by the constructor, which checks every invariant.
+
+        Returns
+        -------
+        GMMParams
+
+        Raises
+        ------
+        ValueError
+            An invariant does not hold (see the constructor).
+        """
+        return GMMParams(self.pi, self.mu, self.Sigma, self.covariance_type)
+
     @staticmethod
     def _as_float(value, name):
         try:

@@ -305,11 +305,14 @@ def _log_density_mu_sigma(prior, p):
     """
     fam, K = p.family, p.K
     fam.require_map()
-    full = p.to_full().Sigma
+    full = fam.to_full(p.Sigma, K, p.d)
     # scipy's distribution objects, not frozen ones: freezing costs more than the density here,
     # and EM evaluates this once per iteration
-    lp = sum(stats.multivariate_normal.logpdf(m, prior.m0, C / prior.kappa0)
-             for m, C in zip(p.mu, full))
+    if fam.shared_prior:   # one covariance: one call for every mean
+        lp = np.sum(stats.multivariate_normal.logpdf(p.mu, prior.m0, full[0] / prior.kappa0))
+    else:
+        lp = sum(stats.multivariate_normal.logpdf(m, prior.m0, C / prior.kappa0)
+                 for m, C in zip(p.mu, full))
     if not fam.conjugate or prior.mclust:
         return lp + fam.log_prior_sigma(full, prior)
     Sigma = fam.per_component(p.Sigma, K)

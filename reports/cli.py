@@ -13,6 +13,7 @@ import importlib.metadata
 import multiprocessing
 import os
 import shlex
+import shutil
 import sys
 import time
 import warnings
@@ -549,9 +550,9 @@ def cmd_demo(args):
     args.data, args.columns, args.exclude = "faithful", None, None
     X, names, _ = _data(args)
     target = _target(args, "demo")
-    # With two cores a helper process samples the LOO table's dearest neighbour (K + 1, the
-    # overfitted one) while this one samples the chosen model and then K - 1; it starts now, so
-    # that its imports overlap the selection.
+    # With two cores a helper process samples the LOO table's neighbours (K + 1, the overfitted
+    # and dearest one, then K - 1) while this one fits the EM pair, samples the chosen model,
+    # compares and draws its figures; it starts now, so that its imports overlap the selection.
     pool = (multiprocessing.get_context("spawn").Pool(1, _helper_ready, (args.sampler,))
             if (os.cpu_count() or 1) >= 2 else None)
     try:
@@ -583,45 +584,49 @@ def _demo(X, names, args, out, pool, t0, timings):
     timings["select_s"] = time.perf_counter() - t0
     print(f"[1/5] best by BIC: K={K} {ct} (BIC {top['bic']:.2f})")
     args.components, args.covariance_type = K, ct
+    # the neighbours only feed the LOO table: 2 chains x 500 draws are plenty for PSIS-LOO
+    short = argparse.Namespace(**{**vars(args), "chains": min(args.chains, 2),
+                                  "draws": min(args.draws, 500), "tune": min(args.tune, 500)})
+    neighbours = [K2 for K2 in (K - 1, K + 1) if 1 <= K2 <= args.kmax]
+    # with a helper it samples both neighbours (the dearer, K + 1, first), while this process
+    # runs the EM pair, samples the chosen model, compares it with EM and draws its figures
+    helper, here = (neighbours[::-1], []) if pool is not None else ([], neighbours)
+    t1 = time.perf_counter()
+    if helper:   # it needs no EM fit of ours: it starts before the EM pair
+        loo = pool.apply_async(_sample_neighbours, (X, helper, ct, short, names, out, False))
     mle, mapped, em_mle, em_map = _em_pair(X, args, names)
     em_mle.to_netcdf(out / "em_mle.nc")
     em_map.to_netcdf(out / "em_map.nc")
     print(f"[2/5] EM MLE log-lik {mle.log_likelihood:.3f}; MAP log-posterior "
           f"{mapped.log_posterior:.3f}")
-    # the neighbours only feed the LOO table: 2 chains x 500 draws are plenty for PSIS-LOO
-    short = argparse.Namespace(**{**vars(args), "chains": min(args.chains, 2),
-                                  "draws": min(args.draws, 500), "tune": min(args.tune, 500)})
-    neighbours = [K2 for K2 in (K - 1, K + 1) if 1 <= K2 <= args.kmax]
-    helper, here = (neighbours[-1:], neighbours[:-1]) if pool is not None else ([], neighbours)
-    if helper:
-        loo = pool.apply_async(_sample_neighbours, (X, helper, ct, short, names, out, False))
-    t1 = time.perf_counter()
+    t_nuts = time.perf_counter()
     dt = _sample(X, K, ct, args, names, init=mapped.params, posterior_predictive=True)
     dt.to_netcdf(out / "posterior.nc")
-    dt.to_netcdf(out / f"posterior_K{K}.nc")
-    timings["sample_s"] = time.perf_counter() - t1
+    shutil.copyfile(out / "posterior.nc", out / f"posterior_K{K}.nc")  # the LOO table's copy
+    timings["sample_s"] = time.perf_counter() - t_nuts
     timings.update(_sample_neighbours(X, here, ct, short, names, out))
+    rows_c, agreement = compare(em_map, dt, em_mle_dt=em_mle)
+    _write_rows(out / "comparison.csv", rows_c)
     ready = None
     if helper:
-        # the report's sections on the chosen model while the helper finishes the neighbour
+        # the report's sections on the chosen model while the helper finishes the neighbours
         t2 = time.perf_counter()
         ready = sections(out, skip=("loo", "record"))
         timings["report_early_s"] = time.perf_counter() - t2
         timings.update(loo.get())
-        # its work is done: it exits (on its own, see cmd_demo) while this one compares and renders
+        # its work is done: it exits (on its own, see cmd_demo) while this one renders
         pool.close()
     line = f"[3/5] NUTS: {args.chains} chains x {args.draws} draws in {timings['sample_s']:.1f} s"
     if neighbours:
-        parts = [f"K = {K2} {'in a second process' if K2 in helper else 'after it'} "
-                 f"{timings[f'sample_K{K2}_s']:.1f} s" for K2 in neighbours]
-        line += f"; for the LOO table, {short.chains} x {short.draws}: {', '.join(parts)}"
+        where = "in a second process" if helper else "after it"
+        parts = [f"K = {K2} {timings[f'sample_K{K2}_s']:.1f} s" for K2 in neighbours]
+        line += (f"; for the LOO table, {short.chains} x {short.draws} {where}: "
+                 f"{', '.join(parts)}")
         if "report_early_s" in timings:
             line += f" (meanwhile the report's K = {K} figures, {timings['report_early_s']:.1f} s)"
-        line += f"; {time.perf_counter() - t1:.1f} s in all"
+        line += f"; {time.perf_counter() - t1:.1f} s in all, with the EM pair"
     print(line)
     _warn_sampling(dt)
-    rows_c, agreement = compare(em_map, dt, em_mle_dt=em_mle)
-    _write_rows(out / "comparison.csv", rows_c)
     worst = max(r["r_hat"] for r in rows_c)
     print(f"[4/5] max r_hat {worst:.4f}; mean |EM gamma - posterior| "
           f"{agreement['mean_abs_gamma_diff']:.4f}")

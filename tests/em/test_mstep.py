@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 import em
-from models import SKLEARN_TYPES, GMMParams, Prior
+from em.mstep import DegenerateComponentError, block_stats, params_from_stats, validated
+from models import COVARIANCE_TYPES, SKLEARN_TYPES, GMMParams, Prior, family
 from tests.conftest import random_params
 
 
@@ -133,3 +134,40 @@ def test_empty_component_without_prior_raises(rng):
         em.m_step(X, gamma, "full")
     p = em.m_step(X, gamma, "full", prior=Prior.default(X, 2))
     assert np.all(np.isfinite(p.Sigma))
+
+
+@pytest.mark.parametrize(("covariance_type", "use_prior"),
+                         [(ct, False) for ct in COVARIANCE_TYPES]
+                         + [(ct, True) for ct in COVARIANCE_TYPES if family(ct).has_map])
+def test_unvalidated_m_step_equals_validated(covariance_type, use_prior):
+    """EM's loop skips the constructor's checks: the parameters and factors are the same."""
+    fam = family(covariance_type)
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(80, 3)) * [1.0, 4.0, 0.3] + 10.0
+    gamma = rng.dirichlet(np.ones(3), size=80)
+    shift = X.mean(0)
+    stats = block_stats(X - shift, gamma, fam.storage)
+    prior = Prior.default(X, 3, covariance_type).shifted(shift) if use_prior else None
+    start = em.m_step(X, gamma, covariance_type)       # the iterative M-steps start here
+    kw = dict(prior=prior, shift=shift, scale=(X - shift).var(0), previous=start)
+    checked = params_from_stats(stats, covariance_type, validate=True, **kw)
+    fast = params_from_stats(stats, covariance_type, validate=False, **kw)
+    for name in ("pi", "mu", "Sigma"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(checked, name))
+        assert not getattr(fast, name).flags.writeable
+    np.testing.assert_allclose(fast.cholesky, checked.cholesky, rtol=1e-13, atol=1e-15)
+    assert fast.cholesky.shape == (3, 3, 3)
+    np.testing.assert_allclose(fast.log_pdf(X), checked.log_pdf(X), rtol=1e-13)
+    np.testing.assert_array_equal(validated(fast).cholesky, checked.cholesky)
+
+
+def test_validated_turns_a_broken_invariant_into_a_degenerate_component():
+    L = np.eye(2)[None]
+    bad = GMMParams.unchecked(np.array([0.7, 0.7]), np.zeros((2, 2)), np.ones((2, 2)), "diag",
+                              np.broadcast_to(L, (2, 2, 2)))
+    with pytest.raises(DegenerateComponentError, match="simplex"):
+        validated(bad)
+    flat = GMMParams.unchecked(np.array([1.0]), np.zeros((1, 2)),
+                               np.array([[[1.0, 0.0], [0.0, 0.0]]]), "full", L)
+    with pytest.raises(DegenerateComponentError, match="not positive-definite"):
+        validated(flat)

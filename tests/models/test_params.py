@@ -116,3 +116,17 @@ def test_n_parameters_equal_mclusts_df():
         K, d = int(r.G), int(r.d)
         params = random_params(np.random.default_rng(0), K, d, r.model)
         assert params.n_parameters == int(r.df), r
+
+
+def test_unchecked_is_read_only_and_leaves_the_callers_arrays_alone(rng):
+    p = random_params(rng, 2, 2, "full")
+    pi, mu, Sigma, L = (np.array(a) for a in (p.pi, p.mu, p.Sigma, p.cholesky))
+    q = GMMParams.unchecked(pi, mu, Sigma, "full", L)
+    assert all(a.flags.writeable for a in (pi, mu, Sigma, L))
+    with pytest.raises(ValueError):
+        q.mu[0, 0] = 5.0
+    X = rng.normal(size=(10, 2))
+    np.testing.assert_array_equal(q.log_pdf(X), p.log_pdf(X))
+    np.testing.assert_array_equal(q.validated().cholesky, p.cholesky)
+    with pytest.raises(ValueError, match="simplex"):
+        GMMParams.unchecked(pi * 2, mu, Sigma, "full", L).validated()

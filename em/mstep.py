@@ -256,10 +256,8 @@ def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=N
     L = _check_collapse(Sigma, storage, proper is None, scale)
     if shift is not None:
         mu = mu + shift
-    axis_aligned = storage in ("diag", "spherical")
-    if (not validate and (axis_aligned or L is not None)
-            and all(np.isfinite(a).all() for a in (pi, mu, Sigma))):
-        L = (fam.to_full(np.sqrt(Sigma), K, d) if axis_aligned
+    if not validate and all(np.isfinite(a).all() for a in (pi, mu, Sigma)):
+        L = (fam.to_full(np.sqrt(Sigma), K, d) if L is None     # diag, spherical
              else np.broadcast_to(L, (K, d, d)))  # full's factors, or tied's one repeated
         return GMMParams.unchecked(pi, mu, Sigma, covariance_type, L)
     try:
@@ -316,14 +314,13 @@ def _check_collapse(Sigma, storage, check_scale, scale):
             cond = np.diagonal(L, axis1=1, axis2=2) ** 2
             bad = []
         except np.linalg.LinAlgError:
-            cond = np.empty(mats.shape[:2])
-            bad = []
+            L, bad = np.zeros_like(mats), []
             for k, S in enumerate(mats):
                 try:
-                    cond[k] = np.diag(np.linalg.cholesky(S)) ** 2
+                    L[k] = np.linalg.cholesky(S)
                 except np.linalg.LinAlgError:
-                    cond[k] = 0.0
                     bad.append(k)
+            cond = np.diagonal(L, axis1=1, axis2=2) ** 2
         bad_pd = np.asarray(bad, dtype=int)
     if check_scale and scale is not None:
         small = (cond / scale < 1e3 * np.finfo(float).eps).any(axis=1)

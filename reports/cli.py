@@ -15,6 +15,7 @@ import os
 import shlex
 import shutil
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from tqdm import tqdm
 
 import em
 from models import COVARIANCE_TYPES, MCLUST_NAMES, SKLEARN_TYPES, Prior, sample_params, simulate
@@ -523,6 +525,9 @@ def _helper_ready(sampler):
     JAX route: once JAX's threads run, PyMC's routes run their chains one after another.
     """
     _ignore_sigint()
+    # tqdm's default lock is a process lock: a named semaphore that the resource tracker reports
+    # as leaked when a Ctrl-C terminates this process. It draws no bars; a thread lock will do.
+    tqdm.set_lock(threading.RLock())
     importlib.import_module("models.pymc.jax_routes" if sampler in JAX_SAMPLERS else "pymc")
 
 

@@ -158,12 +158,10 @@ def test_failed_or_interrupted_run_writes_nothing(tmp_path, capsys, monkeypatch)
     assert not out.exists() and no_temporary_folders(tmp_path)
 
 
-@pytest.mark.parametrize("when", ["early", "sampling"])
-def test_ctrl_c_during_sample_one_line_exit_130(tmp_path, when):
-    out = tmp_path / "res"
+def interrupt(argv, started, tmp_path):
+    """Run ``gmm argv`` in a subprocess, SIGINT it 1.5 s after ``started(stderr)``; its stderr."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reports.entry", "sample", "faithful", "-k", "2", "--draws",
-         "100000", "--chains", "1", "--out", str(out)],
+        [sys.executable, "-m", "reports.entry", *argv],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "MPLBACKEND": "Agg"})
     chunks = []        # raw pieces, not lines: the progress bar rewrites one line with \r
@@ -171,15 +169,10 @@ def test_ctrl_c_during_sample_one_line_exit_130(tmp_path, when):
                               daemon=True)
     reader.start()
     deadline = time.monotonic() + 600
-
-    def started():   # early: the command is running; sampling: the progress bar has moved
-        if when == "early":
-            return not no_temporary_folders(tmp_path)
-        return re.search(r"blackjax NUTS[^|]*\|[^|]*\|\s*[1-9]\d*/", "".join(chunks)) is not None
     try:
-        while not started() and time.monotonic() < deadline and proc.poll() is None:
+        while not started("".join(chunks)) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
-        assert proc.poll() is None and started(), "".join(chunks)[-3000:]
+        assert proc.poll() is None and started("".join(chunks)), "".join(chunks)[-3000:]
         time.sleep(1.5)
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=120)
@@ -192,6 +185,32 @@ def test_ctrl_c_during_sample_one_line_exit_130(tmp_path, when):
     assert proc.returncode == 130, stderr[-3000:]
     assert "Traceback" not in stderr and "Error" not in stderr, stderr[-3000:]
     assert stderr.strip().splitlines()[-1].endswith("gmm: interrupted; nothing written")
+    return stderr
+
+
+def progress_moved(stderr):
+    return re.search(r"blackjax NUTS[^|]*\|[^|]*\|\s*[1-9]\d*/", stderr) is not None
+
+
+@pytest.mark.parametrize("when", ["early", "sampling"])
+def test_ctrl_c_during_sample_one_line_exit_130(tmp_path, when):
+    out = tmp_path / "res"
+    # early: the command is running; sampling: the progress bar has moved
+    started = ((lambda stderr: not no_temporary_folders(tmp_path)) if when == "early"
+               else progress_moved)
+    interrupt(["sample", "faithful", "-k", "2", "--draws", "100000", "--chains", "1", "--out",
+               str(out)], started, tmp_path)
+    assert not out.exists() and no_temporary_folders(tmp_path)
+
+
+def test_ctrl_c_during_demo_stops_its_helper_without_a_leak_warning(tmp_path):
+    # the chosen model (K = 3) samples 100,000 draws here while the helper process samples
+    # K = 4 for the LOO table: the Ctrl-C terminates the helper mid-run, which once left tqdm's
+    # process lock for the resource tracker to report as a leaked semaphore
+    out = tmp_path / "demo"
+    stderr = interrupt(["demo", "--draws", "100000", "--chains", "2", "--out", str(out)],
+                       progress_moved, tmp_path)
+    assert "leaked" not in stderr and "Warning" not in stderr, stderr[-3000:]
     assert not out.exists() and no_temporary_folders(tmp_path)
 
 

@@ -570,10 +570,9 @@ def cmd_demo(args):
             pool.join()
         raise
     if pool is not None:
-        # its work is done: let it exit on its own, so that its libraries clean up after
-        # themselves (terminated, it left joblib's semaphore for Python's resource tracker to
-        # report as leaked). _demo closed it as soon as its neighbour was in, so its 1.4-1.7 s
-        # of shutdown overlap the comparison and the report rather than follow them.
+        # its work is done: let it exit on its own rather than terminate it, so that its
+        # libraries clean up after themselves. _demo closed it as soon as the neighbours were
+        # in, so its 1.4-1.7 s of shutdown overlap the report rather than follow it.
         pool.close()
         pool.join()
     print(f"[5/5] report: {target / 'index.html'} ({time.perf_counter() - t0:.0f} s in all)")

@@ -20,10 +20,18 @@ import numpy as np
 from em_vs_sklearn import problem
 from threadpoolctl import threadpool_limits
 
-from em._features import LINEAR, default_chunk, features, n_features
-from em.estep import float64_sums, log_joint_of, normalise
-from em.mstep import design_moments, params_from_stats
+from em.mstep import params_from_stats
 from models.families import family
+from models.features import (
+    LINEAR,
+    default_chunk,
+    design_moments,
+    features,
+    float64_sums,
+    log_joint_of,
+    n_features,
+    normalise,
+)
 
 em_fit = sys.modules["em.fit"]  # the module (``em.fit`` the attribute is the function)
 
@@ -57,7 +65,7 @@ def main(argv=None):
             XX = stats.M if args.type == "tied" else None
             t_pass = best(lambda: em_fit.em_pass(Xd, None, shift, start, dtype, chunk, XX=XX),
                           args.repeats)
-            t_m = best(lambda: params_from_stats(stats, args.type, None, 0.0, shift, None,
+            t_m = best(lambda: params_from_stats(stats, family(args.type), None, 0.0, shift, None,
                                                  validate=False),  # as EM's loop calls it
                        args.repeats)
             t_k = best(lambda: log_joint_of(start, shift, dtype), args.repeats)
@@ -91,7 +99,7 @@ def steps(Xd, shift, params, dtype, chunk, covariance_type, N, repeats):
         "log joint": best(lambda: kernel(Z, L_buf, shared=False), repeats),
         "normalise": best(fused, repeats) - best(lambda: G.__setitem__(Ellipsis, L0), repeats),
         "float64 sums": best(lambda: float64_sums(m, log_t), repeats),
-        "moments": best(lambda: design_moments(G, Z, covariance_type, False), repeats),
+        "moments": best(lambda: design_moments(G, Z, family(covariance_type).storage, False), repeats),
         "(NumPy: sum(dtype=float64) of m and log t)":
             best(lambda: (m.sum(dtype=np.float64), log_t.sum(dtype=np.float64)), repeats),
     }

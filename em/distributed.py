@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from em.mstep import SufficientStats
+from models.features import SufficientStats
 
 
 def is_dask(X):

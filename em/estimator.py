@@ -12,7 +12,6 @@ import time
 from numbers import Integral
 
 import numpy as np
-from scipy import linalg
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.utils import check_random_state
@@ -21,10 +20,11 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from em.estep import e_step
 from em.fit import fit
 from em.mstep import DegenerateComponentError, m_step
-from models import GMMParams, Prior
-from models._validation import check_positive, check_sample_weight
-from models.params import check_covariance_type, sigma_shape
-from models.simulate import draw_given_z
+from models.families import family
+from models.params import GMMParams
+from models.prior import check_prior
+from models.simulation import draw_given_z
+from models.validation import check_positive, check_sample_weight
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -96,25 +96,13 @@ def check_precisions(precisions, covariance_type, K, d):
     -------
     ndarray
     """
+    storage = family(covariance_type).storage
+    shape = storage.shape(K, d)
     precisions = check_array(precisions, dtype=[np.float64, np.float32], ensure_2d=False,
-                             allow_nd=covariance_type == "full")
-    _check_shape(precisions, sigma_shape(covariance_type, K, d), f"{covariance_type} precision")
-    if covariance_type in ("diag", "spherical"):
-        if np.any(precisions <= 0):
-            raise ValueError(f"'{covariance_type} precision' should be positive; the smallest "
-                             f"entry is {precisions.min():.5g}.")
-        return precisions
-    for k, P in enumerate(precisions.reshape(-1, d, d)):
-        if not (np.allclose(P, P.T) and np.all(linalg.eigvalsh(P) > 0)):
-            raise ValueError(f"'{covariance_type} precision' should be symmetric, "
-                             f"positive-definite (matrix {k} is not).")
+                             allow_nd=len(shape) > 2)
+    _check_shape(precisions, shape, f"{covariance_type} precision")
+    storage.check_precisions(precisions, f"{covariance_type} precision")
     return precisions
-
-
-def _sigma_of_precision(precisions, covariance_type):
-    if covariance_type in ("diag", "spherical"):
-        return 1.0 / np.asarray(precisions, dtype=np.float64)
-    return np.linalg.inv(np.asarray(precisions, dtype=np.float64))
 
 
 def precision_cholesky(params):
@@ -130,12 +118,7 @@ def precision_cholesky(params):
         (K, d, d) full (``L_k^{-T}``), (d, d) tied, (K, d) diag or (K,) spherical
         (``1 / sqrt(Sigma)``).
     """
-    if params.covariance_type in ("diag", "spherical"):
-        return 1.0 / np.sqrt(params.Sigma)
-    L = params.cholesky if params.covariance_type == "full" else params.cholesky[:1]
-    eye = np.eye(params.d)
-    P = np.stack([linalg.solve_triangular(Lk, eye, lower=True).T for Lk in L])
-    return P if params.covariance_type == "full" else P[0]
+    return params.family.storage.precision_cholesky(params.Sigma, params.cholesky)
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -229,12 +212,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             check_positive(getattr(self, name), name, allow_zero=True, integer=True)
         for name in ("tol", "reg_covar"):
             check_positive(getattr(self, name), name, allow_zero=True)
-        check_covariance_type(self.covariance_type)
+        fam = family(self.covariance_type)
         if self.init_params not in INIT_PARAMS:
             raise ValueError(f"init_params={self.init_params!r} is not supported; use one of "
                              f"{', '.join(map(repr, INIT_PARAMS))}.")
-        if self.prior is not None and not isinstance(self.prior, Prior):
-            raise TypeError(f"prior must be a models.Prior or None, got {type(self.prior).__name__}.")
+        return fam
 
     # -- initialisation ---------------------------------------------------------------------
     def _initial_resp(self, X, rs):
@@ -266,7 +248,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             mu = p.mu if means is None else means
             Sigma = p.Sigma
         if precisions is not None:
-            Sigma = _sigma_of_precision(precisions, self.covariance_type)
+            Sigma = family(self.covariance_type).storage.from_precisions(precisions)
         pi = np.asarray(pi, np.float64)    # validated to float32's 1e-6: renormalise in float64
         return GMMParams(pi / pi.sum(), np.asarray(mu, np.float64), Sigma, self.covariance_type)
 
@@ -302,10 +284,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n_samples,)
         """
-        self._check_settings()
+        fam = self._check_settings()
         warm = self.warm_start and hasattr(self, "converged_")
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         K, (N, d) = self.n_components, X.shape
+        check_prior(self.prior, K, d, fam)
         if N < K:
             raise ValueError(f"Expected n_samples >= n_components but got n_components = {K}, "
                              f"n_samples = {N}; lower n_components or add data.")
@@ -338,8 +321,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.weights_ = params.pi.astype(dtype)
         self.means_ = params.mu.astype(dtype)
         self.covariances_ = params.Sigma.astype(dtype)
-        self.precisions_ = (1.0 / params.Sigma if params.covariance_type in ("diag", "spherical")
-                            else np.linalg.inv(params.Sigma)).astype(dtype)
+        self.precisions_ = params.family.storage.precisions(params.Sigma).astype(dtype)
         self.precisions_cholesky_ = precision_cholesky(params).astype(dtype)
 
     def _printer(self, n_eff):

@@ -13,21 +13,27 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
-from em._features import LINEAR, default_chunk, features, n_features
 from em.distributed import check_dask_X, column_moments, dask_pass, is_dask
-from em.estep import e_step, float64_sums, log_joint_of, normalise
+from em.estep import e_step
 from em.init import check_init, check_init_params, initial_params
-from em.mstep import (
-    DegenerateComponentError,
+from em.mstep import DegenerateComponentError, params_from_stats, validated
+from models.families import family
+from models.features import (
+    LINEAR,
+    default_chunk,
     design_moments,
-    params_from_stats,
+    features,
+    float64_sums,
+    log_joint_of,
+    n_features,
+    normalise,
     stats_from_moments,
-    validated,
 )
-from models import GMMParams, Prior
-from models._validation import (
+from models.params import GMMParams
+from models.prior import Prior, check_prior
+from models.seeds import seed_sequence
+from models.validation import (
     BLOCK_ELEMENTS,
     check_n_components,
     check_positive,
@@ -35,8 +41,6 @@ from models._validation import (
     check_X,
     iter_blocks,
 )
-from models.families import family
-from models.params import check_covariance_type
 
 
 @dataclass(eq=False)
@@ -153,7 +157,7 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
     Z_buf, L_buf = np.empty(p * rows, dtype), np.empty(params.K * rows, dtype)
     GZ = np.zeros((params.K, p + (kernel.kind == LINEAR)))  # float64 sums of the block products
     storage = params.family.storage
-    tied = storage == "tied"
+    tied = storage.shared        # its second moment sum_n w_n x_n x_n^T does not depend on gamma
     known = XX is not None and tied
     XX = XX if known else (np.zeros((params.d, params.d)) if tied else None)
     log_lik, hard = 0.0, 0.0
@@ -183,7 +187,7 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
     return total, float(log_lik), float(hard)
 
 
-def _run(X, w, shift, scale, params, prior, covariance_type, reg_covar, max_iter, tol, dtype,
+def _run(X, w, shift, scale, params, prior, fam, covariance_type, reg_covar, max_iter, tol, dtype,
          chunk, tol_per_sample=False, n_eff=1.0, callback=None, check_collapse=True):
     """EM from ``params`` until the objective changes by at most ``tol``.
 
@@ -197,7 +201,7 @@ def _run(X, w, shift, scale, params, prior, covariance_type, reg_covar, max_iter
     history, converged, XX = [], False, None
     for n_iter in range(max_iter + 1):
         stats, log_lik, hard = em_pass(X, w, shift, params, dtype, chunk, XX=XX)
-        if params.family.storage == "tied" and not is_dask(X):
+        if fam.storage.shared and not is_dask(X):
             XX = stats.M                  # sum_n w_n x_n x_n^T: the same in every pass
         history.append(log_lik + log_prior(params))
         if n_iter > 0:
@@ -210,8 +214,9 @@ def _run(X, w, shift, scale, params, prior, covariance_type, reg_covar, max_iter
         if done:
             break
         try:
-            params = params_from_stats(stats, covariance_type, prior_c, reg_covar, shift,
-                                       check_scale, previous=params, validate=False)
+            params = params_from_stats(stats, fam, prior_c, reg_covar, shift, check_scale,
+                                       previous=params, validate=False,
+                                       covariance_type=covariance_type)
         except DegenerateComponentError:
             if check_collapse:
                 raise
@@ -262,7 +267,9 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         the change of the per-sample mean lower bound), strictly below ``tol``.
     reg_covar : float, default 0.0
         Non-negative ridge added to every covariance diagonal.
-    random_state : int, numpy.random.Generator or None, default 0
+    random_state : int, numpy.random.SeedSequence, Generator or None, default 0
+        Seeds the restarts: each draws from its own child of one ``SeedSequence``
+        (:func:`models.seeds.seed_sequence`).
     dtype : {None, numpy.float32, numpy.float64}
         dtype of the large products; default float32 if X is float32, else float64.
     chunk_size : int or None
@@ -294,7 +301,7 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         Invalid input, or (without a prior) a component that collapsed; the message says what
         to change.
     """
-    covariance_type = check_covariance_type(covariance_type)
+    fam = family(covariance_type)
     X = check_dask_X(X) if is_dask(X) else check_X(X)
     N, d = X.shape
     K = check_n_components(n_components, N)
@@ -304,13 +311,11 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     max_iter = check_positive(max_iter, "max_iter", allow_zero=True, integer=True)
     tol = check_positive(tol, "tol", allow_zero=True)
     reg_covar = check_positive(reg_covar, "reg_covar", allow_zero=True)
-    if prior is not None:
-        if not isinstance(prior, Prior):
-            raise TypeError(f"prior must be a models.Prior or None, got {type(prior).__name__}.")
-        prior.check_compatible(K, d)
+    check_prior(prior, K, d, fam)
+    seq = seed_sequence(random_state, "random_state")
     for start in (init if isinstance(init, list) else [init]):
         if isinstance(start, GMMParams):
-            check_init_params(start, K, d, covariance_type)
+            check_init_params(start, K, d, fam)
     if dtype is None:
         dtype = X.dtype
     dtype = np.dtype(dtype)
@@ -319,8 +324,7 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     # float32 products make the objective noisy at about float32 epsilon (relative).
     tol_eff = (max(tol, float(np.finfo(np.float32).eps)) if dtype == np.float32
                and not tol_per_sample else tol)
-    storage = family(covariance_type).storage
-    chunk = default_chunk(K, d, storage, dtype) if chunk_size is None else check_positive(
+    chunk = default_chunk(K, d, fam.storage, dtype) if chunk_size is None else check_positive(
         chunk_size, "chunk_size", integer=True)
     shift, scale, n_eff = _column_moments(X, w, chunk)
     shift = shift.astype(dtype).astype(np.float64)  # exact in dtype: centring rounds once
@@ -332,15 +336,13 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
             "column, add a prior (prior=Prior.default(X, K, covariance_type)), or set reg_covar > 0."
         )
     prior_c = None if prior is None else prior.shifted(shift)
-    rng = np.random.default_rng(random_state)
-    seeds = rng.integers(0, 2**31 - 1, size=n_init)
     if isinstance(init, list | GMMParams):
         runs = init if isinstance(init, list) else [init]
-    elif init == "auto":
-        runs = [("hc", int(seeds[0])), ("ward", int(seeds[0]))] + [("k-means++", int(s))
-                                                                  for s in seeds]
+    elif init == "auto":   # the agglomerations are deterministic but for a subsample's rows
+        seqs = seq.spawn(n_init + 1)
+        runs = [("hc", seqs[0]), ("ward", seqs[0])] + [("k-means++", s) for s in seqs[1:]]
     else:
-        runs = [(init, int(s)) for s in seeds]
+        runs = [(init, s) for s in seq.spawn(n_init)]
 
     best, errors, finals = None, [], []
     iterator = runs
@@ -351,10 +353,11 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     for i, run in enumerate(iterator):
         report = None if callback is None else (lambda *a, i=i: callback(i, *a))
         try:
-            start = _start(X, K, covariance_type, run, w, prior_c, shift, init_subsample,
-                           reg_covar)
-            out = _run(X, w, shift, scale, start, prior, covariance_type, reg_covar, max_iter,
-                       tol_eff, dtype, chunk, tol_per_sample, n_eff, report, check_collapse)
+            start = _start(X, K, fam, run, w, prior_c, shift, init_subsample, reg_covar,
+                           covariance_type)
+            out = _run(X, w, shift, scale, start, prior, fam, covariance_type, reg_covar,
+                       max_iter, tol_eff, dtype, chunk, tol_per_sample, n_eff, report,
+                       check_collapse)
         except DegenerateComponentError as exc:
             errors.append(exc)
             finals.append(float("nan"))
@@ -375,6 +378,8 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
                             (change / abs(history[-1]), "relative change"))
             why = (f"EM stopped at max_iter={max_iter} iterations with a {what} of "
                    f"{change:.3g} against tol={tol:g}")
+        from sklearn.exceptions import ConvergenceWarning  # scikit-learn's, which its users filter
+
         warnings.warn(
             "Best performing initialization did not converge. Try different init parameters, "
             f"or increase max_iter, tol, or check for degenerate data. ({why}.)",
@@ -398,8 +403,8 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     )
 
 
-def _start(X, K, covariance_type, run, w, prior_c, shift, init_subsample, reg_covar):
-    """Initial parameters of one restart (``run`` is a GMMParams or a (method, seed) pair)."""
+def _start(X, K, fam, run, w, prior_c, shift, init_subsample, reg_covar, covariance_type):
+    """Initial parameters of one restart (``run`` is a GMMParams or a (method, SeedSequence) pair)."""
     if isinstance(run, GMMParams):
         return run
     init, seed = run
@@ -409,8 +414,8 @@ def _start(X, K, covariance_type, run, w, prior_c, shift, init_subsample, reg_co
         Xc = _Centred(X, shift)
     else:
         Xc, init_subsample = np.asarray(X, np.float64) - shift, None
-    return initial_params(Xc, K, covariance_type, init, w, seed, prior_c, shift,
-                          init_subsample, reg_covar)
+    return initial_params(Xc, K, fam, init, w, seed, prior_c, shift, init_subsample, reg_covar,
+                          covariance_type)
 
 
 class _Centred:

@@ -19,13 +19,11 @@ once from ``"hc"``, once from ``"ward"`` and ``n_init`` times from k-means++, an
 from __future__ import annotations
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, ward
-from sklearn.cluster import KMeans, kmeans_plusplus
-from sklearn.metrics import pairwise_distances_argmin
 
-from em.mstep import block_stats, params_from_stats
-from models import GMMParams
-from models.families import family
+from em.mstep import params_from_stats
+from models.features import block_stats
+from models.params import GMMParams
+from models.seeds import integer_seed
 
 INIT_METHODS = ("auto", "hc", "ward", "k-means++", "kmeans", "random")
 
@@ -37,13 +35,19 @@ HC_MAX_ROWS = 2000
 _BLEND = 1e-3
 
 
-def _labels_kmeanspp(Xc, K, w, seed):
-    centers, _ = kmeans_plusplus(Xc, K, random_state=seed, sample_weight=w)
+def _labels_kmeanspp(Xc, K, w, seq):
+    from sklearn.cluster import kmeans_plusplus  # scikit-learn only where it is used
+    from sklearn.metrics import pairwise_distances_argmin
+
+    centers, _ = kmeans_plusplus(Xc, K, random_state=integer_seed(seq), sample_weight=w)
     return pairwise_distances_argmin(Xc, centers)
 
 
-def _labels_kmeans(Xc, K, w, seed):
-    return KMeans(n_clusters=K, n_init=1, random_state=seed).fit(Xc, sample_weight=w).labels_
+def _labels_kmeans(Xc, K, w, seq):
+    from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters=K, n_init=1, random_state=integer_seed(seq)).fit(
+        Xc, sample_weight=w).labels_
 
 
 def svd_scaled(X):
@@ -151,7 +155,7 @@ def _cut(merges, N, K):
 _HC_CACHE: dict = {}
 
 
-def _labels_hc(Xc, K, w, seed):
+def _labels_hc(Xc, K, w, seq):
     # one agglomeration serves every K (gmm select fits K = 1..9 on the same rows)
     key = (Xc.shape, hash(np.ascontiguousarray(Xc).tobytes()))
     if key not in _HC_CACHE:
@@ -160,17 +164,19 @@ def _labels_hc(Xc, K, w, seed):
     return _cut(_HC_CACHE[key], Xc.shape[0], K)
 
 
-def _labels_ward(Xc, K, w, seed):
+def _labels_ward(Xc, K, w, seq):
+    from scipy.cluster.hierarchy import fcluster, ward
+
     return fcluster(ward(svd_scaled(Xc)), t=K, criterion="maxclust") - 1
 
 
-def _resp_random(Xc, K, seed):
-    resp = np.random.default_rng(seed).uniform(size=(Xc.shape[0], K))
+def _resp_random(Xc, K, seq):
+    resp = np.random.default_rng(seq).uniform(size=(Xc.shape[0], K))
     return resp / resp.sum(axis=1, keepdims=True)
 
 
-def initial_params(Xc, K, covariance_type, init, w, seed, prior_c, shift, subsample=None,
-                   reg_covar=0.0):
+def initial_params(Xc, K, fam, init, w, seq, prior_c, shift, subsample=None, reg_covar=0.0,
+                   covariance_type=None):
     """Initial :class:`GMMParams` for one EM restart.
 
     Parameters
@@ -178,10 +184,11 @@ def initial_params(Xc, K, covariance_type, init, w, seed, prior_c, shift, subsam
     Xc : ndarray of shape (N, d)
         Data centred at ``shift``.
     K : int
-    covariance_type : str
+    fam : Family
     init : {"hc", "ward", "k-means++", "kmeans", "random"}
     w : ndarray of shape (N,) or None
-    seed : int
+    seq : numpy.random.SeedSequence
+        This restart's own stream.
     prior_c : Prior or None
         Prior in centred coordinates (used by the first M-step).
     shift : ndarray of shape (d,)
@@ -189,6 +196,8 @@ def initial_params(Xc, K, covariance_type, init, w, seed, prior_c, shift, subsam
         Run the clustering on at most this many randomly chosen rows.
     reg_covar : float
         Ridge added to the initial covariances.
+    covariance_type : str or None
+        The name the result carries (default ``fam.name``).
 
     Returns
     -------
@@ -197,38 +206,39 @@ def initial_params(Xc, K, covariance_type, init, w, seed, prior_c, shift, subsam
     if init in ("hc", "ward"):
         subsample = HC_MAX_ROWS if subsample is None else min(subsample, HC_MAX_ROWS)
     if subsample is not None and Xc.shape[0] > subsample:
-        idx = np.sort(np.random.default_rng(seed).choice(Xc.shape[0], subsample, replace=False))
+        idx = np.sort(np.random.default_rng(seq).choice(Xc.shape[0], subsample, replace=False))
         Xc = np.asarray(Xc[idx], dtype=np.float64)
         w = None if w is None else w[idx]
     if init == "random":
-        resp = _resp_random(Xc, K, seed)
+        resp = _resp_random(Xc, K, seq)
     else:
         labels = {"hc": _labels_hc, "ward": _labels_ward, "k-means++": _labels_kmeanspp,
-                  "kmeans": _labels_kmeans}[init](Xc, K, w, seed)
+                  "kmeans": _labels_kmeans}[init](Xc, K, w, seq)
         resp = np.full((Xc.shape[0], K), _BLEND / K)
         resp[np.arange(Xc.shape[0]), labels] += 1.0 - _BLEND
     g = resp if w is None else resp * w[:, None]
-    stats = block_stats(np.asarray(Xc, dtype=np.float64), g, family(covariance_type).storage)
-    return params_from_stats(stats, covariance_type, prior_c, reg_covar, shift, None)
+    stats = block_stats(np.asarray(Xc, dtype=np.float64), g, fam.storage)
+    return params_from_stats(stats, fam, prior_c, reg_covar, shift, None,
+                             covariance_type=covariance_type)
 
 
-def check_init_params(init, K, d, covariance_type):
+def check_init_params(init, K, d, fam):
     """Validate a user-given initial :class:`GMMParams` against the model's shape.
 
     Parameters
     ----------
     init : GMMParams
     K, d : int
-    covariance_type : str
+    fam : Family
 
     Returns
     -------
     GMMParams
     """
-    if init.K != K or init.d != d or init.family is not family(covariance_type):
+    if init.K != K or init.d != d or init.family is not fam:
         raise ValueError(
             f"init has K={init.K}, d={init.d}, covariance_type={init.covariance_type!r} but the "
-            f"fit asks for K={K}, d={d}, covariance_type={covariance_type!r}; build init with "
+            f"fit asks for K={K}, d={d}, covariance_type={fam.name!r}; build init with "
             "matching shapes (GMMParams.to_full() converts to full)."
         )
     return init

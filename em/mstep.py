@@ -6,8 +6,8 @@ The statistics of a block of centred data ``x_n`` with responsibilities ``gamma_
 .. math:: N_k = \sum_n w_n \gamma_{nk}, \quad s_k = \sum_n w_n \gamma_{nk} x_n, \quad
     M_k = \sum_n w_n \gamma_{nk} x_n x_n^T
 
-(``M`` reduced to what each covariance type needs). They add over blocks, which is what makes
-chunked and distributed EM give the same answer as in memory.
+(``M`` reduced to what each covariance layout needs: :mod:`models.storage`). They add over
+blocks, which is what makes chunked and distributed EM give the same answer as in memory.
 
 Maximum likelihood (lecture section 2.2): ``mu_k = s_k / N_k``, ``Sigma_k = S_k / N_k`` with the
 scatter ``S_k = M_k - N_k mu_k mu_k^T``, ``pi_k = N_k / N``.
@@ -34,151 +34,28 @@ prior.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from em._features import KIND, default_chunk, features, n_dims, vech_index
-from models import GMMParams, Prior
-from models._validation import check_sample_weight, check_X
 from models.families import family
-from models.params import check_covariance_type
-
-
-@dataclass
-class SufficientStats:
-    """Weighted sufficient statistics of one pass (or one block) over centred data.
-
-    Attributes
-    ----------
-    N_k : ndarray of shape (K,)
-    s : ndarray of shape (K, d)
-        ``sum_n w_n gamma_nk x_n``.
-    M : ndarray
-        Second moments: (K, d, d) full, (d, d) tied, (K, d) diag and spherical.
-    """
-
-    N_k: np.ndarray
-    s: np.ndarray
-    M: np.ndarray
-
-    def __iadd__(self, other):
-        self.N_k += other.N_k
-        self.s += other.s
-        self.M += other.M
-        return self
-
-
-def design_moments(G, Z, storage, w=None):
-    """Raw moments of one block from its features: one product ``G @ Z.T``.
-
-    Parameters
-    ----------
-    G : ndarray of shape (K, n)
-        ``w_n gamma_nk``, components along the first axis.
-    Z : ndarray of shape (p, n)
-        Features of the centred block (:func:`em._features.features` of the covariance type's
-        kind).
-    storage : str
-    w : ndarray of shape (n,) or None or False
-        The block's weights (tied only: its second moment ``sum_n w_n x_n x_n^T`` does not
-        depend on ``gamma``); False skips that moment.
-
-    Returns
-    -------
-    GZ : ndarray of shape (K, p)
-        ``sum_n g_nk z(x_n)``, in the dtype of ``G`` and ``Z`` (tied: ``(1, x)``, p = 1 + d).
-    XX : ndarray of shape (d, d) or None
-        Tied only.
-    """
-    if storage != "tied":
-        return G @ Z.T, None
-    GZ = np.column_stack([G.sum(axis=1), G @ Z.T])   # the implicit 1, then x
-    if w is False:
-        return GZ, None
-    return GZ, (Z if w is None else Z * w) @ Z.T
-
-
-def stats_from_moments(GZ, XX, storage):
-    """Sufficient statistics from the summed raw moments of :func:`design_moments`.
-
-    Parameters
-    ----------
-    GZ : ndarray of shape (K, p)
-    XX : ndarray of shape (d, d) or None
-    storage : str
-
-    Returns
-    -------
-    SufficientStats
-        In float64.
-    """
-    f8 = np.float64
-    K, p = GZ.shape
-    d = p - 1 if storage == "tied" else n_dims(p, KIND[storage])
-    GZ = np.asarray(GZ, f8)
-    rest = GZ[:, d + 1:]
-    if storage == "full":
-        i, j = vech_index(d)
-        M = np.empty((K, d, d))
-        M[:, i, j] = rest
-        M[:, j, i] = rest
-    elif storage == "tied":
-        M = np.array(XX, f8)
-    else:
-        M = rest.copy()
-    return SufficientStats(N_k=GZ[:, 0].copy(), s=GZ[:, 1:d + 1].copy(), M=M)
-
-
-def block_stats(Xb, g, storage):
-    """Sufficient statistics of centred rows, in float64.
-
-    Parameters
-    ----------
-    Xb : ndarray of shape (n, d)
-    g : ndarray of shape (n, K)
-        ``w_n gamma_nk``.
-    storage : str
-
-    Returns
-    -------
-    SufficientStats
-    """
-    n, d = Xb.shape
-    kind, zero = KIND[storage], np.zeros(d)
-    rows = default_chunk(g.shape[1], d, storage)
-    GZ = XX = 0.0
-    for start in range(0, n, rows):
-        Z = features(Xb[start:start + rows], zero, kind, np.float64)
-        gb = np.asarray(g[start:start + rows], np.float64)
-        GZ_b, XX_b = design_moments(gb.T, Z, storage, gb.sum(axis=1))
-        GZ, XX = GZ + GZ_b, (None if XX_b is None else XX + XX_b)
-    return stats_from_moments(GZ, XX, storage)
-
-
-def _scatter(stats, xbar, storage):
-    """Scatter about each component mean: S_k = M_k - N_k xbar_k xbar_k^T (type-shaped)."""
-    N_k = stats.N_k
-    if storage == "full":
-        return stats.M - N_k[:, None, None] * xbar[:, :, None] * xbar[:, None, :]
-    if storage == "tied":
-        return stats.M - (N_k[:, None] * xbar).T @ xbar
-    return stats.M - N_k[:, None] * xbar**2
+from models.features import block_stats
+from models.params import GMMParams
+from models.prior import check_prior
+from models.validation import check_sample_weight, check_X
 
 
 class DegenerateComponentError(ValueError):
     """A component's covariance became singular: it collapsed onto a point or a subspace."""
 
 
-def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=None, scale=None,
-                      previous=None, validate=True):
+def params_from_stats(stats, fam, prior=None, reg_covar=0.0, shift=None, scale=None,
+                      previous=None, validate=True, covariance_type=None):
     """Closed-form M-step from sufficient statistics (ML, or MAP under ``prior``).
 
     Parameters
     ----------
-    stats : SufficientStats
+    stats : models.features.SufficientStats
         Statistics of data centred at ``shift``, in the layout of the family's storage.
-    covariance_type : str or Family
+    fam : models.Family
     prior : Prior or None
         A proper prior, already shifted to the centred coordinates, or None for ML. A flat prior
         must be passed as None for ``mu``/``Sigma`` (its Dirichlet part is read from ``alpha``).
@@ -197,22 +74,22 @@ def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=N
         which validates its final estimate) skips the checks this step's own arithmetic
         guarantees: the result is still checked finite and positive-definite, and its Cholesky
         factors are the ones that check computed.
+    covariance_type : str or None
+        The name the result carries (default ``fam.name``).
 
     Returns
     -------
     GMMParams
     """
-    fam = family(covariance_type)
     storage = fam.storage
+    covariance_type = fam.name if covariance_type is None else covariance_type
     N_k, K, d = stats.N_k, stats.s.shape[0], stats.s.shape[1]
-    N = N_k.sum()
     proper = prior if (prior is not None and not prior.is_flat) else None
     empty = N_k <= 0
     if reg_covar > 0 and proper is None and empty.any():
         # a ridge keeps an empty component's covariance proper: keep it alive with the floor
         # scikit-learn puts under N_k (its mean then sits at the shift, its weight near zero)
         N_k = N_k + 10 * np.finfo(float).eps
-        N = N_k.sum()
         empty = N_k <= 0
     if proper is None and empty.any():
         k = int(np.flatnonzero(empty)[0])
@@ -222,28 +99,22 @@ def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=N
         )
     safe_N_k = np.where(empty, 1.0, N_k)
     xbar = stats.s / safe_N_k[:, None]
-    S = _scatter(stats, xbar, storage)
+    S = storage.scatter(stats.M, N_k, xbar)
     if proper is None:
         mu, B = xbar, None
     else:
         kappa0, m0 = proper.kappa0, proper.m0
         mu = (N_k[:, None] * xbar + kappa0 * m0) / (N_k + kappa0)[:, None]
-        c = kappa0 * N_k / (N_k + kappa0)
-        dev = xbar - m0
-        B = (c[:, None, None] * dev[:, :, None] * dev[:, None, :] if storage in
-             ("full", "tied") else c[:, None] * dev**2)
+        B = storage.outer(kappa0 * N_k / (N_k + kappa0), xbar - m0)
     if reg_covar and proper is None:
         # the ridge enters the scatter (n_k reg_covar I), so every family keeps its constraints;
         # for VII, VVI, EEE and VVV this is scikit-learn's Sigma_k + reg_covar I
-        n_ridge = N if storage == "tied" else (N_k[:, None, None] if storage == "full"
-                                               else N_k[:, None])
-        S = S + reg_covar * n_ridge * (np.eye(d) if storage in ("full", "tied") else 1.0)
+        S = storage.ridge(S, reg_covar, N_k, d)
     start = None if previous is None else fam.to_full(previous.Sigma, K, d)
     Sigma = fam.m_step(S, B, N_k, proper, start=start)
     if reg_covar and proper is not None:
-        Sigma = Sigma + (reg_covar * np.eye(d) if storage in ("full", "tied") else reg_covar)
-    if storage in ("full", "tied"):
-        Sigma = 0.5 * (Sigma + np.swapaxes(Sigma, -1, -2))
+        Sigma = storage.plus(Sigma, reg_covar, d)
+    Sigma = storage.symmetrised(Sigma)
     alpha = np.ones(K) if prior is None else prior.alpha_for(K)
     numer = N_k + alpha - 1.0
     if np.any(numer < 0):
@@ -257,9 +128,9 @@ def params_from_stats(stats, covariance_type, prior=None, reg_covar=0.0, shift=N
     if shift is not None:
         mu = mu + shift
     if not validate and all(np.isfinite(a).all() for a in (pi, mu, Sigma)):
-        L = (fam.to_full(np.sqrt(Sigma), K, d) if L is None     # diag, spherical
+        L = (fam.to_full(np.sqrt(Sigma), K, d) if L is None     # variances
              else np.broadcast_to(L, (K, d, d)))  # full's factors, or tied's one repeated
-        return GMMParams.unchecked(pi, mu, Sigma, covariance_type, L)
+        return GMMParams.unchecked(pi, mu, Sigma, fam, L, covariance_type)
     try:
         return GMMParams(pi, mu, Sigma, covariance_type)
     except ValueError as exc:
@@ -300,35 +171,16 @@ def _check_collapse(Sigma, storage, check_scale, scale):
     """Raise DegenerateComponentError when a covariance is singular relative to the data.
 
     Returns the lower Cholesky factors of the matrices (full: (K, d, d); tied: (1, d, d)), or
-    None for diag and spherical.
+    None for variances.
     """
-    L = None
-    if storage in ("diag", "spherical"):
-        var = Sigma if storage == "diag" else Sigma[:, None]
-        cond = var
-        bad_pd = np.flatnonzero(~(np.min(var, axis=1) > 0))
-    else:
-        mats = Sigma.reshape(-1, Sigma.shape[-1], Sigma.shape[-1])
-        try:                                   # one batched factorisation; per matrix on failure
-            L = np.linalg.cholesky(mats)
-            cond = np.diagonal(L, axis1=1, axis2=2) ** 2
-            bad = []
-        except np.linalg.LinAlgError:
-            L, bad = np.zeros_like(mats), []
-            for k, S in enumerate(mats):
-                try:
-                    L[k] = np.linalg.cholesky(S)
-                except np.linalg.LinAlgError:
-                    bad.append(k)
-            cond = np.diagonal(L, axis1=1, axis2=2) ** 2
-        bad_pd = np.asarray(bad, dtype=int)
+    L, cond, bad = storage.factor(Sigma)
     if check_scale and scale is not None:
         small = (cond / scale < 1e3 * np.finfo(float).eps).any(axis=1)
         if small.any():
-            bad_pd = np.union1d(bad_pd, np.flatnonzero(small))
-    if bad_pd.size:
-        k = int(bad_pd[0])
-        which = "The shared covariance" if storage == "tied" else f"Component {k}"
+            bad = np.union1d(bad, np.flatnonzero(small))
+    if bad.size:
+        k = int(bad[0])
+        which = "The shared covariance" if storage.shared else f"Component {k}"
         raise DegenerateComponentError(
             f"{which} collapsed onto a point or a subspace (its covariance is singular relative "
             "to the data's scale). Add a prior (prior=Prior.default(X, K, covariance_type)), "
@@ -364,7 +216,7 @@ def m_step(X, gamma, covariance_type, prior=None, sample_weight=None, reg_covar=
     -------
     GMMParams
     """
-    check_covariance_type(covariance_type)
+    fam = family(covariance_type)
     X = check_X(X).astype(np.float64, copy=False)
     gamma = np.asarray(gamma, dtype=np.float64)
     N, d = X.shape
@@ -372,18 +224,15 @@ def m_step(X, gamma, covariance_type, prior=None, sample_weight=None, reg_covar=
         raise ValueError(f"gamma must have shape (N, K) with N={N}, got {gamma.shape}.")
     if not np.all(np.isfinite(gamma)) or np.any(gamma < 0):
         raise ValueError("gamma must hold finite non-negative responsibilities.")
-    if prior is not None:
-        if not isinstance(prior, Prior):
-            raise TypeError(f"prior must be a models.Prior or None, got {type(prior).__name__}.")
-        prior.check_compatible(gamma.shape[1], d)
+    check_prior(prior, gamma.shape[1], d, fam)
     if not np.isfinite(reg_covar) or reg_covar < 0:
         raise ValueError(f"reg_covar must be a non-negative number, got {reg_covar!r}.")
     w = check_sample_weight(sample_weight, N)
     shift = X.mean(axis=0) if w is None else w @ X / w.sum()
     Xc = X - shift
     g = gamma if w is None else gamma * w[:, None]
-    stats = block_stats(Xc, g, family(covariance_type).storage)
+    stats = block_stats(Xc, g, fam.storage)
     scale = (Xc**2).mean(axis=0) if w is None else w @ Xc**2 / w.sum()
     prior_c = None if prior is None else prior.shifted(shift)
-    return params_from_stats(stats, covariance_type, prior_c, reg_covar, shift,
-                             scale if np.all(scale > 0) else None)
+    return params_from_stats(stats, fam, prior_c, reg_covar, shift,
+                             scale if np.all(scale > 0) else None, covariance_type=covariance_type)

@@ -1,27 +1,42 @@
 """The Gaussian mixture model, once: parameters, prior, generative story and datasets.
 
 This package imports neither :mod:`em` nor PyMC; the PyMC program lives in :mod:`models.pymc`,
-imported on demand (``from models import pymc as gmm_pymc``).
+imported on demand (``from models import pymc as gmm_pymc``). Its names load lazily, each with the
+module that defines it, so ``import models.families`` costs NumPy alone (the command line's
+start-up).
 """
 
-from models.datasets import load_faithful, load_iris
-from models.families import FAMILIES, MCLUST_NAMES, Family, family
-from models.params import COVARIANCE_TYPES, SKLEARN_TYPES, GMMParams, sigma_shape
-from models.prior import Prior, sample_params
-from models.simulate import simulate
+import importlib
 
-__all__ = [
-    "COVARIANCE_TYPES",
-    "FAMILIES",
-    "Family",
-    "MCLUST_NAMES",
-    "SKLEARN_TYPES",
-    "family",
-    "GMMParams",
-    "Prior",
-    "load_faithful",
-    "load_iris",
-    "sample_params",
-    "sigma_shape",
-    "simulate",
-]
+#: public name -> the module that defines it
+_EXPORTS = {
+    "COVARIANCE_TYPES": "models.families",
+    "FAMILIES": "models.families",
+    "Family": "models.families",
+    "MCLUST_NAMES": "models.families",
+    "SKLEARN_TYPES": "models.families",
+    "family": "models.families",
+    "STORAGES": "models.storage",
+    "GMMParams": "models.params",
+    "sigma_shape": "models.params",
+    "Prior": "models.prior",
+    "sample_params": "models.prior",
+    "simulate": "models.simulation",
+    "load_faithful": "models.datasets",
+    "load_iris": "models.datasets",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

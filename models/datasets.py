@@ -5,7 +5,9 @@ from __future__ import annotations
 from importlib import resources
 
 import numpy as np
-import pandas as pd
+
+#: the embedded data sets, by the name the command line takes
+DATASET_NAMES = ("faithful", "iris")
 
 
 def load_faithful():
@@ -18,6 +20,8 @@ def load_faithful():
     columns : list of str
         ``["eruptions", "waiting"]``.
     """
+    import pandas as pd  # the command line's start-up needs DATASET_NAMES alone
+
     path = resources.files("models") / "data" / "faithful.csv"
     with path.open() as fh:
         frame = pd.read_csv(fh)
@@ -40,7 +44,7 @@ def load_iris():
     return bunch.data.astype(np.float64), list(bunch.feature_names), bunch.target
 
 
-DATASETS = {"faithful": load_faithful, "iris": load_iris}
+DATASETS = dict(zip(DATASET_NAMES, (load_faithful, load_iris)))
 
 
 def load(name):

@@ -41,8 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: storage layouts (scikit-learn's covariance types), in the order of their Sigma ranks
-STORAGES = ("spherical", "diag", "tied", "full")
+from models.storage import DIAG, FULL, SPHERICAL, TIED, Storage
 
 #: inner iterations of the iterative M-steps: relative change, and the caps from a cold start and
 #: from the previous iteration's orientation (every MM step lowers the objective, so a capped
@@ -60,9 +59,10 @@ class Family:
         mclust's three letters (volume, shape, orientation), e.g. ``"VEV"``.
     alias : str or None
         scikit-learn's name of the same model, if it has one.
-    storage : {"spherical", "diag", "tied", "full"}
-        Layout of ``Sigma``: ``(K,)`` variances, ``(K, d)`` variances, one ``(d, d)`` matrix, or
-        ``(K, d, d)``. The E-step and the sufficient statistics follow the layout.
+    storage : models.storage.Storage
+        Layout of ``Sigma`` (:mod:`models.storage`): ``(K,)`` variances, ``(K, d)`` variances,
+        one ``(d, d)`` matrix, or ``(K, d, d)``. The E-step and the sufficient statistics follow
+        the layout.
     ml : callable
         ``ml(W, n_k, start=None) -> Sigma``: the maximum-likelihood update from scatter matrices
         ``W`` (the storage's statistics: ``(K, d)`` diagonals for spherical/diag, the pooled ``(d, d)`` for
@@ -81,7 +81,7 @@ class Family:
 
     name: str
     alias: str | None
-    storage: str
+    storage: Storage
     ml: Callable
     prior_terms: Callable | None = None
     conjugate: bool = False
@@ -118,7 +118,7 @@ class Family:
     # -- shapes and counts ---------------------------------------------------------------
     def sigma_shape(self, K, d):
         """Shape of ``Sigma``: ``(K,)``, ``(K, d)``, ``(d, d)`` or ``(K, d, d)``."""
-        return {"spherical": (K,), "diag": (K, d), "tied": (d, d), "full": (K, d, d)}[self.storage]
+        return self.storage.shape(K, d)
 
     def n_cov_parameters(self, K, d):
         """Free covariance parameters, mclust's ``nVarParams(name, d, K)``.
@@ -135,18 +135,11 @@ class Family:
 
         A stack of ``(..., *sigma_shape)`` (posterior draws, say) gives ``(..., K, d, d)``.
         """
-        Sigma = np.asarray(Sigma)
-        if self.storage == "full":
-            return Sigma
-        if self.storage == "tied":
-            return np.broadcast_to(Sigma[..., None, :, :], Sigma.shape[:-2] + (K, d, d)).copy()
-        if self.storage == "diag":
-            return Sigma[..., :, None] * np.eye(d)
-        return Sigma[..., None, None] * np.eye(d)
+        return self.storage.to_full(Sigma, K, d)
 
     def per_component(self, Sigma, K):
         """``Sigma`` with one entry per component along the first axis (tied repeated)."""
-        return np.broadcast_to(Sigma, (K,) + Sigma.shape) if self.storage == "tied" else Sigma
+        return self.storage.per_component(Sigma, K)
 
     # -- the decomposition ---------------------------------------------------------------
     def decompose(self, Sigma, K, d):
@@ -167,8 +160,8 @@ class Family:
         orientation : ndarray of shape (K, d, d)
             ``D_k``: the identity for axis-aligned families, else eigenvectors as columns.
         """
-        if self.storage in ("spherical", "diag"):
-            var = np.broadcast_to(Sigma[:, None] if Sigma.ndim == 1 else Sigma, (K, d))
+        if not self.storage.matrix:
+            var = self.storage.variances(Sigma, d)
             orient = np.broadcast_to(np.eye(d), (K, d, d))
         else:
             ev, vec = np.linalg.eigh(self.to_full(Sigma, K, d))
@@ -182,7 +175,7 @@ class Family:
         Equal volumes and shapes are compared within ``rtol``; an equal orientation means the
         covariances commute (they share eigenvectors).
         """
-        if K == 1 or (self.storage == "tied"):
+        if K == 1 or self.storage.shared:
             return
         scale, shape, _ = self.decompose(Sigma, K, d)
         if self.volume == "E" and np.ptp(np.log(scale)) > rtol:
@@ -230,7 +223,7 @@ class Family:
         self.require_map()
         K, d = n_k.shape[0], B.shape[1]
         S, c = self.prior_terms(prior, K, d)
-        Wt = W + (B.sum(axis=0) + K * S if self.storage == "tied" else B + S)
+        Wt = self.storage.with_prior_scatter(W, B, S, K)
         return self.ml(Wt, n_k + c, start=start)
 
     def require_map(self):
@@ -525,20 +518,20 @@ def _terms_VEV(prior, K, d):
 # the registry
 
 FAMILIES = (
-    Family("EII", None, "spherical", _ml_EII, _terms_EII, conjugate=True, pymc=True),
-    Family("VII", "spherical", "spherical", _ml_VII, _terms_VII, conjugate=True, pymc=True),
-    Family("EEI", None, "diag", _ml_EEI, _terms_EEI, conjugate=True, pymc=True),
-    Family("VEI", None, "diag", _ml_VEI, _terms_VEI),
-    Family("EVI", None, "diag", _ml_EVI, _terms_EVI),
-    Family("VVI", "diag", "diag", _ml_VVI, _terms_VVI, conjugate=True, pymc=True),
-    Family("EEE", "tied", "tied", _ml_EEE, _terms_EEE, conjugate=True, pymc=True),
-    Family("VEE", None, "full", _ml_VEE),
-    Family("EVE", None, "full", _ml_EVE),
-    Family("VVE", None, "full", _ml_VVE),
-    Family("EEV", None, "full", _ml_EEV, _terms_EEV),
-    Family("VEV", None, "full", _ml_VEV, _terms_VEV),
-    Family("EVV", None, "full", _ml_EVV),
-    Family("VVV", "full", "full", _ml_VVV, _terms_VVV, conjugate=True, pymc=True),
+    Family("EII", None, SPHERICAL, _ml_EII, _terms_EII, conjugate=True, pymc=True),
+    Family("VII", "spherical", SPHERICAL, _ml_VII, _terms_VII, conjugate=True, pymc=True),
+    Family("EEI", None, DIAG, _ml_EEI, _terms_EEI, conjugate=True, pymc=True),
+    Family("VEI", None, DIAG, _ml_VEI, _terms_VEI),
+    Family("EVI", None, DIAG, _ml_EVI, _terms_EVI),
+    Family("VVI", "diag", DIAG, _ml_VVI, _terms_VVI, conjugate=True, pymc=True),
+    Family("EEE", "tied", TIED, _ml_EEE, _terms_EEE, conjugate=True, pymc=True),
+    Family("VEE", None, FULL, _ml_VEE),
+    Family("EVE", None, FULL, _ml_EVE),
+    Family("VVE", None, FULL, _ml_VVE),
+    Family("EEV", None, FULL, _ml_EEV, _terms_EEV),
+    Family("VEV", None, FULL, _ml_VEV, _terms_VEV),
+    Family("EVV", None, FULL, _ml_EVV),
+    Family("VVV", "full", FULL, _ml_VVV, _terms_VVV, conjugate=True, pymc=True),
 )
 
 #: every accepted name (mclust's and scikit-learn's) -> its family
@@ -546,6 +539,12 @@ BY_NAME = {f.name: f for f in FAMILIES} | {f.alias: f for f in FAMILIES if f.ali
 
 #: mclust's names, in mclust's order
 MCLUST_NAMES = tuple(f.name for f in FAMILIES)
+
+#: scikit-learn's names, aliases of VVV, EEE, VVI and VII
+SKLEARN_TYPES = tuple(f.alias for f in FAMILIES[::-1] if f.alias)
+
+#: every accepted covariance type: mclust's 14 models, then scikit-learn's names of four of them
+COVARIANCE_TYPES = MCLUST_NAMES + SKLEARN_TYPES[::-1]
 
 
 def family(covariance_type):

@@ -15,31 +15,12 @@ import numpy as np
 from scipy import linalg
 from scipy.special import logsumexp
 
-from models.families import MCLUST_NAMES, family
+from models.families import COVARIANCE_TYPES, SKLEARN_TYPES, Family, family
+from models.storage import cholesky_factors
+from models.validation import check_X
 
-#: scikit-learn's names, aliases of VVV, EEE, VVI and VII
-SKLEARN_TYPES = ("full", "tied", "diag", "spherical")
-
-#: every accepted covariance type: mclust's 14 models, then scikit-learn's names of four of them
-COVARIANCE_TYPES = MCLUST_NAMES + SKLEARN_TYPES[::-1]
-
-
-def check_covariance_type(covariance_type):
-    """Return ``covariance_type`` if it names a family (:data:`COVARIANCE_TYPES`), else raise.
-
-    Parameters
-    ----------
-    covariance_type : str
-        One of mclust's ``EII`` ... ``VVV`` or scikit-learn's ``spherical``, ``diag``,
-        ``tied``, ``full``.
-
-    Returns
-    -------
-    str
-        The validated name.
-    """
-    family(covariance_type)
-    return covariance_type
+__all__ = ["COVARIANCE_TYPES", "SKLEARN_TYPES", "GMMParams", "log_joint_stack", "sigma_shape",
+           "to_full_covariance"]
 
 
 def sigma_shape(covariance_type, K, d):
@@ -77,19 +58,6 @@ def to_full_covariance(Sigma, covariance_type, K, d):
     ndarray of shape (K, d, d)
     """
     return family(covariance_type).to_full(Sigma, K, d)
-
-
-def _cholesky_lower(Sigma_full):
-    """Lower Cholesky factors of a ``(K, d, d)`` stack; ``None`` at the first failure index."""
-    try:
-        return np.linalg.cholesky(Sigma_full), None
-    except np.linalg.LinAlgError:
-        for k, S in enumerate(Sigma_full):
-            try:
-                np.linalg.cholesky(S)
-            except np.linalg.LinAlgError:
-                return None, k
-    return None, 0  # pragma: no cover - numpy raised on the stack but not on any slice
 
 
 def _readonly(a):
@@ -147,10 +115,12 @@ class GMMParams:
         One of :data:`COVARIANCE_TYPES`: mclust's 14 models (``"EII"`` ... ``"VVV"``) or
         scikit-learn's ``"spherical"``, ``"diag"``, ``"tied"``, ``"full"`` (VII, VVI, EEE, VVV).
         ``Sigma`` is stored in the family's layout (:attr:`Family.storage`) and must obey its
-        constraints.
+        constraints. The name is kept as given; :attr:`family` is the model it names.
 
     Attributes
     ----------
+    family : Family
+        The covariance model :attr:`covariance_type` names, resolved once.
     K, d : int
         Number of components and features.
     n_parameters : int
@@ -169,10 +139,13 @@ class GMMParams:
     mu: np.ndarray
     Sigma: np.ndarray
     covariance_type: str = "full"
+    family: Family = field(init=False, repr=False)
     _chol: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self):
-        check_covariance_type(self.covariance_type)
+        fam = family(self.covariance_type)
+        if isinstance(self.covariance_type, Family):
+            object.__setattr__(self, "covariance_type", self.covariance_type.name)
         pi, mu, Sigma = (self._as_float(v, name) for v, name in
                          ((self.pi, "pi"), (self.mu, "mu"), (self.Sigma, "Sigma")))
         if pi.ndim != 1 or pi.size < 1:
@@ -185,7 +158,7 @@ class GMMParams:
         d = mu.shape[1]
         if d < 1:
             raise ValueError("mu must have at least one feature column (d >= 1).")
-        expected = sigma_shape(self.covariance_type, K, d)
+        expected = fam.sigma_shape(K, d)
         if Sigma.shape != expected:
             raise ValueError(
                 f"Sigma for covariance_type={self.covariance_type!r} must have shape {expected}, "
@@ -196,37 +169,22 @@ class GMMParams:
                 f"pi must lie on the simplex (pi_k >= 0, sum 1 within 1e-8), got pi={pi} "
                 f"with sum {pi.sum()!r}; normalise it with pi / pi.sum()."
             )
-        fam = family(self.covariance_type)
-        if fam.storage in ("full", "tied"):
-            mats = Sigma.reshape(-1, d, d)
-            asym = np.abs(mats - np.swapaxes(mats, -1, -2)).max(initial=0.0)
-            scale = np.abs(mats).max(initial=0.0)
-            if asym > 1e-8 * max(scale, np.finfo(float).tiny):
-                raise ValueError(
-                    f"Sigma must be symmetric; the largest |Sigma - Sigma^T| is {asym:.3g}. "
-                    "Symmetrise it with (S + S.T) / 2."
-                )
-        elif np.any(Sigma <= 0):
-            bad = np.argwhere(Sigma <= 0)[0]
+        fam.storage.check(Sigma, self.covariance_type)
+        chol, bad = cholesky_factors(fam.to_full(Sigma, K, d))
+        if bad.size:
             raise ValueError(
-                f"Sigma for covariance_type={self.covariance_type!r} holds variances, which must be "
-                f"positive; Sigma{list(bad)} = {Sigma[tuple(bad)]!r}."
-            )
-        full = fam.to_full(Sigma, K, d)
-        chol, bad_k = _cholesky_lower(full)
-        if chol is None:
-            raise ValueError(
-                f"Sigma of component {bad_k} is not positive-definite; every covariance must be "
+                f"Sigma of component {bad[0]} is not positive-definite; every covariance must be "
                 "symmetric positive-definite (add a ridge, e.g. Sigma + 1e-6 * I)."
             )
         fam.check(Sigma, K, d)
+        object.__setattr__(self, "family", fam)
         object.__setattr__(self, "pi", _readonly(pi))
         object.__setattr__(self, "mu", _readonly(mu))
         object.__setattr__(self, "Sigma", _readonly(Sigma))
         object.__setattr__(self, "_chol", _readonly(chol))
 
     @classmethod
-    def unchecked(cls, pi, mu, Sigma, covariance_type, cholesky):
+    def unchecked(cls, pi, mu, Sigma, fam, cholesky, covariance_type=None):
         """Build from arrays that are valid by construction, without validating them again.
 
         For an algorithm's inner loop (EM's M-step), whose steps already guarantee what the
@@ -242,10 +200,12 @@ class GMMParams:
             Finite.
         Sigma : ndarray of shape :func:`sigma_shape` ``(covariance_type, K, d)``
             Symmetric positive-definite, within the family's constraints.
-        covariance_type : str
-            One of :data:`COVARIANCE_TYPES`.
+        fam : Family
+            The covariance model.
         cholesky : ndarray of shape (K, d, d)
             Lower Cholesky factors of the covariances.
+        covariance_type : str or None
+            The name the result carries (default ``fam.name``).
 
         Returns
         -------
@@ -256,7 +216,9 @@ class GMMParams:
             a = a.view()               # read-only without touching the caller's own flags
             a.setflags(write=False)
             object.__setattr__(self, name, a)
-        object.__setattr__(self, "covariance_type", covariance_type)
+        object.__setattr__(self, "family", fam)
+        object.__setattr__(self, "covariance_type", fam.name if covariance_type is None
+                           else covariance_type)
         return self
 
     def validated(self):
@@ -298,11 +260,6 @@ class GMMParams:
         return self.mu.shape[1]
 
     @property
-    def family(self):
-        """The covariance model (:class:`models.families.Family`)."""
-        return family(self.covariance_type)
-
-    @property
     def n_parameters(self):
         """Free parameters used by BIC.
 
@@ -336,19 +293,11 @@ class GMMParams:
         GMMParams
             ``Sigma`` of shape (K, d, d).
         """
-        return GMMParams(self.pi, self.mu, to_full_covariance(self.Sigma, self.covariance_type,
-                                                              self.K, self.d), "full")
+        return GMMParams(self.pi, self.mu, self.family.to_full(self.Sigma, self.K, self.d), "full")
 
     # -- densities ------------------------------------------------------------------------
     def _check_X(self, X):
-        X = np.asarray(X)
-        if X.dtype.kind not in "biuf":
-            raise TypeError(f"X must be numeric, got dtype {X.dtype}.")
-        if X.ndim != 2 or X.shape[1] != self.d:
-            raise ValueError(f"X must have shape (N, {self.d}), got {X.shape}.")
-        if not np.all(np.isfinite(X)):
-            raise ValueError("X contains NaN or inf; drop or impute those rows first.")
-        return X.astype(np.float64, copy=False)
+        return check_X(X, d=self.d).astype(np.float64, copy=False)
 
     def log_joint(self, X):
         r"""Log joint density of each point and each component.
@@ -412,8 +361,8 @@ class GMMParams:
         perm = np.asarray(perm)
         if sorted(perm.tolist()) != list(range(self.K)):
             raise ValueError(f"perm must be a permutation of 0..{self.K - 1}, got {perm}.")
-        Sigma = self.Sigma if self.family.storage == "tied" else self.Sigma[perm]
-        return GMMParams(self.pi[perm], self.mu[perm], Sigma, self.covariance_type)
+        return GMMParams(self.pi[perm], self.mu[perm], self.family.storage.take(self.Sigma, perm),
+                         self.covariance_type)
 
     def __repr__(self):
         return (f"GMMParams(K={self.K}, d={self.d}, covariance_type={self.covariance_type!r}, "

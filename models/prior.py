@@ -34,9 +34,9 @@ import numpy as np
 from scipy import stats
 from scipy.special import gammaln, xlogy
 
-from models.families import FAMILIES as _FAMILIES
-from models.families import family
+from models.families import FAMILIES, family
 from models.params import GMMParams
+from models.validation import check_X
 
 
 def _frozen(a):
@@ -172,25 +172,15 @@ class Prior:
         Prior
         """
         fam = family(covariance_type)
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[0] < 2:
-            raise ValueError(f"X must have shape (N, d) with N >= 2, got {X.shape}.")
-        if not np.all(np.isfinite(X)):
-            raise ValueError("X contains NaN or inf; drop or impute those rows first.")
-        if int(K) != K or K < 1:
+        X = check_X(X, min_rows=2).astype(np.float64, copy=False)
+        if isinstance(K, bool) or int(K) != K or K < 1:
             raise ValueError(f"K must be a positive integer, got {K!r}.")
         d = X.shape[1]
         fac = (1.0 / K) ** (2.0 / d)
         cov = np.atleast_2d(np.cov(X, rowvar=False))
         var = np.diag(cov).copy()
         floor = 1e-6 * var.max() if var.max() > 0 else 1.0
-        var_floored = np.maximum(var, floor)
-        if fam.storage in ("full", "tied"):
-            Psi0 = cov + np.diag(var_floored - var)
-            if np.linalg.eigvalsh(Psi0)[0] <= 1e-12 * np.abs(Psi0).max():
-                Psi0 = Psi0 + floor * np.eye(d)
-        else:
-            Psi0 = var_floored.mean() * np.eye(d)
+        Psi0 = fam.storage.default_scale(cov, np.maximum(var, floor), floor)
         return cls(alpha=alpha, m0=X.mean(axis=0), kappa0=0.01, nu0=d + 2.0, Psi0=fac * Psi0,
                    mclust=mclust)
 
@@ -236,27 +226,6 @@ class Prior:
                 "build it with Prior.default(X, K, covariance_type)."
             )
 
-    def inverse_gamma(self, storage):
-        """Shape and scale of the inverse-gamma prior of axis-aligned variances.
-
-        Parameters
-        ----------
-        storage : {"diag", "spherical"}
-            A family's storage (or scikit-learn's name of VVI / VII).
-
-        Returns
-        -------
-        a : float
-            Shape, ``nu0 / 2``.
-        b : ndarray of shape (d,) or float
-            Scale, ``diag(Psi0) / 2`` (diag) or ``tr(Psi0) / (2 d)`` (spherical).
-        """
-        if storage == "diag":
-            return self.nu0 / 2.0, np.diag(self.Psi0) / 2.0
-        if storage == "spherical":
-            return self.nu0 / 2.0, np.trace(self.Psi0) / (2.0 * self.d)
-        raise ValueError(f"inverse-gamma parameters exist for diag and spherical, not {storage!r}.")
-
     def shifted(self, offset):
         """The same prior for data translated by ``-offset`` (``m0 - offset``).
 
@@ -300,8 +269,9 @@ def _log_density_mu_sigma(prior, p):
     """Log p(mu, Sigma).
 
     mu_k | Sigma_k ~ N(m0, Sigma_k / kappa0) for each component, then the covariance prior: scipy's
-    inverse-Wishart / inverse-gamma once per distinct covariance for the conjugate families,
-    mclust's unnormalised one (:meth:`models.families.Family.log_prior_sigma`) for the others.
+    inverse-Wishart / inverse-gamma once per distinct covariance for the conjugate families
+    (:meth:`models.storage.Storage.log_prior`), mclust's unnormalised one
+    (:meth:`models.families.Family.log_prior_sigma`) for the others.
     """
     fam, K = p.family, p.K
     fam.require_map()
@@ -316,28 +286,50 @@ def _log_density_mu_sigma(prior, p):
     if not fam.conjugate or prior.mclust:
         return lp + fam.log_prior_sigma(full, prior)
     Sigma = fam.per_component(p.Sigma, K)
-    distinct = Sigma[:1] if fam.shared_prior else Sigma
-    if fam.storage in ("full", "tied"):
-        return lp + sum(stats.invwishart.logpdf(S, df=prior.nu0, scale=prior.Psi0)
-                        for S in distinct)
-    a, b = prior.inverse_gamma(fam.storage)
-    return lp + stats.invgamma.logpdf(distinct, a, scale=b).sum()
+    return lp + fam.storage.log_prior(Sigma[:1] if fam.shared_prior else Sigma, prior)
 
 
-def _invwishart_rvs(nu, Psi, size, rng):
-    d = Psi.shape[0]
-    draws = stats.invwishart(df=nu, scale=Psi).rvs(size=size, random_state=rng)
-    return np.asarray(draws, dtype=np.float64).reshape(*np.atleast_1d(size), d, d)
+def check_prior(prior, K, d, fam, proper=False, exact=False):
+    """The one check of a ``prior`` argument, at the public edge.
 
+    Parameters
+    ----------
+    prior : Prior or None
+    K, d : int
+        The model's components and features.
+    fam : Family
+        The model's covariance family: a proper prior needs one with a MAP (a conjugate prior).
+    proper : bool
+        Refuse ``None`` and :meth:`Prior.flat` (a posterior to sample needs a proper prior).
+    exact : bool
+        Refuse ``Prior(mclust=True)``, whose EM updates are not the mode of a density a model can
+        state (the PyMC model and the samplers).
 
-def _draw_sigma(prior, K, d, fam, rng):
-    n = 1 if fam.shared_prior else K
-    if fam.storage in ("full", "tied"):
-        S = _invwishart_rvs(prior.nu0, prior.Psi0, n, rng)
-        return S[0] if fam.storage == "tied" else np.broadcast_to(S, (K, d, d)).copy()
-    a, b = prior.inverse_gamma(fam.storage)
-    shape = (n, d) if fam.storage == "diag" else (n,)
-    return np.broadcast_to(b / rng.gamma(a, 1.0, size=shape), (K,) + shape[1:]).copy()
+    Returns
+    -------
+    Prior or None
+        ``prior``.
+    """
+    if prior is None and not proper:
+        return None
+    if prior is not None and not isinstance(prior, Prior):
+        raise TypeError(f"prior must be a models.Prior or None, got {type(prior).__name__}; build "
+                        f"one with Prior.default(X, K, {fam.name!r}).")
+    if prior is None or prior.is_flat:
+        if proper:
+            raise ValueError(
+                f"prior={'None' if prior is None else 'Prior.flat()'} is the improper flat prior, "
+                "whose posterior is improper for a mixture; sampling needs a proper prior, e.g. "
+                f"prior=Prior.default(X, K, {fam.name!r}).")
+        prior.check_compatible(K, d)
+        return prior
+    prior.check_compatible(K, d)
+    if exact and prior.mclust:
+        raise ValueError("Prior(mclust=True) reproduces mclust's EM updates: not a distribution "
+                         "to draw from, nor the mode of a prior the model can state; use "
+                         f"Prior.default(X, K, {fam.name!r}) (mclust=False).")
+    fam.require_map()
+    return prior
 
 
 def sample_params(prior, K, d, covariance_type, rng=None):
@@ -364,20 +356,13 @@ def sample_params(prior, K, d, covariance_type, rng=None):
         raise ValueError(
             f"covariance_type={covariance_type!r} has no proper conjugate prior to draw from; "
             "draw from one of "
-            f"{', '.join(f.name for f in _FAMILIES if f.conjugate)} (or scikit-learn's four names).")
-    if not isinstance(prior, Prior):
-        raise TypeError(f"prior must be a models.Prior, got {type(prior).__name__}.")
-    if prior.mclust:
-        raise ValueError("Prior(mclust=True) reproduces mclust's EM updates, not a distribution "
-                         "to draw from; draw from Prior.default(X, K, covariance_type).")
-    if prior.is_flat:
-        raise ValueError("Cannot draw from the improper flat prior; use Prior.default(X, K) "
-                         "or give m0, kappa0, nu0 and Psi0.")
-    prior.check_compatible(K, d)
+            f"{', '.join(f.name for f in FAMILIES if f.conjugate)} (or scikit-learn's four names).")
+    check_prior(prior, K, d, fam, proper=True, exact=True)
     rng = np.random.default_rng(rng)
     pi = rng.dirichlet(prior.alpha_for(K))
     pi = pi / pi.sum()
-    Sigma = _draw_sigma(prior, K, d, fam, rng)
+    S = fam.storage.draw_prior(prior, 1 if fam.shared_prior else K, rng)
+    Sigma = fam.storage.from_components(S, K)
     full = GMMParams(np.full(K, 1.0 / K), np.zeros((K, d)), Sigma, covariance_type).cholesky
     mu = prior.m0 + np.einsum("kij,kj->ki", full, rng.standard_normal((K, d))) / np.sqrt(prior.kappa0)
     return GMMParams(pi, mu, Sigma, covariance_type)

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import arviz as az
 import numpy as np
-import pandas as pd
 import xarray as xr
-
-from models.pymc import match_labels
 
 SCALARS = ["pi", "mu", "Sigma"]
 
@@ -59,24 +54,6 @@ def summary(tree, **kwargs):
     pandas.DataFrame
     """
     return az.summary(lower_triangle(tree), var_names=SCALARS, **kwargs)
-
-
-def align(result, reference):
-    """An EM result with its components relabelled onto ``reference`` (the posterior's labels).
-
-    Parameters
-    ----------
-    result : em.EMResult
-    reference : GMMParams
-
-    Returns
-    -------
-    em.EMResult
-    """
-    perm = match_labels(result.params.pi, result.params.mu, reference)
-    if np.array_equal(perm, np.arange(len(perm))):
-        return result
-    return dataclasses.replace(result, params=result.params.permute(perm))
 
 
 def sampling_problems(dt):
@@ -146,26 +123,3 @@ def compare(em_dt, post_dt, em_mle_dt=None):
     agreement = {"mean_abs_gamma_diff": float(diff.mean()), "max_abs_gamma_diff": float(diff.max()),
                  "label_agreement": float((g_em.argmax(1) == g_post.argmax(1)).mean())}
     return rows, agreement
-
-
-def as_frame(rows, columns=None):
-    """Dict rows as a DataFrame, with ``columns`` (default: the first row's keys) in order."""
-    return pd.DataFrame(rows, columns=columns or (list(rows[0]) if rows else None))
-
-
-def format_table(rows, columns=None, floatfmt="{:.4g}"):
-    """Plain-text table of dict rows (for the terminal).
-
-    Parameters
-    ----------
-    rows : list of dict
-    columns : list of str or None
-    floatfmt : str
-
-    Returns
-    -------
-    str
-    """
-    if not rows:
-        return ""
-    return as_frame(rows, columns).to_string(index=False, float_format=floatfmt.format)

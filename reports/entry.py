@@ -1,7 +1,7 @@
 """The ``gmm`` console script: the Ctrl-C handler first, then the command line.
 
-The handler is installed before :mod:`reports.cli` (and with it PyMC) loads, so Ctrl-C during
-that import also ends with one line and exit status 130.
+The handler is installed before :mod:`reports.cli` loads, so Ctrl-C during that import (or any
+import a command makes when it runs) also ends with one line and exit status 130.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def main(argv=None):
     """
     interrupt.install_handler()
     try:
-        from reports import cli  # heavy: loads PyMC, after the handler is in place
+        from reports import cli  # after the handler is in place
     except BaseException as exc:
         if not interrupt.interrupted(exc):
             raise

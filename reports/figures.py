@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
 from scipy.stats import multivariate_normal, norm  # noqa: E402
 
-from models.pymc import point_to_params  # noqa: E402
+from models.results import point_to_params  # noqa: E402
 
 COLORS = {"EM MLE": "C3", "EM MAP": "C2", "posterior mean": "k"}
 MAX_PAIRS = 8           # pairs plots, marginal plots: past this many features, principal components

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from models.pymc import loo_pit_view, point_to_params
+from models.results import loo_pit_view, point_to_params
 from reports import figures
-from reports.compare import as_frame, ci_label, compare, sampling_problems, summary
+from reports.compare import ci_label, compare, sampling_problems, summary
+from reports.tables import as_frame
 
 #: (id, title, how to read it) of every section, in order; {ci} is ArviZ's default interval
 SECTIONS = [

@@ -23,22 +23,17 @@ import numpy as np
 import pandas as pd
 
 from models.datasets import DATASETS, load
+from reports.options import UserError, split_names
+
+__all__ = ["MANIFEST", "ResultsFolder", "UserError", "columns_present", "dataset_name",
+           "load_data", "read_manifest", "split_names", "write_json"]
 
 MANIFEST = ".gmm-manifest.json"
-
-
-class UserError(ValueError):
-    """Bad input from the command line: reported as one line, exit status 2."""
 
 
 # ---------------------------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------------------------
-def split_names(names):
-    """``"a, b"`` -> ``["a", "b"]``; None or "" -> None."""
-    return None if not names else [c.strip() for c in names.split(",") if c.strip()]
-
-
 def load_data(source, columns=None, exclude=None):
     """Load a data matrix from a CSV (with header), a ``.npy`` file, or an embedded dataset.
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 import em
-from models import MCLUST_NAMES, Prior
+from models.families import MCLUST_NAMES
+from models.prior import Prior
+from models.seeds import seed_sequence
 
 
 def select_grid(X, k_max, covariance_types=MCLUST_NAMES, use_prior=False, n_init=5,
@@ -22,7 +24,8 @@ def select_grid(X, k_max, covariance_types=MCLUST_NAMES, use_prior=False, n_init
         Fit the MAP under ``Prior.default`` (as mclust's ``prior=priorControl()``) instead of
         the MLE.
     n_init : int
-    random_state : int
+    random_state : int or numpy.random.SeedSequence
+        Each fit of the grid gets its own stream of it.
     progress : bool
         Show a progress bar over the grid.
     k_min : int
@@ -46,10 +49,11 @@ def select_grid(X, k_max, covariance_types=MCLUST_NAMES, use_prior=False, n_init
 
         iterator = tqdm(grid, desc="model grid")
     rows, fits = [], {}
+    seqs = dict(zip(grid, seed_sequence(random_state, "random_state").spawn(len(grid))))
     for K, ct in iterator:
         prior = Prior.default(X, K, ct) if use_prior else None
         try:
-            res = em.fit(X, K, ct, prior=prior, n_init=n_init, random_state=random_state,
+            res = em.fit(X, K, ct, prior=prior, n_init=n_init, random_state=seqs[K, ct],
                          tol=1e-8)
             fits[K, ct] = res
             rows.append({"K": K, "covariance_type": ct, "log_likelihood": res.log_likelihood,

@@ -28,7 +28,7 @@ def random_scatter(rng, K, d, storage):
     full = A @ np.swapaxes(A, 1, 2) / d + 0.5 * np.eye(d)
     return {"full": full, "tied": full.sum(axis=0),
             "diag": np.diagonal(full, axis1=1, axis2=2).copy(),
-            "spherical": np.diagonal(full, axis1=1, axis2=2).copy()}[storage]
+            "spherical": np.diagonal(full, axis1=1, axis2=2).copy()}[storage.name]
 
 
 def random_params(rng, K, d, covariance_type, spread=3.0):

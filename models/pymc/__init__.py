@@ -1,4 +1,4 @@
-r"""The Gaussian mixture as a PyMC program, with the priors of :class:`models.Prior`.
+r"""The Gaussian mixture as a PyMC program, with the priors of :class:`models.Prior`, and its samplers.
 
 The generative story, as in the lecture notes and :func:`models.simulate`:
 
@@ -20,71 +20,54 @@ the quantity :mod:`em`'s MAP M-step computes.
 This package imports the specification (:mod:`models`) only, never :mod:`em`: :func:`find_map` and
 :func:`sample` take their starting point as parameters. :mod:`reports.joint` starts them from EM.
 
-Modules: :mod:`~models.pymc.distributions` (the inverse-Wishart, its transform, the mixture's log
-densities), :mod:`~models.pymc.model` (the model and the conversions to and from GMMParams),
-:mod:`~models.pymc.map` (the mode), :mod:`~models.pymc.sampling` (NUTS and relabelling),
-:mod:`~models.pymc.jax_routes` (the default route: blackjax's or numpyro's NUTS on the model's
-log density in JAX, the data an argument of the compiled program) and
-:mod:`~models.pymc.schema` (the DataTree layout shared with EM results).
+Modules: :mod:`~models.pymc.inputs` (the checked inputs and start points),
+:mod:`~models.pymc.routes` (the table of sampler routes), :mod:`~models.pymc.sampling` (any route,
+relabelled, in the results schema), :mod:`~models.pymc.distributions` (the inverse-Wishart, its
+transform, the mixture's log densities), :mod:`~models.pymc.model` (the model),
+:mod:`~models.pymc.map` (the mode), :mod:`~models.pymc.nuts` (the NUTS routes' runs) and
+:mod:`~models.pymc.jax_routes` (blackjax's and numpyro's NUTS on the model's log density in JAX,
+the data an argument of the compiled program). The results schema and relabelling are the
+specification's (:mod:`models.results`).
+
+Its names load lazily, each with its module: ``models.pymc.routes`` and ``models.pymc.sampling``
+do not import PyMC, so a route that needs no PyMC never loads it.
 """
 
-from models.pymc.distributions import CholeskyLogDiag, InverseWishart
-from models.pymc.map import find_map
-from models.pymc.model import (
-    LATENT,
-    build_model,
-    params_to_point,
-    point_to_params,
-    pymc_covariance_type,
-    value_point_function,
-)
-from models.pymc.sampling import (
-    DEFAULT_SAMPLER,
-    JAX_SAMPLERS,
-    SAMPLERS,
-    _cached_model,
-    default_cores,
-    jax_cache_dir,
-    match_labels,
-    relabel,
-    sample,
-    sample_batch,
-)
-from models.pymc.schema import (
-    _versions,
-    add_posterior_predictive,
-    add_prior_predictive,
-    loo_pit_view,
-    name_features,
-    point_to_datatree,
-    with_groups,
-)
+import importlib
 
-__all__ = [
-    "_cached_model",
-    "_versions",
-    "DEFAULT_SAMPLER",
-    "JAX_SAMPLERS",
-    "LATENT",
-    "SAMPLERS",
-    "CholeskyLogDiag",
-    "InverseWishart",
-    "add_posterior_predictive",
-    "add_prior_predictive",
-    "build_model",
-    "default_cores",
-    "find_map",
-    "jax_cache_dir",
-    "loo_pit_view",
-    "match_labels",
-    "name_features",
-    "params_to_point",
-    "point_to_datatree",
-    "point_to_params",
-    "pymc_covariance_type",
-    "relabel",
-    "sample",
-    "sample_batch",
-    "value_point_function",
-    "with_groups",
-]
+#: public name -> the module that defines it
+_EXPORTS = {
+    "CholeskyLogDiag": "models.pymc.distributions",
+    "InverseWishart": "models.pymc.distributions",
+    "find_map": "models.pymc.map",
+    "LATENT": "models.pymc.model",
+    "add_prior_predictive": "models.pymc.model",
+    "build_model": "models.pymc.model",
+    "params_to_point": "models.pymc.model",
+    "value_point_function": "models.pymc.model",
+    "cached_model": "models.pymc.nuts",
+    "jax_cache_dir": "models.pymc.nuts",
+    "sample_batch": "models.pymc.nuts",
+    "ModelInputs": "models.pymc.inputs",
+    "check_inputs": "models.pymc.inputs",
+    "pymc_covariance_type": "models.pymc.inputs",
+    "DEFAULT_SAMPLER": "models.pymc.routes",
+    "ROUTES": "models.pymc.routes",
+    "default_cores": "models.pymc.sampling",
+    "sample": "models.pymc.sampling",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'models.pymc' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -10,7 +10,7 @@ from scipy import stats
 from scipy.special import multigammaln
 
 from models.families import family
-from models.params import to_full_covariance
+from models.storage import DIAG, FULL, SPHERICAL, TIED
 
 _LOG_2PI = float(np.log(2 * np.pi))
 
@@ -160,25 +160,29 @@ def _log_gauss_spherical(x, mu, Sigma):
     return -0.5 * (d * _LOG_2PI + d * pt.log(Sigma)[None] + r2)
 
 
-_LOG_GAUSS = {
-    "full": (_log_gauss_full, "(k),(k,d),(k,d,d)->(d)"),
-    "tied": (_log_gauss_tied, "(k),(k,d),(d,d)->(d)"),
-    "diag": (_log_gauss_diag, "(k),(k,d),(k,d)->(d)"),
-    "spherical": (_log_gauss_spherical, "(k),(k,d),(k)->(d)"),
+#: each covariance layout's ``log N(x_n | mu_k, Sigma_k)`` (N, K), and the mixture's signature
+LOG_GAUSS = {
+    FULL: (_log_gauss_full, "(k),(k,d),(k,d,d)->(d)"),
+    TIED: (_log_gauss_tied, "(k),(k,d),(d,d)->(d)"),
+    DIAG: (_log_gauss_diag, "(k),(k,d),(k,d)->(d)"),
+    SPHERICAL: (_log_gauss_spherical, "(k),(k,d),(k)->(d)"),
 }
 
 
-def _core(param, ndim):
+def core(param, ndim):
     """Drop leading length-1 batch dimensions down to ``ndim``."""
     while param.ndim > ndim:
         param = param[0]
     return param
 
 
-def _mixture_random_for(covariance_type):
+def mixture_random(covariance_type):
+    """The mixture's draw function for ``pm.CustomDist``: z, then x given z, per draw."""
+    fam = family(covariance_type)
+
     def random(pi, mu, Sigma, rng=None, size=None):
         K, d = np.shape(mu)[-2:]
-        full = to_full_covariance(Sigma, covariance_type, K, d)
+        full = fam.to_full(Sigma, K, d)
         n = int(np.prod(size)) if size is not None else 1
         z = rng.choice(K, size=n, p=np.asarray(pi) / np.sum(pi))
         L = np.linalg.cholesky(full)
@@ -186,13 +190,3 @@ def _mixture_random_for(covariance_type):
         return x.reshape((tuple(size) if size is not None else ()) + (d,))
 
     return random
-
-
-def _sigma_dims(covariance_type):
-    """Dimension names of ``Sigma`` in the family's storage layout."""
-    return {
-        "full": ("component", "feature", "feature_bis"),
-        "tied": ("feature", "feature_bis"),
-        "diag": ("component", "feature"),
-        "spherical": ("component",),
-    }[family(covariance_type).storage]

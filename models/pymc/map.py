@@ -6,13 +6,9 @@ import warnings
 
 import pymc as pm
 
-from models.pymc.model import (
-    build_model,
-    check_inputs,
-    check_start,
-    params_to_point,
-    point_to_params,
-)
+from models.pymc.inputs import check_inputs, check_start
+from models.pymc.model import build_from_inputs, params_to_point
+from models.results import point_to_params
 
 
 def find_map(X, n_components=2, covariance_type="full", prior=None, init=None, tol=1e-13,
@@ -40,9 +36,9 @@ def find_map(X, n_components=2, covariance_type="full", prior=None, init=None, t
     -------
     GMMParams
     """
-    X, K, covariance_type, prior = check_inputs(X, n_components, covariance_type, prior)
-    start = check_start(init, K, X.shape[1])
-    model = build_model(X, K, covariance_type, prior, latent="marginal")
+    inputs = check_inputs(X, n_components, covariance_type, prior)
+    start = check_start(init, inputs.K, inputs.d)
+    model = build_from_inputs(inputs, latent="marginal")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS",
                                 category=UserWarning)
@@ -59,4 +55,4 @@ def find_map(X, n_components=2, covariance_type="full", prior=None, init=None, t
                           options={"ftol": tol, "gtol": tol, "maxiter": maxiter, "maxcor": 50})
     post = fit["posterior"].to_dataset()
     point = {v: post[v].values[0, 0] for v in ("pi", "mu", "Sigma")}
-    return point_to_params(point, covariance_type)
+    return point_to_params(point, inputs.covariance_type)

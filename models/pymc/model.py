@@ -1,7 +1,4 @@
-"""The PyMC model of the mixture (:func:`build_model`).
-
-Also its input checks, and the conversions between :class:`models.GMMParams` and PyMC points.
-"""
+"""The PyMC model of the mixture (:func:`build_model`), and conversions to and from PyMC points."""
 
 from __future__ import annotations
 
@@ -9,127 +6,15 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from models._validation import check_n_components, check_X
-from models.families import family
-from models.params import GMMParams, check_covariance_type
-from models.prior import Prior
-from models.pymc.distributions import _LOG_GAUSS, InverseWishart, _core, _mixture_random_for, _sigma_dims
+from models.pymc.distributions import LOG_GAUSS, InverseWishart, core, mixture_random
+from models.pymc.inputs import check_inputs
+from models.results import with_groups
+from models.seeds import integer_seed, seed_sequence
 
 LATENT = ("marginal", "explicit")
 
 #: the free variable of EII / EEI (their Sigma is its broadcast over components)
 SHARED = "Sigma_shared"
-
-
-def _check_data(X):
-    return check_X(X).astype(np.float64, copy=False)
-
-
-def _check_prior(prior, K, d, covariance_type, allow_flat):
-    if prior is None:
-        if not allow_flat:
-            raise ValueError(
-                "prior=None means the improper flat prior, whose posterior is improper for a "
-                "mixture; sampling needs a proper prior, e.g. prior=Prior.default(X, K, "
-                f"{covariance_type!r})."
-            )
-        return Prior.flat()
-    if not isinstance(prior, Prior):
-        raise TypeError(f"prior must be a models.Prior or None, got {type(prior).__name__}.")
-    prior.check_compatible(K, d)
-    if prior.mclust:
-        raise ValueError("Prior(mclust=True) reproduces mclust's EM updates, which are not the "
-                         "mode of a prior the model can state; use Prior.default(X, K, "
-                         f"{covariance_type!r}) (mclust=False).")
-    if prior.is_flat and not allow_flat:
-        raise ValueError("Prior.flat() is improper; sample() needs a proper prior such as "
-                         "Prior.default(X, K, covariance_type).")
-    return prior
-
-
-def pymc_covariance_type(covariance_type):
-    """The name the PyMC model uses for a family it has, else a ``ValueError`` naming them.
-
-    The PyMC program covers the families with a natural conjugate prior (:mod:`models.prior`):
-    EII, VII, EEI, VVI, EEE and VVV.
-
-    Parameters
-    ----------
-    covariance_type : str
-
-    Returns
-    -------
-    str
-        scikit-learn's name where the family has one (``"full"``, ``"tied"``, ``"diag"``,
-        ``"spherical"``), else mclust's (``"EII"``, ``"EEI"``).
-    """
-    fam = family(check_covariance_type(covariance_type))
-    if not fam.pymc:
-        raise ValueError(
-            f"covariance_type={covariance_type!r} is not in the PyMC model, which has the families "
-            "with a natural conjugate prior: EII, VII, EEI, VVI, EEE, VVV (VII, VVI, EEE, VVV also "
-            "as spherical, diag, tied, full); fit it with em.fit (maximum likelihood, or MAP where "
-            "it has a prior).")
-    return fam.alias or fam.name
-
-
-def _names(X, feature_names):
-    """Feature names given, else a DataFrame's columns, else None (0..d-1)."""
-    if feature_names is None and hasattr(X, "columns"):
-        return [str(c) for c in X.columns]
-    return feature_names
-
-
-def check_start(init, K, d):
-    """The starting point of :func:`find_map` and :func:`sample`: a GMMParams of K and d.
-
-    Parameters
-    ----------
-    init : GMMParams
-    K, d : int
-
-    Returns
-    -------
-    GMMParams
-    """
-    if not isinstance(init, GMMParams):
-        raise TypeError(
-            f"init must be a models.GMMParams (the starting point and label reference), got "
-            f"{type(init).__name__}; reports.joint.sample and reports.joint.find_map start from "
-            "EM.")
-    if init.K != K or init.d != d:
-        raise ValueError(f"init has K={init.K}, d={init.d} but the model has K={K}, d={d}.")
-    return init
-
-
-def check_inputs(X, n_components, covariance_type, prior, allow_flat=True):
-    """The four inputs every entry point takes, checked.
-
-    Parameters
-    ----------
-    X : array-like of shape (N, d)
-    n_components : int
-    covariance_type : str
-    prior : Prior or None
-    allow_flat : bool
-        Accept the improper flat prior (``None`` or ``Prior.flat()``).
-
-    Returns
-    -------
-    X : ndarray of shape (N, d)
-    K : int
-    covariance_type : str
-        The model's name for the family (:func:`pymc_covariance_type`).
-    prior : Prior
-    """
-    covariance_type = pymc_covariance_type(covariance_type)
-    X = _check_data(X)
-    K = _check_K(n_components, X.shape[0])
-    return X, K, covariance_type, _check_prior(prior, K, X.shape[1], covariance_type, allow_flat)
-
-
-def _check_K(n_components, N):
-    return check_n_components(n_components, N)
 
 
 def build_model(X, n_components=2, covariance_type="full", prior=None, latent="marginal"):
@@ -159,29 +44,44 @@ def build_model(X, n_components=2, covariance_type="full", prior=None, latent="m
     """
     if latent not in LATENT:
         raise ValueError(f"latent={latent!r} is not supported; use 'marginal' or 'explicit'.")
-    X, K, covariance_type, prior = check_inputs(X, n_components, covariance_type, prior)
+    return build_from_inputs(check_inputs(X, n_components, covariance_type, prior), latent)
+
+
+def build_from_inputs(inputs, latent="marginal"):
+    """:func:`build_model` on checked inputs (:func:`models.pymc.inputs.check_inputs`).
+
+    Parameters
+    ----------
+    inputs : ModelInputs
+    latent : {"marginal", "explicit"}
+
+    Returns
+    -------
+    pymc.Model
+    """
+    X, K, fam, prior = inputs.X, inputs.K, inputs.family, inputs.prior
+    covariance_type = inputs.covariance_type
     N, d = X.shape
     coords = {"component": np.arange(K), "feature": np.arange(d), "feature_bis": np.arange(d),
               "obs_id": np.arange(N)}
     with pm.Model(coords=coords) as model:
         X_data = pm.Data("X_data", X, dims=("obs_id", "feature"))
         pi = pm.Dirichlet("pi", a=prior.alpha_for(K), dims="component")
-        mu, Sigma = _mu_sigma(prior, covariance_type, K, d)
-        log_gauss, signature = _LOG_GAUSS[family(covariance_type).storage]
+        mu, Sigma = _mu_sigma(prior, fam, K, d)
+        log_gauss, signature = LOG_GAUSS[fam.storage]
         if latent == "marginal":
-            sigma_core = len(_sigma_dims(covariance_type))
+            sigma_core = len(fam.storage.dims)
 
             def logp(value, pi, mu, Sigma):
                 # PyMC hands the (shared) parameters over with length-1 batch dimensions
-                pi, mu, Sigma = _core(pi, 1), _core(mu, 2), _core(Sigma, sigma_core)
+                pi, mu, Sigma = core(pi, 1), core(mu, 2), core(Sigma, sigma_core)
                 return pt.logsumexp(pt.log(pi)[None, :] + log_gauss(value, mu, Sigma), axis=-1)
 
-            pm.CustomDist("x", pi, mu, Sigma, logp=logp,
-                          random=_mixture_random_for(covariance_type), signature=signature,
-                          observed=X_data, dims=("obs_id", "feature"))
+            pm.CustomDist("x", pi, mu, Sigma, logp=logp, random=mixture_random(fam),
+                          signature=signature, observed=X_data, dims=("obs_id", "feature"))
         else:
             z = pm.Categorical("z", p=pi, dims="obs_id")
-            _explicit_likelihood(covariance_type, mu, Sigma, z, X_data)
+            _explicit_likelihood(fam.storage, mu, Sigma, z, X_data)
     model.gmm_spec = {"K": K, "d": d, "covariance_type": covariance_type, "prior": prior,
                       "latent": latent}
     return model
@@ -232,52 +132,53 @@ def _f64(value):
     return np.asarray(value, dtype=np.float64)
 
 
-def _mu_sigma(prior, covariance_type, K, d):
+def _mu_sigma(prior, fam, K, d):
     flat = prior.is_flat
-    dims = _sigma_dims(covariance_type)
-    fam = family(covariance_type)
     storage = fam.storage
-    if storage in ("full", "tied"):
+    dims = storage.dims
+    if storage.matrix:
         nu = d + 1.0 if flat else prior.nu0
         Psi = np.eye(d) if flat else prior.Psi0
         mode = Psi / (nu + d + 1)
-        init = mode if storage == "tied" else np.broadcast_to(mode, (K, d, d)).copy()
+        init = storage.from_components(mode[None], K)
         Sigma = InverseWishart("Sigma", nu, Psi, flat=flat, dims=dims, initval=init)
         if flat:
             return pm.Flat("mu", dims=("component", "feature")), Sigma
         return pm.MvNormal("mu", mu=_f64(prior.m0), cov=Sigma / _f64(prior.kappa0),
                            dims=("component", "feature")), Sigma
+    shape = storage.shape(K, d)[1:]          # one variance, or one per feature
     if fam.shared_prior:
         # EII / EEI: one variance (per feature) shared by every component, broadcast to Sigma
-        shape = () if storage == "spherical" else (d,)
         if flat:
             shared = pm.HalfFlat(SHARED, shape=shape)
         else:
-            a, b = (_f64(v) for v in prior.inverse_gamma(storage))
+            a, b = (_f64(v) for v in storage.prior_scale(prior))
             shared = pm.InverseGamma(SHARED, alpha=a, beta=b, shape=shape)
         Sigma = pm.Deterministic("Sigma", pt.broadcast_to(shared, (K,) + shape), dims=dims)
     elif flat:
         Sigma = pm.HalfFlat("Sigma", dims=dims)
     else:
-        a, b = (_f64(v) for v in prior.inverse_gamma(storage))
+        a, b = (_f64(v) for v in storage.prior_scale(prior))
         Sigma = pm.InverseGamma("Sigma", alpha=a, beta=b, dims=dims)
     if flat:
         return pm.Flat("mu", dims=("component", "feature")), Sigma
-    var = Sigma if storage == "diag" else Sigma[:, None]
-    mu = pm.Normal("mu", mu=_f64(prior.m0), sigma=pt.sqrt(var / _f64(prior.kappa0)),
+    mu = pm.Normal("mu", mu=_f64(prior.m0), sigma=pt.sqrt(_per_feature(Sigma) / _f64(prior.kappa0)),
                    dims=("component", "feature"))
     return mu, Sigma
 
 
-def _explicit_likelihood(covariance_type, mu, Sigma, z, X_data):
+def _per_feature(var):
+    """Variances (K,) or (K, d) as (K, 1) or (K, d): one per component and feature."""
+    return var if var.ndim == 2 else var[:, None]
+
+
+def _explicit_likelihood(storage, mu, Sigma, z, X_data):
     dims = ("obs_id", "feature")
-    storage = family(covariance_type).storage
-    if storage == "full":
-        return pm.MvNormal("x", mu=mu[z], cov=Sigma[z], observed=X_data, dims=dims)
-    if storage == "tied":
-        return pm.MvNormal("x", mu=mu[z], cov=Sigma, observed=X_data, dims=dims)
-    var = Sigma[z] if storage == "diag" else Sigma[z][:, None]
-    return pm.Normal("x", mu=mu[z], sigma=pt.sqrt(var), observed=X_data, dims=dims)
+    if storage.matrix:
+        return pm.MvNormal("x", mu=mu[z], cov=Sigma if storage.shared else Sigma[z],
+                           observed=X_data, dims=dims)
+    return pm.Normal("x", mu=mu[z], sigma=pt.sqrt(_per_feature(Sigma[z])), observed=X_data,
+                     dims=dims)
 
 
 def params_to_point(params):
@@ -295,31 +196,11 @@ def params_to_point(params):
     dict of str to ndarray
     """
     point = {"pi": np.asarray(params.pi), "mu": np.asarray(params.mu)}
-    if params.family.shared_prior and params.family.storage in ("spherical", "diag"):
+    if params.family.shared_prior and not params.family.storage.matrix:
         point[SHARED] = np.asarray(params.Sigma[0])
     else:
         point["Sigma"] = np.asarray(params.Sigma)
     return point
-
-
-def point_to_params(point, covariance_type):
-    """A PyMC point (constrained values) as GMMParams.
-
-    Parameters
-    ----------
-    point : mapping with "pi", "mu" and "Sigma"
-    covariance_type : str
-
-    Returns
-    -------
-    GMMParams
-    """
-    pi = np.asarray(point["pi"], dtype=np.float64)
-    Sigma = np.asarray(point["Sigma"], dtype=np.float64)
-    if family(covariance_type).storage in ("full", "tied"):
-        Sigma = 0.5 * (Sigma + np.swapaxes(Sigma, -1, -2))
-    return GMMParams(pi / pi.sum(), np.asarray(point["mu"], dtype=np.float64), Sigma,
-                     covariance_type)
 
 
 def value_point_function(model):
@@ -361,3 +242,25 @@ def value_point_function(model):
         return out
 
     return to_values
+
+
+def add_prior_predictive(dt, inputs, draws=500, random_seed=0):
+    """Add ``prior`` and ``prior_predictive`` groups from the explicit-z model.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+    inputs : ModelInputs
+        Fix N and d of the simulated data sets, K, the family and the prior.
+    draws : int
+    random_seed : int or numpy.random.SeedSequence
+
+    Returns
+    -------
+    xarray.DataTree
+    """
+    model = build_from_inputs(inputs, latent="explicit")
+    pp = pm.sample_prior_predictive(draws=draws, model=model,
+                                    random_seed=integer_seed(seed_sequence(random_seed)))
+    return with_groups(dt, prior=pp["prior"].to_dataset(),
+                       prior_predictive=pp["prior_predictive"].to_dataset())

@@ -92,11 +92,11 @@ class _FullPrior:
     def log_density(self, p):
         K, d = p.K, p.d
         Sigma = p.Sigma
-        if self.fam.storage == "tied":
+        if self.fam.storage.name == "tied":
             Sigma = Sigma[0]
-        elif self.fam.storage == "diag":
+        elif self.fam.storage.name == "diag":
             Sigma = np.diagonal(Sigma, axis1=1, axis2=2)
-        elif self.fam.storage == "spherical":
+        elif self.fam.storage.name == "spherical":
             Sigma = np.diagonal(Sigma, axis1=1, axis2=2)[:, 0]
         return self.prior.log_density(_Unchecked(p.pi, p.mu, Sigma, self.fam.name, K, d))
 
@@ -109,6 +109,7 @@ class _Unchecked(GMMParams):
         object.__setattr__(self, "mu", mu)
         object.__setattr__(self, "Sigma", Sigma)
         object.__setattr__(self, "covariance_type", name)
+        object.__setattr__(self, "family", family(name))
         full = family(name).to_full(Sigma, K, d)
         object.__setattr__(self, "_chol", np.linalg.cholesky(full))
 

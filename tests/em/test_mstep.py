@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 import em
-from em.mstep import DegenerateComponentError, block_stats, params_from_stats, validated
+from em.mstep import DegenerateComponentError, params_from_stats, validated
 from models import COVARIANCE_TYPES, SKLEARN_TYPES, GMMParams, Prior, family
+from models.features import block_stats
 from tests.conftest import random_params
 
 
@@ -150,8 +151,8 @@ def test_unvalidated_m_step_equals_validated(covariance_type, use_prior):
     prior = Prior.default(X, 3, covariance_type).shifted(shift) if use_prior else None
     start = em.m_step(X, gamma, covariance_type)       # the iterative M-steps start here
     kw = dict(prior=prior, shift=shift, scale=(X - shift).var(0), previous=start)
-    checked = params_from_stats(stats, covariance_type, validate=True, **kw)
-    fast = params_from_stats(stats, covariance_type, validate=False, **kw)
+    checked = params_from_stats(stats, fam, validate=True, covariance_type=covariance_type, **kw)
+    fast = params_from_stats(stats, fam, validate=False, covariance_type=covariance_type, **kw)
     for name in ("pi", "mu", "Sigma"):
         np.testing.assert_array_equal(getattr(fast, name), getattr(checked, name))
         assert not getattr(fast, name).flags.writeable
@@ -163,11 +164,11 @@ def test_unvalidated_m_step_equals_validated(covariance_type, use_prior):
 
 def test_validated_turns_a_broken_invariant_into_a_degenerate_component():
     L = np.eye(2)[None]
-    bad = GMMParams.unchecked(np.array([0.7, 0.7]), np.zeros((2, 2)), np.ones((2, 2)), "diag",
-                              np.broadcast_to(L, (2, 2, 2)))
+    bad = GMMParams.unchecked(np.array([0.7, 0.7]), np.zeros((2, 2)), np.ones((2, 2)),
+                              family("diag"), np.broadcast_to(L, (2, 2, 2)))
     with pytest.raises(DegenerateComponentError, match="simplex"):
         validated(bad)
     flat = GMMParams.unchecked(np.array([1.0]), np.zeros((1, 2)),
-                               np.array([[[1.0, 0.0], [0.0, 0.0]]]), "full", L)
+                               np.array([[[1.0, 0.0], [0.0, 0.0]]]), family("full"), L)
     with pytest.raises(DegenerateComponentError, match="not positive-definite"):
         validated(flat)

@@ -40,10 +40,10 @@ LOOSE = {"spherical": "VII", "diag": "VVI", "full": "VVV"}
 
 
 @pytest.mark.parametrize("name", [n for n in MCLUST_NAMES
-                                  if n not in LOOSE.values() and family(n).storage in LOOSE])
+                                  if n not in LOOSE.values() and family(n).storage.name in LOOSE])
 def test_params_refuse_sigma_breaking_the_constraints(name, rng):
     # the storage's unconstrained family's covariances break the family's constraints
-    Sigma = random_params(rng, 3, 3, LOOSE[family(name).storage]).Sigma
+    Sigma = random_params(rng, 3, 3, LOOSE[family(name).storage.name]).Sigma
     with pytest.raises(ValueError, match=f"covariance_type='{name}' has one"):
         GMMParams(np.full(3, 1 / 3), np.zeros((3, 3)), Sigma, name)
 

@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 from scipy.special import logsumexp
 
-from models import SKLEARN_TYPES, GMMParams
+from models import SKLEARN_TYPES, GMMParams, family
 from tests.conftest import random_params
 
 
@@ -121,7 +121,7 @@ def test_n_parameters_equal_mclusts_df():
 def test_unchecked_is_read_only_and_leaves_the_callers_arrays_alone(rng):
     p = random_params(rng, 2, 2, "full")
     pi, mu, Sigma, L = (np.array(a) for a in (p.pi, p.mu, p.Sigma, p.cholesky))
-    q = GMMParams.unchecked(pi, mu, Sigma, "full", L)
+    q = GMMParams.unchecked(pi, mu, Sigma, family("full"), L, "full")
     assert all(a.flags.writeable for a in (pi, mu, Sigma, L))
     with pytest.raises(ValueError):
         q.mu[0, 0] = 5.0
@@ -129,4 +129,4 @@ def test_unchecked_is_read_only_and_leaves_the_callers_arrays_alone(rng):
     np.testing.assert_array_equal(q.log_pdf(X), p.log_pdf(X))
     np.testing.assert_array_equal(q.validated().cholesky, p.cholesky)
     with pytest.raises(ValueError, match="simplex"):
-        GMMParams.unchecked(pi * 2, mu, Sigma, "full", L).validated()
+        GMMParams.unchecked(pi * 2, mu, Sigma, family("full"), L).validated()

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from models import SKLEARN_TYPES, GMMParams, Prior, load_faithful, sample_params
+from models import SKLEARN_TYPES, GMMParams, Prior, family, load_faithful, sample_params
 from tests.conftest import random_params
 
 
@@ -90,10 +90,10 @@ def test_sample_params_prior_means(covariance_type):
     if covariance_type in ("full", "tied"):
         expected = prior.Psi0 / (prior.nu0 - d - 1)
     elif covariance_type == "diag":
-        a, b = prior.inverse_gamma("diag")
+        a, b = family("diag").storage.prior_scale(prior)
         expected = b / (a - 1)
     else:
-        a, b = prior.inverse_gamma("spherical")
+        a, b = family("spherical").storage.prior_scale(prior)
         expected = b / (a - 1)
     # Inverse-Wishart / inverse-gamma draws are heavy-tailed: compare the mean with a wide margin
     rel = np.abs(Sig.mean(0) - expected) / np.abs(expected).max()

@@ -13,6 +13,7 @@ from scipy.special import logsumexp
 import em
 from models import SKLEARN_TYPES, GMMParams, Prior, load_faithful, load_iris, simulate
 from models import pymc as gmm_pymc
+from models.results import point_to_params, relabel
 from reports import joint
 from tests.conftest import random_params
 from tests.shared.helpers import EVAL
@@ -116,7 +117,7 @@ def test_faithful_sampling_converges(faithful_posterior):
     np.testing.assert_allclose(gamma.sum("component"), 1.0, rtol=1e-12)
     # Rao-Blackwellised: the average over draws of p(z_n = k | x_n, theta)
     post = dt["posterior"]
-    p = gmm_pymc.point_to_params({v: post[v].values[2, 10] for v in ("pi", "mu", "Sigma")}, "full")
+    p = point_to_params({v: post[v].values[2, 10] for v in ("pi", "mu", "Sigma")}, "full")
     assert np.all(np.abs(p.responsibilities(X) - gamma.values).max() < 0.5)
     summ_all = az.summary(dt)  # every posterior variable reduces over (chain, draw)
     assert set(summ_all.index) >= {"pi[0]", "mu[1, 1]"}
@@ -178,7 +179,7 @@ def test_relabel_undoes_label_switching(faithful_posterior):
 
     bad = xr.DataTree.from_dict(groups)
     ref = em.fit(X, 2, prior=prior).params
-    fixed = gmm_pymc.relabel(bad, ref)
+    fixed = relabel(bad, ref)
     np.testing.assert_allclose(fixed["posterior"]["mu"].values, post["mu"].values)
     perm = fixed["sample_stats"]["label_permutation"].values
     assert (perm[1] == [1, 0]).all() and (perm[0] == [0, 1]).all()
@@ -194,8 +195,8 @@ def test_sample_z_and_model_cache():
     # sampled z agree with the Rao-Blackwellised responsibilities
     freq = (z == 1).mean(axis=(0, 1))
     assert np.abs(freq - dt["responsibilities"]["gamma"].values[:, 1]).mean() < 0.05
-    model = gmm_pymc._cached_model(X, 2, "diag", prior)
-    assert gmm_pymc._cached_model(X + 0.1, 2, "diag", prior) is model
+    model = gmm_pymc.cached_model(gmm_pymc.check_inputs(X, 2, "diag", prior))
+    assert gmm_pymc.cached_model(gmm_pymc.check_inputs(X + 0.1, 2, "diag", prior)) is model
 
 
 @pytest.mark.parametrize(
@@ -285,7 +286,7 @@ def _cold_then_warm(sampler, folder, cores=((None,), (None,))):
 
 # the routes that compile with JAX (seconds from empty caches); numba, c and nutpie on numba take
 # minutes: the slow tests below
-JAX_COMPILED = (*gmm_pymc.JAX_SAMPLERS, "nutpie-jax")
+JAX_COMPILED = (*(r.name for r in gmm_pymc.ROUTES.values() if r.vectorises), "nutpie-jax")
 
 
 @pytest.mark.parametrize("sampler", JAX_COMPILED)

@@ -16,9 +16,9 @@ from PIL import Image
 from scipy.stats import kstest
 
 import em
-import reports.cli
+import reports.joint
 from models import load_faithful
-from models.pymc import (
+from models.results import (
     loo_pit_view,
     point_to_datatree,
     point_to_params,
@@ -247,12 +247,12 @@ def test_bad_input_one_line_exit_2(tmp_path, capsys, argv, match):
 
 
 def test_version_and_every_help(capsys):
-    from reports.cli import _version, build_parser
+    from reports.cli import build_parser, version
 
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0
-    assert capsys.readouterr().out.strip() == f"gmm {_version()}" and _version() != "unknown"
+    assert capsys.readouterr().out.strip() == f"gmm {version()}" and version() != "unknown"
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert set(sub.choices) == {"simulate", "fit", "select", "sample", "compare", "predict",
@@ -437,7 +437,7 @@ def test_sample_warns_on_divergences_and_r_hat(tmp_path, capsys, monkeypatch):
     shifted = bad["posterior"].to_dataset()
     shifted["mu"] = shifted["mu"] + xr.DataArray([0.0, 0.5], dims="chain")  # chains disagree
     bad = with_groups(bad, posterior=shifted)
-    monkeypatch.setattr(reports.cli.joint, "sample", lambda *a, **k: bad)
+    monkeypatch.setattr(reports.joint, "sample", lambda *a, **k: bad)
     code, out, err = run(capsys, "sample", "faithful", "-k", "2", "--covariance-type", "diag",
                          "--out", tmp_path / "p")
     assert code == 0, err

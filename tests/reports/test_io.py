@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-import reports.cli
+import reports.joint
 from models import load_faithful
 from reports.cli import main
 from reports.interrupt import Interrupted
@@ -151,7 +151,7 @@ def test_failed_or_interrupted_run_writes_nothing(tmp_path, capsys, monkeypatch)
 
     def interrupted(*args, **kwargs):
         raise Interrupted
-    monkeypatch.setattr(reports.cli, "em_to_datatree", interrupted)
+    monkeypatch.setattr(reports.joint, "em_to_datatree", interrupted)
     code, out_text, err = gmm(capsys, "fit", "faithful", "-k", "2", "--out", out)
     assert code == 130 and err.strip().splitlines()[-1] == "gmm: interrupted; nothing written"
     assert "Traceback" not in err

@@ -1,16 +1,24 @@
+import math
+
 import numpy as np
 import pytest
+from scipy.special import logsumexp
 
-from em._features import (
-    KIND,
+import models.storage
+from models.features import (
     LINEAR,
     PRODUCTS,
     SQUARES,
     default_chunk,
     features,
+    float64_sums,
+    log_joint_of,
     n_dims,
     n_features,
+    normalise,
 )
+from models.storage import STORAGES
+from tests.conftest import random_params
 
 RTOL = {np.float32: 1e-6, np.float64: 1e-14}
 
@@ -76,11 +84,51 @@ def test_n_dims_inverts_n_features(kind):
 
 
 def test_default_chunk_keeps_a_block_in_cache():
-    for ct in KIND:
+    for storage in STORAGES:
         for K, d in ((1, 1), (3, 2), (8, 10), (16, 50), (100, 200)):
             for dtype in (np.float32, np.float64):
-                rows = default_chunk(K, d, ct, dtype)
+                rows = default_chunk(K, d, storage, dtype)
                 assert 256 <= rows <= 32768
-                size = (n_features(d, KIND[ct]) + K) * rows * np.dtype(dtype).itemsize
+                size = (n_features(d, storage.kind) + K) * rows * np.dtype(dtype).itemsize
                 assert size <= 2**19 or rows == 256
-            assert default_chunk(K, d, ct, np.float32) >= default_chunk(K, d, ct)
+            assert default_chunk(K, d, storage, np.float32) >= default_chunk(K, d, storage)
+
+
+def test_normalise_is_softmax_and_logsumexp(rng):
+    for dtype, tol in ((np.float64, 1e-13), (np.float32, 1e-5)):
+        L = (rng.normal(scale=30.0, size=(5, 200)) - 700.0).astype(dtype)  # exp underflows
+        ref_lse = logsumexp(L.astype(np.float64), axis=0)
+        G = L.copy()
+        m, log_t = normalise(G)
+        np.testing.assert_allclose(m + log_t, ref_lse, rtol=tol)
+        np.testing.assert_allclose(G, np.exp(L - ref_lse), rtol=tol, atol=tol)
+        np.testing.assert_allclose(-log_t, (L - ref_lse).max(axis=0), rtol=tol, atol=tol)
+
+
+def test_float64_sums_match_exact_sums_for_either_dtype(rng):
+    for dtype in (np.float32, np.float64):
+        a = rng.normal(scale=1e3, size=10_001).astype(dtype)
+        b = (-np.abs(a)).astype(dtype)
+        s_a, s_b = float64_sums(a, b)
+        assert isinstance(s_a, float) and isinstance(s_b, float)
+        for got, x in ((s_a, a), (s_b, b)):
+            exact = math.fsum(x.astype(np.float64))
+            assert abs(got - exact) <= 1e-12 * math.fsum(np.abs(x.astype(np.float64)))
+
+
+def _log_joint(params, X):
+    shift = X.mean(axis=0)
+    kernel = log_joint_of(params, shift, np.float64)
+    L, row = kernel(features(X, shift, kernel.kind, np.float64))
+    return kernel, L + (0.0 if row is None else row)
+
+
+def test_precise_and_expanded_full_kernels_agree(rng, monkeypatch):
+    params = random_params(rng, 4, 5, "full")
+    X = rng.normal(scale=3, size=(400, 5))
+    monkeypatch.setattr(models.storage, "PRECISE_ABOVE", np.inf)
+    expanded, L_expanded = _log_joint(params, X)
+    monkeypatch.setattr(models.storage, "PRECISE_ABOVE", 0.0)
+    precise, L_precise = _log_joint(params, X)
+    assert precise.precise and not expanded.precise
+    np.testing.assert_allclose(L_expanded, L_precise, rtol=1e-12)

@@ -1,0 +1,472 @@
+r"""Feature rows ``z(x)`` of centred data: what makes the E-step and the statistics matrix products.
+
+For each covariance layout (:mod:`models.storage`) the log joint
+``log pi_k + log N(x | mu_k, Sigma_k)`` is linear in a short feature vector of ``x`` (centred at
+``shift``), and the sufficient statistics of the M-step are the sums ``sum_n g_nk z(x_n)``:
+
+=========  ===========================  ==================  ==============================
+kind       z(x)                         length p            used by
+=========  ===========================  ==================  ==============================
+LINEAR     x (the 1 is implicit)        d                   tied (its x^T Lambda x is
+                                                            shared by every component)
+SQUARES    (1, x, x_1^2, ..., x_d^2)    1 + 2 d             diag, spherical
+PRODUCTS   (1, x, x_i x_j for i <= j)   1 + d + d(d+1)/2    full
+=========  ===========================  ==================  ==============================
+
+The features are stored transposed, one row per feature and one column per observation, so the
+log joints of a block are ``A @ Z`` (``A`` of shape (K, p), :class:`LogJoint`) and its statistics
+``G @ Z.T`` (:func:`design_moments`): two BLAS products per block, with the per-observation work
+of the normalisation running along contiguous rows. Every estimator of the suite that needs
+responsibilities or conditional draws of ``z`` reads these kernels: EM's E-step and M-step
+(:mod:`em`) and the Gibbs sampler (:mod:`models.pymc.gibbs`). The loop that fills ``Z`` is compiled
+with numba: building it from NumPy slices cost 2.6x more (``benchmarks/em_vs_sklearn.py``
+profile, d = 10). LINEAR features are the centred rows themselves, seen transposed (BLAS reads the
+transpose in place), so tied covariance skips the transposition that costs the other kinds about
+12 ms per million rows at d = 10.
+
+The expanded quadratic form loses ``eps * lambda_max(Lambda) * |x|^2`` to cancellation. For full
+covariance, when that could exceed about 1e-10 (a very tight component far from the data's
+centre), the kernel switches to the factored form ``|U_k^T x - U_k^T mu_k|^2`` with the precision
+Cholesky factor ``U_k`` (``Lambda_k = U_k U_k^T``), as scikit-learn computes it: its error is
+``eps * |U_k^T x|`` instead of ``eps * |U_k^T x|^2``, for one (K d, d) product and ``3 K d``
+operations per row more (:meth:`models.storage.Storage.kernel`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numba
+import numpy as np
+
+from models.storage import LINEAR, PRODUCTS, SQUARES, vech_index
+
+__all__ = ["LINEAR", "PRODUCTS", "SQUARES", "LogJoint", "SufficientStats", "block_stats",
+           "default_chunk", "design_moments", "features", "float64_sums", "log_joint_of",
+           "n_dims", "n_features", "normalise", "stats_from_moments", "vech_index"]
+
+
+def n_features(d, kind):
+    """Length p of ``z(x)`` for ``d`` dimensions.
+
+    Parameters
+    ----------
+    d : int
+    kind : {LINEAR, SQUARES, PRODUCTS}
+
+    Returns
+    -------
+    int
+    """
+    if kind == LINEAR:
+        return d
+    return 1 + d + (d if kind == SQUARES else d * (d + 1) // 2)
+
+
+def default_chunk(K, d, storage, dtype=np.float64):
+    """Default rows per block: a block's features and log joints take about 512 KiB.
+
+    That keeps them in a core's L2 cache between the two products that read them; float32
+    blocks hold twice the rows, which also halves the per-block overhead (both measured best
+    at d = 10 on these machines).
+
+    Parameters
+    ----------
+    K, d : int
+    storage : models.storage.Storage
+        The family's layout.
+    dtype : numpy dtype, default float64
+
+    Returns
+    -------
+    int
+    """
+    p = n_features(d, storage.kind)
+    return int(np.clip((1 << 19) // ((p + K) * np.dtype(dtype).itemsize), 256, 32768))
+
+
+def n_dims(p, kind):
+    """Dimension d of data whose features have length ``p`` (inverse of :func:`n_features`).
+
+    Parameters
+    ----------
+    p : int
+    kind : {LINEAR, SQUARES, PRODUCTS}
+
+    Returns
+    -------
+    int
+    """
+    if kind == LINEAR:
+        return p
+    if kind == SQUARES:
+        return (p - 1) // 2
+    return int(round((np.sqrt(9 + 8 * (p - 1)) - 3) / 2))
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _fill(Xb, shift, Z, kind):  # pragma: no cover - compiled
+    # every loop runs along a row of Z (contiguous writes, vectorised); this order took 0.3-0.7x
+    # the time of filling one observation's column at a time, for d = 2 to 50
+    n, d = Xb.shape
+    for r in range(n):
+        Z[0, r] = 1.0
+    for j in range(d):
+        s = shift[j]
+        for r in range(n):
+            Z[1 + j, r] = Xb[r, j] - s
+    if kind == 1:
+        for j in range(d):
+            for r in range(n):
+                Z[1 + d + j, r] = Z[1 + j, r] * Z[1 + j, r]
+    elif kind == 2:
+        off = 1 + d
+        for i in range(d):
+            for j in range(i, d):
+                for r in range(n):
+                    Z[off, r] = Z[1 + i, r] * Z[1 + j, r]
+                off += 1
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _centre(Xb, shift, out):  # pragma: no cover - compiled
+    # NumPy's broadcast subtract runs its inner loop once per row: about 1.9x as long at d = 10
+    # (benchmarks/em_pass_profile.py --type tied --d 10 --K 8)
+    n, d = Xb.shape
+    for r in range(n):
+        for j in range(d):
+            out[r, j] = Xb[r, j] - shift[j]
+
+
+def features(Xb, shift, kind, dtype, out=None):
+    """Features of a block of rows, centred at ``shift``, transposed.
+
+    Parameters
+    ----------
+    Xb : ndarray of shape (n, d)
+        float32 or float64 rows. Centring rounds once to ``dtype``: in ``dtype`` when the rows
+        and ``shift`` are exact in it (for float32 this equals centring in float64 and casting,
+        since the float64 difference of two float32 values is exact unless their scales differ
+        by more than 2^29), else in float64.
+    shift : ndarray of shape (d,)
+    kind : {LINEAR, SQUARES, PRODUCTS}
+    dtype : numpy dtype
+        float32 or float64.
+    out : ndarray or None
+        A flat buffer of at least ``p * n`` elements of ``dtype`` to reuse.
+
+    Returns
+    -------
+    ndarray of shape (p, n)
+        C-contiguous, except LINEAR: the transpose of the C-contiguous centred rows (a view of
+        ``out`` when given).
+    """
+    n, d = Xb.shape
+    p = n_features(d, kind)
+    buf = np.empty(p * n, dtype) if out is None else out[:p * n]
+    shift = np.asarray(shift, np.float64)
+    shift_t = shift.astype(dtype)
+    if Xb.dtype == dtype and np.array_equal(shift_t, shift):
+        shift = shift_t  # exact in dtype: one rounding, as in float64 then a cast
+    if kind == LINEAR:
+        Xc = buf.reshape(n, d)
+        _centre(Xb, shift, Xc)
+        return Xc.T
+    Z = buf.reshape(p, n)
+    _fill(Xb, shift, Z, kind)
+    return Z
+
+
+# ----------------------------------------------------------------------------------------------
+# the E-step kernel: log joints of a feature block
+
+
+@dataclass(frozen=True)
+class LogJoint:
+    """``log pi_k + log N(x | mu_k, Sigma_k)`` of feature blocks, for one set of parameters.
+
+    Attributes
+    ----------
+    kind : int
+        Feature kind (``LINEAR``, ``SQUARES``, ``PRODUCTS``) the kernel reads.
+    A : ndarray of shape (K, p)
+        Coefficients of the features, in the working dtype.
+    U : ndarray or None
+        Precision Cholesky factors: (d, d) for tied (the shared row term), (K d, d) stacked
+        ``U_k^T`` for full in precise mode, else None.
+    b : ndarray or None
+        Stacked ``U_k^T mu_k``, shape (K d, 1), in precise mode.
+    Lam : ndarray or None
+        Tied: the shared precision ``Lambda`` (d, d) in float64, so a pass can add
+        ``-<Lambda, sum_n w_n x_n x_n^T> / 2`` to the log-likelihood instead of the row terms.
+    """
+
+    kind: int
+    A: np.ndarray
+    U: np.ndarray | None = None
+    b: np.ndarray | None = None
+    Lam: np.ndarray | None = None
+
+    @cached_property
+    def A_lin(self):
+        """Tied: the coefficients of ``x``, contiguous (the constant is ``A[:, 0]``)."""
+        return np.ascontiguousarray(self.A[:, 1:])
+
+    @property
+    def precise(self):
+        """True when the full-covariance Mahalanobis terms use the factored form."""
+        return self.b is not None
+
+    def __call__(self, Z, out=None, shared=True):
+        """Log joint of a feature block.
+
+        Parameters
+        ----------
+        Z : ndarray of shape (p, n)
+            Features from :func:`features`.
+        out : ndarray or None
+            Flat buffer of at least ``K * n`` elements to hold the result.
+        shared : bool
+            Compute the tied row term (False: the caller accounts for it through ``Lam``).
+
+        Returns
+        -------
+        L : ndarray of shape (K, n)
+            The log joint, less the shared row term.
+        row : ndarray of shape (n,) or None
+            The term every component shares (tied), to add to ``log p(x_n)``.
+        """
+        K, n = self.A.shape[0], Z.shape[1]
+        L = None if out is None else out[:K * n].reshape(K, n)
+        if self.precise:
+            d = self.U.shape[1]
+            Y = self.U @ Z[1:d + 1]
+            Y -= self.b
+            Y *= Y
+            L = np.sum(Y.reshape(K, d, n), axis=1, out=L)
+            L *= -0.5
+            L += self.A[:, :1]
+            return L, None
+        if self.kind != LINEAR:
+            return np.matmul(self.A, Z, out=L), None
+        L = np.matmul(self.A_lin, Z, out=L)       # BLAS needs contiguous operands
+        L += self.A[:, :1]
+        if not shared:
+            return L, None
+        Y = self.U @ Z
+        Y *= Y
+        return L, -0.5 * Y.sum(axis=0, dtype=np.float64)
+
+
+def log_joint_of(params, shift, dtype):
+    """The log joint's kernel for ``params``, for data centred at ``shift``.
+
+    Parameters
+    ----------
+    params : GMMParams
+    shift : ndarray of shape (d,)
+        The offset subtracted from every row before the features are built.
+    dtype : numpy dtype
+        float32 or float64: the dtype of the large matrix products.
+
+    Returns
+    -------
+    LogJoint
+    """
+    storage = params.family.storage
+    terms = storage.kernel(params, shift)
+    return LogJoint(storage.kind, terms["A"].astype(dtype),
+                    *(None if terms.get(k) is None else terms[k].astype(dtype) for k in ("U", "b")),
+                    Lam=terms.get("Lam"))
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _subtract_max(L, m):  # pragma: no cover - compiled
+    K, n = L.shape
+    for r in range(n):
+        m[r] = L[0, r]
+    for k in range(1, K):
+        for r in range(n):
+            m[r] = max(m[r], L[k, r])
+    for k in range(K):
+        for r in range(n):
+            L[k, r] -= m[r]
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _divide_by_sum(L, inv_t):  # pragma: no cover - compiled
+    K, n = L.shape
+    for r in range(n):
+        inv_t[r] = L[0, r]
+    for k in range(1, K):
+        for r in range(n):
+            inv_t[r] += L[k, r]
+    for r in range(n):
+        inv_t[r] = 1.0 / inv_t[r]
+    for k in range(K):
+        for r in range(n):
+            L[k, r] *= inv_t[r]
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False, fastmath={"reassoc"})
+def _sums(a, b):  # pragma: no cover - compiled
+    s, t = 0.0, 0.0
+    for r in range(a.shape[0]):
+        s += np.float64(a[r])
+        t += np.float64(b[r])
+    return s, t
+
+
+def float64_sums(a, b):
+    """``(sum(a), sum(b))`` accumulated in float64, for two vectors of one length.
+
+    One compiled pass: NumPy's ``sum(dtype=float64)`` of float32 takes about 6x as long (it casts
+    through a buffer), 0.12 of the 0.82 ms of a float32 EM pass at d = 2
+    (``benchmarks/em_pass_profile.py``).
+
+    Parameters
+    ----------
+    a, b : ndarray of shape (n,)
+
+    Returns
+    -------
+    (float, float)
+    """
+    return _sums(a, b)
+
+
+def normalise(L):
+    r"""Turn a (K, n) block of log joints into responsibilities, in place.
+
+    .. math:: \log p(x_n) = m_n + \log t_n, \quad
+        \gamma_{kn} = e^{\ell_{kn} - m_n} / t_n, \quad m_n = \max_k \ell_{kn}, \quad
+        t_n = \sum_k e^{\ell_{kn} - m_n}
+
+    This is logsumexp fused with the softmax it normalises: the hot loop needs both, and
+    ``scipy.special.logsumexp`` followed by ``exp`` takes the exponentials twice. Components run
+    along the first axis, so every step is a vectorised pass over contiguous rows of length n:
+    two compiled loops (max and shift; sum and scale) around NumPy's SIMD ``exp`` (7-10 % faster
+    than the same steps as NumPy calls, measured at N = 1e6, d = 10, K = 8).
+
+    Parameters
+    ----------
+    L : ndarray of shape (K, n)
+        Overwritten with ``gamma``.
+
+    Returns
+    -------
+    m : ndarray of shape (n,)
+        ``max_k log p(x_n, z_n = k)``.
+    log_t : ndarray of shape (n,)
+        ``log t_n``: ``log p(x_n) = m + log_t``, and ``max_k log gamma_kn = -log_t`` (for ICL).
+    """
+    n = L.shape[1]
+    m, log_t = np.empty(n, L.dtype), np.empty(n, L.dtype)
+    _subtract_max(L, m)
+    np.exp(L, out=L)
+    _divide_by_sum(L, log_t)
+    np.log(log_t, out=log_t)
+    return m, np.negative(log_t, out=log_t)
+
+
+# ----------------------------------------------------------------------------------------------
+# sufficient statistics: the features summed with the responsibilities
+
+
+@dataclass
+class SufficientStats:
+    """Weighted sufficient statistics of one pass (or one block) over centred data.
+
+    Attributes
+    ----------
+    N_k : ndarray of shape (K,)
+    s : ndarray of shape (K, d)
+        ``sum_n w_n gamma_nk x_n``.
+    M : ndarray
+        Second moments: (K, d, d) full, (d, d) tied, (K, d) diag and spherical.
+    """
+
+    N_k: np.ndarray
+    s: np.ndarray
+    M: np.ndarray
+
+    def __iadd__(self, other):
+        self.N_k += other.N_k
+        self.s += other.s
+        self.M += other.M
+        return self
+
+    def __add__(self, other):
+        return SufficientStats(self.N_k + other.N_k, self.s + other.s, self.M + other.M)
+
+
+def design_moments(G, Z, storage, w=None):
+    """Raw moments of one block from its features: one product ``G @ Z.T``.
+
+    Parameters
+    ----------
+    G : ndarray of shape (K, n)
+        ``w_n gamma_nk``, components along the first axis.
+    Z : ndarray of shape (p, n)
+        Features of the centred block (:func:`features` of the layout's kind).
+    storage : models.storage.Storage
+    w : ndarray of shape (n,) or None or False
+        The block's weights (tied only: its second moment ``sum_n w_n x_n x_n^T`` does not
+        depend on ``gamma``); False skips that moment.
+
+    Returns
+    -------
+    GZ : ndarray of shape (K, p)
+        ``sum_n g_nk z(x_n)``, in the dtype of ``G`` and ``Z`` (tied: ``(1, x)``, p = 1 + d).
+    XX : ndarray of shape (d, d) or None
+        Tied only.
+    """
+    return storage.moments(G, Z, w)
+
+
+def stats_from_moments(GZ, XX, storage):
+    """Sufficient statistics from the summed raw moments of :func:`design_moments`.
+
+    Parameters
+    ----------
+    GZ : ndarray of shape (K, p)
+    XX : ndarray of shape (d, d) or None
+    storage : models.storage.Storage
+
+    Returns
+    -------
+    SufficientStats
+        In float64.
+    """
+    K, p = GZ.shape
+    d = n_dims(p - (storage.kind == LINEAR), storage.kind)   # tied's moments carry the 1
+    GZ = np.asarray(GZ, np.float64)
+    M = storage.second_moments(GZ[:, d + 1:], XX, K, d)
+    return SufficientStats(N_k=GZ[:, 0].copy(), s=GZ[:, 1:d + 1].copy(), M=M)
+
+
+def block_stats(Xb, g, storage):
+    """Sufficient statistics of centred rows, in float64.
+
+    Parameters
+    ----------
+    Xb : ndarray of shape (n, d)
+    g : ndarray of shape (n, K)
+        ``w_n gamma_nk``.
+    storage : models.storage.Storage
+
+    Returns
+    -------
+    SufficientStats
+    """
+    n, d = Xb.shape
+    zero = np.zeros(d)
+    rows = default_chunk(g.shape[1], d, storage)
+    GZ = XX = 0.0
+    for start in range(0, n, rows):
+        Z = features(Xb[start:start + rows], zero, storage.kind, np.float64)
+        gb = np.asarray(g[start:start + rows], np.float64)
+        GZ_b, XX_b = design_moments(gb.T, Z, storage, gb.sum(axis=1))
+        GZ, XX = GZ + GZ_b, (None if XX_b is None else XX + XX_b)
+    return stats_from_moments(GZ, XX, storage)

@@ -1,0 +1,45 @@
+"""``gmm fit``: EM, maximum likelihood or MAP."""
+
+from __future__ import annotations
+
+from reports import options
+
+NAME = "fit"
+SUMMARY = "Fit by EM"
+DESCRIPTION = ("Maximum likelihood, or MAP under mclust's default prior with --map. Writes em.nc "
+               "(an ArviZ DataTree) and run.json.")
+
+
+def add_arguments(p):
+    """``fit``'s options."""
+    options.data(p)
+    options.model(p)
+    options.out(p, "reports/out/fit-<data>-K<k>-<type>")
+    options.seed(p)
+    p.add_argument("--map", action="store_true", help="MAP under mclust's default conjugate prior")
+    p.add_argument("--n-init", type=options.positive_int, default=5,
+                   help="EM restarts (best wins)")
+    p.add_argument("--max-iter", type=options.positive_int, default=1000,
+                   help="EM iterations per restart")
+
+
+def run(args):
+    """Run ``gmm fit``."""
+    from models.seeds import seed_sequence
+    from reports import joint, runs
+    from reports.io import ResultsFolder, write_json
+    from reports.tables import format_table
+
+    X, names, stem = runs.data(args)
+    target = runs.target(args, runs.model_name(args, stem))
+    with ResultsFolder(target, args.force, "fit") as folder:
+        res = runs.fit(X, args, args.map, seed_sequence(args.seed, "--seed"))
+        dt = joint.em_to_datatree(res, X, names)
+        dt.to_netcdf(folder.path / "em.nc")
+        write_json(folder.path / "run.json", runs.record(
+            args, names, method=dt.attrs["method"],
+            title=f"{stem}: K={args.components} {args.covariance_type} by EM"))
+    print(format_table(runs.params_table(res.params, names)))
+    print(f"log-likelihood {res.log_likelihood:.6f}  BIC {res.bic:.4f}  AIC {res.aic:.4f}  "
+          f"ICL {res.icl:.4f}  iterations {res.n_iter}  converged {res.converged}")
+    print(f"wrote {target / 'em.nc'}")

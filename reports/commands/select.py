@@ -1,0 +1,66 @@
+"""``gmm select``: K and the covariance type by BIC or ICL, as mclust's ``mclustBIC``."""
+
+from __future__ import annotations
+
+from reports import options
+
+NAME = "select"
+SUMMARY = "Choose K and the covariance type by BIC or ICL"
+DESCRIPTION = ("Fits every K in --kmin..--kmax and every type in --types (as mclust's "
+               "mclustBIC). Writes select.csv (one row per fit, failures included), select.png "
+               "and em.nc (the best fit).")
+
+
+def add_arguments(p):
+    """``select``'s options."""
+    options.data(p)
+    options.out(p, "reports/out/select-<data>-K<kmin>-<kmax>-<types>")
+    options.seed(p)
+    p.add_argument("--kmin", type=options.positive_int, default=1, help="smallest K")
+    p.add_argument("--kmax", type=options.positive_int, default=9, help="largest K")
+    p.add_argument("--types", type=options.covariance_types,
+                   default=list(options.MCLUST_NAMES),
+                   help="comma-separated covariance types (choices: "
+                   f"{', '.join(options.COVARIANCE_TYPES)}; default: mclust's 14 models)")
+    p.add_argument("--criterion", choices=("bic", "icl"), default="bic",
+                   help="criterion to minimise (scikit-learn's sign)")
+    p.add_argument("--map", action="store_true", help="MAP fits under mclust's default prior")
+
+
+def run(args):
+    """Run ``gmm select``."""
+    import numpy as np
+
+    from models.families import MCLUST_NAMES
+    from models.seeds import seed_sequence
+    from reports import figures, joint, runs
+    from reports.io import ResultsFolder, write_json
+    from reports.select import best, bic_table, ranked, select_grid
+    from reports.tables import format_table
+
+    if args.kmin > args.kmax:
+        raise options.UserError(f"--kmin {args.kmin} is above --kmax {args.kmax}; swap them.")
+    X, names, stem = runs.data(args)
+    types = "all" if list(args.types) == list(MCLUST_NAMES) else "+".join(args.types)
+    target = runs.target(args, f"select-{stem}-K{args.kmin}-{args.kmax}-{types}")
+    with ResultsFolder(target, args.force, "select") as folder:
+        rows, fits = select_grid(X, args.kmax, args.types, use_prior=args.map,
+                                 random_state=seed_sequence(args.seed, "--seed"), progress=True,
+                                 k_min=args.kmin, return_fits=True)
+        runs.write_rows(folder.path / "select.csv", rows)
+        figures.selection(folder.path / "select.png", [r for r in rows if np.isfinite(r["bic"])])
+        top = best(rows, args.criterion)
+        res = fits[top["K"], top["covariance_type"]]
+        joint.em_to_datatree(res, X, names).to_netcdf(folder.path / "em.nc")
+        write_json(folder.path / "run.json", runs.record(
+            args, names, title=f"{stem}: model selection by {args.criterion.upper()}",
+            model=f"K={top['K']} {top['covariance_type']}"))
+    print(bic_table(rows, args.criterion))
+    for r in rows:
+        if r["error"]:
+            print(f"failed: K={r['K']} {r['covariance_type']}: {r['error']}")
+    print(format_table(ranked(rows, args.criterion)[:3],
+                       ["K", "covariance_type", "log_likelihood", "n_parameters", "bic", "icl"]))
+    print(f"best by {args.criterion.upper()}: K={top['K']} {top['covariance_type']}")
+    print(f"wrote {target / 'select.csv'}, {target / 'select.png'} and {target / 'em.nc'} "
+          "(the best fit)")

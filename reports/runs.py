@@ -1,0 +1,112 @@
+"""What the commands share when they run: reading the data, fitting, sampling, recording.
+
+The commands (:mod:`reports.commands`) import this when they run, never when the parser is built.
+Every random step takes its own stream of the run's one ``--seed`` (:mod:`models.seeds`).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import em
+from models.prior import Prior
+from models.results import versions
+from reports import joint
+from reports.io import dataset_name, load_data
+from reports.options import split_names
+from reports.tables import as_frame
+
+OUT_ROOT = Path("reports/out")
+MAX_PREDICTIVE_VALUES = 25_000_000     # posterior_predictive above this (200 MB) is left out
+
+
+def target(args, name):
+    """The results folder: ``--out``, else ``reports/out/<name>``."""
+    return Path(args.out) if args.out else OUT_ROOT / name
+
+
+def model_name(args, data_name):
+    """``<command>-<data>-K<k>-<type>``: a run's default folder name."""
+    return f"{args.command}-{data_name}-K{args.components}-{args.covariance_type}"
+
+
+def data(args):
+    """The data matrix, its column names and the data set's short name."""
+    X, names = load_data(args.data, split_names(args.columns), split_names(args.exclude))
+    return X, names, dataset_name(args.data)
+
+
+def record(args, names, **extra):
+    """The run record (``run.json``): the command as typed, the seed, the columns, versions."""
+    return {"command": "gmm " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+            "seed": getattr(args, "seed", None), "columns": names, "versions": versions(),
+            **extra}
+
+
+def fit(X, args, use_map, seq, progress=True):
+    """EM for ``args``' K and type: the MLE, or the MAP under ``Prior.default``."""
+    prior = Prior.default(X, args.components, args.covariance_type) if use_map else None
+    return em.fit(X, args.components, args.covariance_type, prior=prior,
+                  n_init=getattr(args, "n_init", 5), max_iter=getattr(args, "max_iter", 1000),
+                  random_state=seq, progress=progress)
+
+
+def em_pair(X, args, names, seq):
+    """EM MLE and MAP, the MLE on the MAP's (so the posterior's) labels, and their trees."""
+    seq_mle, seq_map = seq.spawn(2)
+    mle = fit(X, args, False, seq_mle, progress=False)
+    mapped = fit(X, args, True, seq_map, progress=False)
+    mle = joint.align(mle, mapped.params)
+    return mle, mapped, joint.em_to_datatree(mle, X, names), joint.em_to_datatree(mapped, X, names)
+
+
+def sample(X, K, covariance_type, args, names, seq, progressbar=True, **kw):
+    """The posterior under ``Prior.default``, by ``args``' route, draws and chains."""
+    prior = Prior.default(X, K, covariance_type)
+    return joint.sample(X, K, covariance_type, prior=prior, draws=args.draws, tune=args.tune,
+                        chains=args.chains, random_seed=seq, sampler=args.sampler,
+                        cores=args.cores, progressbar=progressbar, feature_names=names, **kw)
+
+
+def wants_predictive(X, args):
+    """Whether the posterior predictive (chains x draws data sets) fits in the budget."""
+    size = args.chains * args.draws * X.size
+    if size > MAX_PREDICTIVE_VALUES:
+        print(f"note: no posterior_predictive group: {args.chains} x {args.draws} replicates of "
+              f"{X.shape[0]} x {X.shape[1]} data would hold {size:.2g} values (limit "
+              f"{MAX_PREDICTIVE_VALUES:.2g}); lower --draws to get it.")
+        return False
+    return True
+
+
+def warn_sampling(dt):
+    """Print one warning line when the draws show convergence problems."""
+    from reports.compare import sampling_problems  # ArviZ: only once there are draws
+
+    problems = sampling_problems(dt)
+    if problems:
+        print(f"warning: {problems}: the draws may not represent the posterior; sample longer "
+              "(--tune, --draws) or check the model.")
+
+
+def params_table(params, names):
+    """One row per component: its weight, mean and sd per feature."""
+    rows = []
+    full = params.to_full()
+    for k in range(params.K):
+        row = {"component": k, "pi": params.pi[k]}
+        for j, n in enumerate(names):
+            row[f"mu[{n}]"] = params.mu[k, j]
+        for j, n in enumerate(names):
+            row[f"sd[{n}]"] = float(np.sqrt(full.Sigma[k, j, j]))
+        rows.append(row)
+    return rows
+
+
+def write_rows(path, rows):
+    """Dict rows as a CSV file (NaN written as ``nan``)."""
+    as_frame(rows).to_csv(path, index=False, na_rep="nan")

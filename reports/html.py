@@ -1,4 +1,10 @@
-"""Render a results folder as one self-contained HTML page (figures embedded, PNGs beside it)."""
+"""Render a results folder as one self-contained HTML page (figures embedded, PNGs beside it).
+
+The page is a table of sections (:data:`SECTIONS`), one entry each: an id, a title, how to read
+it, and a function that builds its HTML from the folder's results (:class:`Results`), or returns
+None when the results lack what it shows. Only sections with content are rendered. Adding a
+section means adding one entry and its test.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,9 @@ import base64
 import html
 import json
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import arviz as az
@@ -14,65 +23,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from models.results import loo_pit_view, point_to_params
+from models.results import loo_pit_view, point_of
 from reports import figures
 from reports.compare import ci_label, compare, sampling_problems, summary
 from reports.tables import as_frame
-
-#: (id, title, how to read it) of every section, in order; {ci} is ArviZ's default interval
-SECTIONS = [
-    ("data", "Data and fitted components",
-     "Each ellipse holds 39% (1-sigma, solid) or 86% (2-sigma, dashed) of a component's mass in "
-     "the first two features; faint blue ellipses are 50 posterior draws, so their spread is the "
-     "posterior uncertainty."),
-    ("classification", "Classification (mclust's plot)",
-     "Each observation coloured by its most likely component, with 2-sigma ellipses, for every "
-     "pair of features: well separated colours mean well separated clusters."),
-    ("uncertainty", "Classification uncertainty (mclust's plot)",
-     "Uncertainty 1 - max_k gamma(z_nk): 0 for an observation certainly in one component, up to "
-     "1 - 1/K where components overlap. Large dark points are the uncertain ones."),
-    ("density", "Mixture density (mclust's plot)",
-     "Contours of the fitted mixture density over each pair of features, and each feature's "
-     "marginal density over its histogram."),
-    ("selection", "Model selection: BIC and ICL over K and covariance types",
-     "Lower is better (scikit-learn's sign; mclust plots the negative). ICL adds a penalty for "
-     "overlapping components, so it prefers well-separated clusters."),
-    ("rank", "Rank plots",
-     "Ranks of each chain's draws among all draws: flat histograms inside the envelope mean the "
-     "chains explore the same distribution."),
-    ("trace", "Trace plots",
-     "Draws against iteration for every chain: overlapping, stationary 'hairy caterpillars' are "
-     "what convergence looks like."),
-    ("diagnostics", "Convergence: r_hat, ESS and divergences",
-     "r_hat should be at most 1.01 and bulk ESS at least 400 per scalar; any divergence flags a "
-     "region NUTS could not integrate accurately. Each covariance entry is listed once."),
-    ("energy", "Energy plot",
-     "Marginal energy against energy transitions: similar widths (BFMI above 0.3) mean the "
-     "sampler moves efficiently between energy levels."),
-    ("forest", "Posterior intervals with EM estimates",
-     "Every scalar on a common scale (posterior sd units): the blue bar is the posterior {ci}; "
-     "the EM MAP (diamond) should sit near the posterior mode, the MLE (cross) nearby."),
-    ("comparison", "EM against the posterior, scalar by scalar",
-     "EM estimate, posterior mean, sd, {ci} (lower, upper), r_hat and ESS; 'inside' says "
-     "whether EM lies inside the posterior interval."),
-    ("ppc", "Posterior predictive check",
-     "Observed marginal densities (black) against data sets simulated from posterior draws "
-     "(blue): the black line should look like one of the blue ones."),
-    ("loo_pit", "LOO-PIT",
-     "Leave-one-out probability integral transform of each observed value (each feature of a "
-     "left-out observation, weighted by PSIS): the ECDF of the values should stay inside the "
-     "band of a uniform distribution. An S shape means the predictive spread is too wide, its "
-     "mirror image too narrow."),
-    ("responsibilities", "EM responsibilities against posterior p(z | x)",
-     "One point per observation and component: points on the diagonal mean EM's gamma(z_nk) "
-     "equals the posterior probability of the assignment."),
-    ("loo", "LOO across K",
-     "Expected log predictive density (PSIS-LOO) of each sampled K, with its standard error: "
-     "higher is better; differences within about 2 SE are not decisive."),
-    ("record", "Run record",
-     "How this report was made: the command, seed, versions, timings and the label alignment "
-     "applied to the draws."),
-]
 
 #: estimate label of each EM-like file's ``method`` attribute
 _LABELS = {"em-mle": "EM MLE", "em-map": "EM MAP", "truth": "true mixture"}
@@ -106,13 +60,6 @@ def read_csv_rows(path):
     return rows
 
 
-def _point(tree):
-    """The parameters a figure draws from a tree: its point, or the posterior mean."""
-    post = tree["posterior"]
-    return point_to_params({v: post[v].values.mean(axis=(0, 1)) for v in ("pi", "mu", "Sigma")},
-                           tree.attrs["covariance_type"])
-
-
 def _plot_coords(post, budget=_PLOT_SCALARS):
     """``coords`` keeping rank and trace plots within ArviZ's subplot limit, and what they keep."""
     K, d = post.sizes["component"], post.sizes["feature"]
@@ -127,6 +74,290 @@ def _plot_coords(post, budget=_PLOT_SCALARS):
         kept.append(f"mu of the first {f_keep} of {d} features")
     note = f"Showing {' and '.join(kept)}; the diagnostics table lists every scalar." if kept else ""
     return coords, note
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of the report.
+
+    Attributes
+    ----------
+    id : str
+        The HTML id (and the PNG's name, where it has one figure).
+    title : str
+    how : str
+        How to read it; ``{ci}`` is replaced by ArviZ's default interval.
+    build : callable
+        ``build(results, out) -> str or None``: the section's HTML (figures written into ``out``),
+        or None when the results lack what it shows.
+    """
+
+    id: str
+    title: str
+    how: str
+    build: Callable
+
+
+class Results:
+    """What a results folder holds, read once and shared by the sections.
+
+    Parameters
+    ----------
+    folder : Path
+    """
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.trees = {p.stem: xr.open_datatree(p) for p in sorted(self.folder.glob("*.nc"))}
+        path = self.folder / "run.json"
+        self.record = json.loads(path.read_text()) if path.exists() else {}
+        self.post = self.trees.get("posterior")
+        self.em_map, self.em_mle = self.trees.get("em_map"), self.trees.get("em_mle")
+        self.points = [t for t in (self.em_mle, self.em_map, self.trees.get("em"),
+                                   self.trees.get("simulated"), self.trees.get("predict"))
+                       if t is not None]
+        self.ref = self.post if self.post is not None else next(iter(self.points), None)
+        self.selection_path = self.folder / "select.csv"
+        if self.ref is None and not self.selection_path.exists():
+            raise FileNotFoundError(f"no results (*.nc or select.csv) in {str(self.folder)!r}; "
+                                    "run gmm fit, select or sample first.")
+
+    @cached_property
+    def X(self):
+        """The observed data, (N, d)."""
+        return self.ref["observed_data"]["x"].values
+
+    @cached_property
+    def names(self):
+        """The features' names."""
+        return [str(n) for n in self.ref["observed_data"]["feature"].values]
+
+    @cached_property
+    def main(self):
+        """The tree the classification figures show: the posterior, else the first point."""
+        return self.post if self.post is not None else self.points[0]
+
+    @cached_property
+    def comparison(self):
+        """EM against the posterior: the rows and the responsibilities' agreement."""
+        return compare(self.em_map, self.post, em_mle_dt=self.em_mle)
+
+    @cached_property
+    def diagnostics(self):
+        """ArviZ's diagnostics of every scalar of the posterior."""
+        return summary(self.post, kind="diagnostics", round_to="none")
+
+
+def _data(res, out):
+    if res.ref is None:
+        return None
+    if res.X.shape[1] < 2:
+        return "<p>One-dimensional data: ellipses need two features.</p>"
+    estimates = {_LABELS.get(t.attrs.get("method"), "model"): point_of(t) for t in res.points}
+    return _img(figures.ellipses(out / "data.png", res.X, res.names, estimates, res.post))
+
+
+def _mclust_plot(kind):
+    def build(res, out):
+        if res.ref is None:
+            return None
+        params, gamma = point_of(res.main), res.main["responsibilities"]["gamma"].values
+        path, note = figures.mclust_plot(out / f"{kind}.png", kind, res.X, res.names, params,
+                                         gamma)
+        return _note(note) + _img(path)
+
+    return build
+
+
+def _selection(res, out):
+    if not res.selection_path.exists():
+        return None
+    rows = read_csv_rows(res.selection_path)
+    ok = [r for r in rows if isinstance(r["bic"], float) and np.isfinite(r["bic"])]
+    failed = [r for r in rows if r not in ok]
+    return _img(figures.selection(out / "selection.png", ok)) + _table(
+        sorted(ok, key=lambda r: r["bic"])[:8],
+        ["K", "covariance_type", "log_likelihood", "n_parameters", "bic", "icl"]) + "".join(
+        _note(f"K={r['K']} {r['covariance_type']} failed: {r.get('error', '')}") for r in failed)
+
+
+def _arviz_plot(sid, fn):
+    def build(res, out):
+        if res.post is None:
+            return None
+        coords, note = _plot_coords(res.post["posterior"])
+        return _note(note) + _img(figures.arviz_plot(out / f"{sid}.png", fn, res.post,
+                                                     var_names=["pi", "mu"], coords=coords))
+
+    return build
+
+
+def _diagnostics(res, out):
+    if res.post is None:
+        return None
+    summ = res.diagnostics
+    n_div = int(res.post["sample_stats"]["diverging"].sum())
+    rows = [{"parameter": i, **{c: float(summ.loc[i, c]) for c in summ.columns}}
+            for i in summ.index]
+    return (f"<p>max r_hat = {summ['r_hat'].max():.4f}; min bulk ESS = "
+            f"{summ['ess_bulk'].min():.0f}; divergences = {n_div}.</p>" + _table(rows))
+
+
+def _energy(res, out):
+    if res.post is None:
+        return None
+    return _img(figures.arviz_plot(out / "energy.png", azp.plot_energy, res.post))
+
+
+def _forest(res, out):
+    if res.post is None or res.em_map is None:
+        return None
+    rows, _ = res.comparison
+    shown = rows if len(rows) <= _FOREST_ROWS else [
+        r for r in rows if not r["parameter"].startswith("Sigma")]
+    return _note("" if shown is rows else f"{len(rows)} scalars: showing pi and mu; the table "
+                 "below lists every scalar.") + _img(figures.forest(out / "forest.png", shown,
+                                                                    ci_label()))
+
+
+def _comparison(res, out):
+    if res.post is None or res.em_map is None:
+        return None
+    rows, _ = res.comparison
+    return _table(rows, ["parameter", "em_mle", "em", "mean", "sd", "lower", "upper", "inside",
+                         "r_hat", "ess_bulk"] if res.em_mle is not None else None)
+
+
+def _ppc(res, out):
+    if res.post is None or "posterior_predictive" not in res.post.children:
+        return None
+    d = res.X.shape[1]
+    return _note("" if d <= figures.MAX_PAIRS else
+                 f"Showing the first {figures.MAX_PAIRS} of {d} features.") + _img(
+        figures.ppc_marginals(out / "ppc.png", res.X, res.names, res.post))
+
+
+def _loo_pit(res, out):
+    if res.post is None or "posterior_predictive" not in res.post.children:
+        return None
+    return _img(figures.arviz_plot(out / "loo_pit.png", azp.plot_loo_pit, loo_pit_view(res.post)))
+
+
+def _responsibilities(res, out):
+    if res.post is None or res.em_map is None:
+        return None
+    _, agreement = res.comparison
+    return (_img(figures.responsibilities(out / "responsibilities.png",
+                                          res.em_map["responsibilities"]["gamma"].values,
+                                          res.post["responsibilities"]["gamma"].values))
+            + f"<p>mean |EM gamma - posterior p(z|x)| = {agreement['mean_abs_gamma_diff']:.4f}"
+            f"; max = {agreement['max_abs_gamma_diff']:.4f}; same most-likely component for "
+            f"{100 * agreement['label_agreement']:.1f}% of observations.</p>")
+
+
+def _loo(res, out):
+    by_K = {int(k.split("_K")[1]): t for k, t in res.trees.items() if k.startswith("posterior_K")}
+    if len(by_K) < 2:
+        return None
+    table = []
+    for K, t in sorted(by_K.items()):
+        # a Pareto k above 0.7 is the table's max_pareto_k column, not a console warning
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
+            loo = az.loo(t)
+        table.append({"K": K, "elpd_loo": float(loo.elpd), "se": float(loo.se),
+                      "p_loo": float(loo.p), "max_pareto_k": float(np.max(loo.pareto_k))})
+    return _img(figures.loo_plot(out / "loo.png", table)) + _table(table)
+
+
+def _record(res, out):
+    if not res.record:
+        return None
+    return _table([{"item": k, "value": json.dumps(v) if not isinstance(v, str) else v}
+                   for k, v in res.record.items()])
+
+
+#: every section, in the page's order; ``{ci}`` in ``how`` is ArviZ's default interval
+SECTIONS = (
+    Section("data", "Data and fitted components",
+            "Each ellipse holds 39% (1-sigma, solid) or 86% (2-sigma, dashed) of a component's mass "
+            "in the first two features; faint blue ellipses are 50 posterior draws, so their spread "
+            "is the posterior uncertainty.",
+            _data),
+    Section("classification", "Classification (mclust's plot)",
+            "Each observation coloured by its most likely component, with 2-sigma ellipses, for every"
+            " pair of features: well separated colours mean well separated clusters.",
+            _mclust_plot("classification")),
+    Section("uncertainty", "Classification uncertainty (mclust's plot)",
+            "Uncertainty 1 - max_k gamma(z_nk): 0 for an observation certainly in one component, up "
+            "to 1 - 1/K where components overlap. Large dark points are the uncertain ones.",
+            _mclust_plot("uncertainty")),
+    Section("density", "Mixture density (mclust's plot)",
+            "Contours of the fitted mixture density over each pair of features, and each feature's "
+            "marginal density over its histogram.",
+            _mclust_plot("density")),
+    Section("selection", "Model selection: BIC and ICL over K and covariance types",
+            "Lower is better (scikit-learn's sign; mclust plots the negative). ICL adds a penalty for"
+            " overlapping components, so it prefers well-separated clusters.",
+            _selection),
+    Section("rank", "Rank plots",
+            "Ranks of each chain's draws among all draws: flat histograms inside the envelope mean "
+            "the chains explore the same distribution.",
+            _arviz_plot("rank", azp.plot_rank)),
+    Section("trace", "Trace plots",
+            "Draws against iteration for every chain: overlapping, stationary 'hairy caterpillars' "
+            "are what convergence looks like.",
+            _arviz_plot("trace", azp.plot_trace)),
+    Section("diagnostics", "Convergence: r_hat, ESS and divergences",
+            "r_hat should be at most 1.01 and bulk ESS at least 400 per scalar; any divergence flags "
+            "a region NUTS could not integrate accurately. Each covariance entry is listed once.",
+            _diagnostics),
+    Section("energy", "Energy plot",
+            "Marginal energy against energy transitions: similar widths (BFMI above 0.3) mean the "
+            "sampler moves efficiently between energy levels.",
+            _energy),
+    Section("forest", "Posterior intervals with EM estimates",
+            "Every scalar on a common scale (posterior sd units): the blue bar is the posterior {ci};"
+            " the EM MAP (diamond) should sit near the posterior mode, the MLE (cross) nearby.",
+            _forest),
+    Section("comparison", "EM against the posterior, scalar by scalar",
+            "EM estimate, posterior mean, sd, {ci} (lower, upper), r_hat and ESS; 'inside' says "
+            "whether EM lies inside the posterior interval.",
+            _comparison),
+    Section("ppc", "Posterior predictive check",
+            "Observed marginal densities (black) against data sets simulated from posterior draws "
+            "(blue): the black line should look like one of the blue ones.",
+            _ppc),
+    Section("loo_pit", "LOO-PIT",
+            "Leave-one-out probability integral transform of each observed value (each feature of a "
+            "left-out observation, weighted by PSIS): the ECDF of the values should stay inside the "
+            "band of a uniform distribution. An S shape means the predictive spread is too wide, its "
+            "mirror image too narrow.",
+            _loo_pit),
+    Section("responsibilities", "EM responsibilities against posterior p(z | x)",
+            "One point per observation and component: points on the diagonal mean EM's gamma(z_nk) "
+            "equals the posterior probability of the assignment.",
+            _responsibilities),
+    Section("loo", "LOO across K",
+            "Expected log predictive density (PSIS-LOO) of each sampled K, with its standard error: "
+            "higher is better; differences within about 2 SE are not decisive.",
+            _loo),
+    Section("record", "Run record",
+            "How this report was made: the command, seed, versions, timings and the label alignment "
+            "applied to the draws.",
+            _record),
+)
+
+
+def _banner(res):
+    """The sampling warning above every section, if the draws show problems."""
+    if res.post is None:
+        return ""
+    problems = sampling_problems(res.post)
+    if not problems:
+        return ""
+    return (f'<div class="banner">Sampling warning: {html.escape(problems)}. The draws may not '
+            "represent the posterior; sample longer or check the model.</div>")
 
 
 def sections(folder, out=None, skip=(), ready=None):
@@ -149,122 +380,30 @@ def sections(folder, out=None, skip=(), ready=None):
     Returns
     -------
     dict
-        Section id to HTML, for the sections whose inputs exist; ``"banner"`` holds the sampling
+        Section id to HTML, for the sections with content; ``"banner"`` holds the sampling
         warning, if any.
     """
     folder = Path(folder)
     out = folder if out is None else Path(out)
     if not folder.is_dir():
         raise FileNotFoundError(f"results folder {str(folder)!r} does not exist.")
-    load = {p.stem: xr.open_datatree(p) for p in sorted(folder.glob("*.nc"))}
-    record = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
-    post = load.get("posterior")
-    em_map, em_mle = load.get("em_map"), load.get("em_mle")
-    points = [t for t in (em_mle, em_map, load.get("em"), load.get("simulated"),
-                          load.get("predict")) if t is not None]
-    ref = post if post is not None else next(iter(points), None)
-    if ref is None and not (folder / "select.csv").exists():
-        raise FileNotFoundError(f"no results (*.nc or select.csv) in {str(folder)!r}; run gmm "
-                                "fit, select or sample first.")
+    res = Results(folder)
     body = dict(ready or {})
-    done = set(body) | set(skip)
-
-    def wanted(*ids):
-        return any(i not in done for i in ids)
-
-    ci = ci_label()
-
-    if ref is not None:
-        X = ref["observed_data"]["x"].values
-    if ref is not None and wanted("data", "classification", "uncertainty", "density"):
-        names = [str(n) for n in ref["observed_data"]["feature"].values]
-        estimates = {_LABELS.get(t.attrs.get("method"), "model"): _point(t) for t in points}
-        if X.shape[1] >= 2:
-            body["data"] = _img(figures.ellipses(out / "data.png", X, names, estimates, post))
-        else:
-            body["data"] = "<p>One-dimensional data: ellipses need two features.</p>"
-        main = post if post is not None else points[0]
-        params, gamma = _point(main), main["responsibilities"]["gamma"].values
-        for kind in ("classification", "uncertainty", "density"):
-            path, note = figures.mclust_plot(out / f"{kind}.png", kind, X, names, params, gamma)
-            body[kind] = _note(note) + _img(path)
-
-    if (folder / "select.csv").exists() and wanted("selection"):
-        rows = read_csv_rows(folder / "select.csv")
-        ok = [r for r in rows if isinstance(r["bic"], float) and np.isfinite(r["bic"])]
-        failed = [r for r in rows if r not in ok]
-        body["selection"] = _img(figures.selection(out / "selection.png", ok)) + _table(
-            sorted(ok, key=lambda r: r["bic"])[:8],
-            ["K", "covariance_type", "log_likelihood", "n_parameters", "bic", "icl"]) + "".join(
-            _note(f"K={r['K']} {r['covariance_type']} failed: {r.get('error', '')}")
-            for r in failed)
-
-    if post is not None and wanted("rank", "trace", "diagnostics", "energy", "forest", "comparison",
-                                   "responsibilities", "ppc", "loo_pit"):
-        problems = sampling_problems(post)
-        if problems:
-            body["banner"] = (f'<div class="banner">Sampling warning: {html.escape(problems)}. '
-                              "The draws may not represent the posterior; sample longer or check "
-                              "the model.</div>")
-        coords, note = _plot_coords(post["posterior"])
-        body["rank"] = _note(note) + _img(figures.arviz_plot(
-            out / "rank.png", azp.plot_rank, post, var_names=["pi", "mu"], coords=coords))
-        body["trace"] = _note(note) + _img(figures.arviz_plot(
-            out / "trace.png", azp.plot_trace, post, var_names=["pi", "mu"], coords=coords))
-        summ = summary(post, kind="diagnostics", round_to="none")
-        n_div = int(post["sample_stats"]["diverging"].sum())
-        diag_rows = [{"parameter": i, **{c: float(summ.loc[i, c]) for c in summ.columns}}
-                     for i in summ.index]
-        body["diagnostics"] = (f"<p>max r_hat = {summ['r_hat'].max():.4f}; min bulk ESS = "
-                               f"{summ['ess_bulk'].min():.0f}; divergences = {n_div}.</p>"
-                               + _table(diag_rows))
-        body["energy"] = _img(figures.arviz_plot(out / "energy.png", azp.plot_energy, post))
-        if em_map is not None:
-            rows, agreement = compare(em_map, post, em_mle_dt=em_mle)
-            shown = rows if len(rows) <= _FOREST_ROWS else [
-                r for r in rows if not r["parameter"].startswith("Sigma")]
-            body["forest"] = _note("" if shown is rows else f"{len(rows)} scalars: showing pi and "
-                                   "mu; the table below lists every scalar.") + _img(
-                figures.forest(out / "forest.png", shown, ci))
-            body["comparison"] = _table(rows, ["parameter", "em_mle", "em", "mean", "sd", "lower",
-                                               "upper", "inside", "r_hat", "ess_bulk"]
-                                        if em_mle is not None else None)
-            body["responsibilities"] = (
-                _img(figures.responsibilities(out / "responsibilities.png",
-                                              em_map["responsibilities"]["gamma"].values,
-                                              post["responsibilities"]["gamma"].values))
-                + f"<p>mean |EM gamma - posterior p(z|x)| = {agreement['mean_abs_gamma_diff']:.4f}"
-                f"; max = {agreement['max_abs_gamma_diff']:.4f}; same most-likely component for "
-                f"{100 * agreement['label_agreement']:.1f}% of observations.</p>")
-        if "posterior_predictive" in post.children:
-            d = X.shape[1]
-            body["ppc"] = _note("" if d <= figures.MAX_PAIRS else
-                                f"Showing the first {figures.MAX_PAIRS} of {d} features.") + _img(
-                figures.ppc_marginals(out / "ppc.png", X, names, post))
-            body["loo_pit"] = _img(figures.arviz_plot(out / "loo_pit.png", azp.plot_loo_pit,
-                                                      loo_pit_view(post)))
-    by_K = {int(k.split("_K")[1]): t for k, t in load.items() if k.startswith("posterior_K")}
-    if len(by_K) >= 2 and wanted("loo"):
-        table = []
-        for K, t in sorted(by_K.items()):
-            # a Pareto k above 0.7 is the table's max_pareto_k column, not a console warning
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
-                res = az.loo(t)
-            table.append({"K": K, "elpd_loo": float(res.elpd), "se": float(res.se),
-                          "p_loo": float(res.p), "max_pareto_k": float(np.max(res.pareto_k))})
-        body["loo"] = _img(figures.loo_plot(out / "loo.png", table)) + _table(table)
-    if wanted("record"):
-        body["record"] = _table([{"item": k, "value": json.dumps(v) if not isinstance(v, str)
-                                  else v} for k, v in record.items()]) if record else (
-            "<p>No run.json.</p>")
+    if "banner" not in body:
+        body["banner"] = _banner(res)
+    for section in SECTIONS:
+        if section.id in body or section.id in skip:
+            continue
+        content = section.build(res, out)
+        if content is not None:
+            body[section.id] = content
     return body
 
 
 def render(folder, out=None, ready=None):
     """Render ``index.html`` from the results in ``folder``, and write each figure as PNG.
 
-    A section whose inputs are missing says so (see :func:`sections` for the files read).
+    Only the sections whose inputs exist appear (see :func:`sections` for the files read).
 
     Parameters
     ----------
@@ -286,13 +425,9 @@ def render(folder, out=None, ready=None):
     body = sections(folder, out, ready=ready)
     record = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
     ci = ci_label()
-
-    parts = []
-    for sid, title, how in SECTIONS:
-        content = body.get(sid, "<p><em>Not available in these results.</em></p>")
-        parts.append(f'<section id="{sid}"><h2>{html.escape(title)}</h2>'
-                     f'<p class="how">How to read it: {html.escape(how.format(ci=ci))}</p>'
-                     f'{content}</section>')
+    parts = [f'<section id="{s.id}"><h2>{html.escape(s.title)}</h2>'
+             f'<p class="how">How to read it: {html.escape(s.how.format(ci=ci))}</p>'
+             f'{body[s.id]}</section>' for s in SECTIONS if s.id in body]
     page = _PAGE.format(title=html.escape(record.get("title", "gmm-suite report")),
                         body=body.get("banner", "") + "\n".join(parts))
     path = out / "index.html"

@@ -116,7 +116,7 @@ def find_map(X, n_components=2, covariance_type="full", prior=None, init="em", r
     -------
     GMMParams
     """
-    from models.pymc.map import find_map as pymc_find_map   # PyMC, only for the mode
+    from models.pymc.map import find_map as pymc_find_map  # PyMC, only for the mode
 
     inputs = check_inputs(X, n_components, covariance_type, prior)
     start = _resolve(init, inputs, seed_sequence(random_state, "random_state"))

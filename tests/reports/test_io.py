@@ -1,8 +1,10 @@
 """Results folders never lose anything; data loading names what is wrong."""
 
+import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -18,9 +21,13 @@ import reports.joint
 from models import load_faithful
 from reports.cli import main
 from reports.interrupt import Interrupted
-from reports.io import MANIFEST, ResultsFolder, UserError, load_data
+from reports.io import MANIFEST, NA_CELLS, ResultsFolder, UserError, columns_present, load_data
 
 ROOT = Path(__file__).resolve().parents[2]
+CSV = ROOT / "tests" / "data" / "csv"
+# The table of tests/data/csv/make_files.R, which R wrote into each file there
+TABLE = np.array([[5.1, 1.0, 10.0], [-0.25, 2.5, 20.0], [0.001, -3.0, 30.0],
+                  [12345.678, 1e-20, 40.0], [3.14159265358979, 7.0, 50.0]])
 
 
 def gmm(capsys, *argv):
@@ -236,3 +243,239 @@ def test_missing_value_through_the_command(tmp_path, capsys):
     path.write_text("a,b\n1.0,2.0\n3.0,\n5.0,6.0\n")
     code, _, err = gmm(capsys, "fit", path, "-k", "1", "--out", tmp_path / "o")
     one_line_error(code, err, r"missing value at row 2, column 'b'")
+
+
+# ---------------------------------------------------------------------------------------------
+# Data files as R and Excel write them (issue 29), missing cells (issue 30)
+# ---------------------------------------------------------------------------------------------
+def read(path, **options):
+    """load_data's (X, names, notes) for ``path``."""
+    notes = []
+    X, names = load_data(str(path), say=notes.append, **options)
+    return X, names, notes
+
+
+def refused(path, pattern, **options):
+    with pytest.raises(UserError) as info:
+        load_data(str(path), say=lambda message: None, **options)
+    message = str(info.value)
+    assert "\n" not in message and re.search(pattern, message), message
+    return message
+
+
+@pytest.mark.parametrize("name", ["write_csv.csv", "write_csv_rownames.csv"])
+def test_r_write_csv_row_names_are_dropped(name):
+    X, names, notes = read(CSV / name)
+    np.testing.assert_array_equal(X, TABLE)
+    assert names == ["a", "b", "c d"]
+    assert notes == [f"note: {CSV / name}: first column is R's row names (write.csv); dropped it "
+                     "(pass --index-col to choose another)"]
+
+
+def test_r_write_csv2_is_semicolons_and_decimal_commas():
+    X, names, notes = read(CSV / "write_csv2.csv")
+    np.testing.assert_array_equal(X, TABLE)
+    assert names == ["a", "b", "c d"]
+    assert notes == [f"note: {CSV / 'write_csv2.csv'}: read as semicolon-separated with decimal commas",
+                     f"note: {CSV / 'write_csv2.csv'}: first column is R's row names (write.csv); "
+                     "dropped it (pass --index-col to choose another)"]
+
+
+def test_r_write_table_spaces_and_tabs():
+    X, names, notes = read(CSV / "write_table.txt")        # its header is one name short
+    np.testing.assert_array_equal(X, TABLE)
+    assert names == ["a", "b", "c d"]
+    assert notes == [f"note: {CSV / 'write_table.txt'}: read as whitespace-separated",
+                     f"note: {CSV / 'write_table.txt'}: first column is row names (the header is one "
+                     "name short, as R's write.table writes); dropped it"]
+    X, names, notes = read(CSV / "write_table_tab.tsv")
+    np.testing.assert_array_equal(X, TABLE)
+    assert names == ["a", "b", "c d"]
+    assert notes == [f"note: {CSV / 'write_table_tab.tsv'}: read as tab-separated"]
+
+
+def test_given_separator_and_index_column_are_obeyed_silently():
+    X, names, notes = read(CSV / "write_csv2.csv", sep=";", decimal=",", index_col=0)
+    np.testing.assert_array_equal(X, TABLE)
+    assert names == ["a", "b", "c d"] and notes == []
+    X, names, notes = read(CSV / "write_table_tab.tsv", sep="tab", index_col="a")
+    np.testing.assert_array_equal(X, TABLE[:, 1:])
+    assert names == ["b", "c d"] and notes == []
+    refused(CSV / "write_table_tab.tsv", r"--index-col 'z' is neither .* \['a', 'b', 'c d'\]",
+            index_col="z")
+
+
+def test_excel_european_csv_with_bom_crlf_thousands_and_empty_trailing_cells(tmp_path):
+    path = tmp_path / "excel.csv"                       # Excel's "CSV UTF-8" in a German locale
+    path.write_bytes("\ufeffGewicht;Länge;;\r\n1.234,5;2,25;;\r\n-0,5;3;;\r\n7;1.000.000;;\r\n"
+                     ";;;\r\n;;;\r\n".encode())
+    X, names, notes = read(path)
+    np.testing.assert_array_equal(X, [[1234.5, 2.25], [-0.5, 3.0], [7.0, 1e6]])
+    assert names == ["Gewicht", "Länge"]
+    assert notes == [f"note: {path}: read as semicolon-separated with decimal commas and '.' "
+                     "separating thousands",
+                     f"note: {path}: dropped 2 lines of separators only at the end",
+                     f"note: {path}: dropped 2 empty columns (no name, no values)"]
+    path.write_bytes("Température;b\r\n1,5;2\r\n3;4,25\r\n".encode("cp1252"))   # "CSV (;)"
+    X, names, notes = read(path)
+    np.testing.assert_array_equal(X, [[1.5, 2.0], [3.0, 4.25]])
+    assert names == ["Température", "b"]
+    assert notes == [f"note: {path}: not UTF-8; read it as Windows-1252 text",
+                     f"note: {path}: read as semicolon-separated with decimal commas"]
+    path.write_bytes("a\tb\r\n1.5\t2\r\n3\t4\r\n".encode("utf-16"))        # "Unicode text"
+    X, names, notes = read(path)
+    np.testing.assert_array_equal(X, [[1.5, 2.0], [3.0, 4.0]])
+    assert notes == [f"note: {path}: read as tab-separated"]
+
+
+def test_quotes_spaces_bom_and_thousands_in_a_comma_file_read_exactly(tmp_path):
+    path = tmp_path / "d.csv"
+    rows = np.random.default_rng(29).normal(size=(20, 2)) * [1e-5, 1e8]
+    path.write_text("\ufeff a , \"b\" \n" + "".join(f' "{x!r}" , {y!r} \n' for x, y in rows.tolist()))
+    X, names, notes = read(path)
+    np.testing.assert_array_equal(X, rows)               # float() of each cell: correctly rounded
+    assert names == ["a", "b"] and notes == []
+    path.write_text('a,b\n"1,234.5",2\n-3,"12,000"\n')
+    X, names, notes = read(path)
+    np.testing.assert_array_equal(X, [[1234.5, 2.0], [-3.0, 12000.0]])
+    assert notes == [f"note: {path}: read with ',' separating thousands"]
+
+
+def test_headerless_file_is_refused_or_read_with_no_header(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("1.5,2\n3,4\n5,6\n")
+    refused(path, r"^'.*d.csv': its first line \(1.5, 2\) holds numbers like the lines below it, not "
+                  r"column names; pass --no-header if it is data\.$")
+    X, names, notes = read(path, header=False)
+    np.testing.assert_array_equal(X, [[1.5, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    assert names == ["x0", "x1"] and notes == []
+    path.write_text("5.1,3.5,setosa\n4.9,3.0,setosa\n")           # a text column changes nothing
+    refused(path, r"first line \(5.1, 3.5, setosa\) holds numbers.*--no-header")
+    X, names, _ = read(path, header=False, exclude=["x2"])
+    np.testing.assert_array_equal(X, [[5.1, 3.5], [4.9, 3.0]])
+    path.write_text("a,b\n1.5,2\n3,4\n")
+    refused(path, r"column 'x0' .* row 1 holds 'a'; its first row looks like column names: leave "
+                  "out --no-header", header=False)
+    path.write_text("x,2020\n1.5,2\n3,4\n")                        # a number may name a column
+    assert read(path)[1] == ["x", "2020"]
+
+
+def test_values_needing_decimal_or_sep_are_refused_until_given(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a;b\n1,234;2\n3;4\n")                          # 1.234 or 1234?
+    refused(path, r"'1,234' in column 'a' could be 1.234 or 1234; pass --decimal ',' if commas mark "
+                  r"decimals, or --decimal '.' if they separate thousands\.")
+    np.testing.assert_array_equal(read(path, decimal=",")[0], [[1.234, 2.0], [3.0, 4.0]])
+    X, _, notes = read(path, decimal=".")
+    np.testing.assert_array_equal(X, [[1234.0, 2.0], [3.0, 4.0]])
+    assert notes == [f"note: {path}: read as semicolon-separated with ',' separating thousands"]
+    path.write_text("a;b\n1,5;2.5\n3;4\n")
+    refused(path, r"column 'a' holds '1,5' but column 'b' holds '2.5': numbers written with "
+                  "different decimal marks; pass --decimal to choose one.")
+    refused(path, r"column 'b' .* row 1 holds '2.5'; pass --decimal '.' if '.' is its decimal mark",
+            decimal=",")
+    path.write_text("x\n1,5\n2,25\n")                             # one column, or two?
+    refused(path, r"cannot tell whether ',' separates the columns .* pass --decimal ',' or --sep ','")
+    np.testing.assert_array_equal(read(path, decimal=",")[0], [[1.5], [2.25]])
+    X, names, notes = read(path, sep=",")
+    np.testing.assert_array_equal(X, [[5.0], [25.0]])
+    assert names == ["x"] and "row names" in notes[0]
+    path.write_text("a:b\n1.5:2\n3:4\n")
+    refused(path, r"column 'a:b' .* row 1 holds '1.5:2'; pass --sep ':' if ':' separates its columns")
+    np.testing.assert_array_equal(read(path, sep=":")[0], [[1.5, 2.0], [3.0, 4.0]])
+
+
+def test_ragged_unnamed_and_duplicate_columns_are_refused(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b\n1.5,2\n3\n5,6\n")
+    refused(path, r"line 3 has 1 field where line 2 has 2 \(read as comma-separated\); fix that line "
+                  "or pass --sep")
+    path.write_text("a,b\n1.5,2\n" * 1 + "3,4\n" * 2000 + "5,6,7\n")  # past the lines sniffed
+    refused(path, r"line 2003 has 3 fields where line 2 has 2 \(read as comma-separated\)")
+    path.write_text(",a,b\n0.5,1.5,2\n1.5,3,4\n")                   # not row names: a feature
+    refused(path, r"column 0 of .* has no name in its header; name it, or pass --index-col 0 if it "
+                  "holds row labels")
+    path.write_text("a,b,a\n1.5,2,3\n3,4,5\n")
+    refused(path, r"columns 0 and 2 of .* are both named 'a'; rename one")
+    path.write_text(",a,b\n0,1.5,2\n1,3,4\n")                        # pandas' to_csv index
+    X, names, notes = read(path)
+    np.testing.assert_array_equal(X, [[1.5, 2.0], [3.0, 4.0]])
+    assert "row names" in notes[0]
+    path.write_bytes(b"PK\x03\x04\x14\x00\x06\x00")                   # an .xlsx
+    refused(path, r"is not a text file .*save as CSV")
+
+
+def test_na_cells_are_missing_values_by_policy():
+    path = CSV / "write_csv_na.csv"
+    expect = TABLE.copy()
+    expect[1, 1] = np.nan
+    refused(path, r"^missing value at row 2, column 'b' of .* \(1 missing in that column\); pass "
+                  r"--complete-rows to drop incomplete rows\.$")
+    X, names, notes = read(path, missing="allow")
+    np.testing.assert_array_equal(X, expect)                    # NaN where R wrote NA
+    assert notes[-1] == f"note: {path}: 1 cell missing in 1 of 5 rows"
+    X, names, notes = read(path, missing="drop")
+    np.testing.assert_array_equal(X, TABLE[[0, 2, 3, 4]])
+    assert notes[-1] == f"note: {path}: dropped 1 row of 5 with missing values"
+    with pytest.raises(ValueError, match="missing='keep'; choose one of refuse, drop, allow"):
+        load_data(str(path), missing="keep")
+
+
+def test_every_pandas_missing_token_is_missing(tmp_path):
+    path = tmp_path / "d.csv"
+    tokens = sorted(NA_CELLS - {""})
+    assert pd.read_csv(io.StringIO("a\n" + "\n".join(tokens)), dtype=str)["a"].isna().all()
+    path.write_text("a,b\n" + "".join(f"{i},{t}\n" for i, t in enumerate(tokens)) + "7,\n8,9\n")
+    X, _, notes = read(path, missing="allow")
+    assert np.isnan(X[:-1, 1]).all() and X[-1, 1] == 9.0
+    assert notes == [f"note: {path}: {len(tokens) + 1} cells missing in {len(tokens) + 1} of "
+                     f"{len(tokens) + 2} rows"]
+
+
+def test_rows_or_columns_with_nothing_observed_are_refused(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,c\n1.5,NA,3\nNA,NA,NA\n3,4,5\n,,\n6,7,8\n")
+    refused(path, r"^row 2 of .* has no observed value \(2 such rows\); delete it or pass "
+                  r"--complete-rows to drop incomplete rows\.$", missing="allow")
+    X, _, notes = read(path, missing="drop")
+    np.testing.assert_array_equal(X, [[3.0, 4.0, 5.0], [6.0, 7.0, 8.0]])
+    assert notes == [f"note: {path}: dropped 3 rows of 5 with missing values"]
+    path.write_text("a,b,c\n1.5,NA,3\n2,NA,4\n3,,5\n")
+    for missing in ("allow", "drop", "refuse"):
+        refused(path, r"^column 'b' of .* has no observed value; leave it out with --exclude 'b'\.$",
+                missing=missing)
+    np.testing.assert_array_equal(read(path, exclude=["b"])[0], [[1.5, 3], [2, 4], [3, 5]])
+
+
+def test_infinite_values_are_refused_naming_row_and_column(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text('"","a","b"\n"1",1.5,2\n"2",3,-Inf\n')            # R writes Inf as Inf
+    for missing in ("refuse", "drop", "allow"):
+        refused(path, r"hold -inf at row 2, column 'b'; drop or fix that row", missing=missing)
+
+
+def test_columns_present_reads_the_header_the_same_way(tmp_path):
+    assert columns_present(str(CSV / "write_csv2.csv"), ["c d", "a"]) == ["c d", "a"]
+    assert columns_present(str(CSV / "write_table_tab.tsv"), ["b"]) == ["b"]
+    assert columns_present(str(CSV / "write_csv2.csv"), ["z"]) is None
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\ufeffx;y\r\n1,5;2\r\n".encode())
+    assert columns_present(str(path), ["x", "y"]) == ["x", "y"]
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="needs R (r-base-core)")
+def test_a_file_r_writes_reads_as_r_reads_it(tmp_path):
+    # R writes 200 x 3 random numbers with write.csv2, and the doubles it reads back, in hex
+    script = tmp_path / "w.R"
+    script.write_text(
+        'set.seed(30); x <- data.frame(u = rnorm(200) * 1e3, v = rexp(200) / 7, w = runif(200))\n'
+        'x$v[c(3, 50)] <- NA\n'
+        f'write.csv2(x, "{tmp_path / "x.csv"}")\n'
+        f'y <- as.matrix(read.csv2("{tmp_path / "x.csv"}", row.names = 1))\n'
+        f'writeLines(sprintf("%a", y), "{tmp_path / "hex.txt"}")\n')
+    subprocess.run(["Rscript", str(script)], check=True, capture_output=True)
+    hexes = (tmp_path / "hex.txt").read_text().split()
+    reference = np.array([np.nan if h == "NA" else float.fromhex(h) for h in hexes]).reshape(3, 200).T
+    X, names, notes = read(tmp_path / "x.csv", missing="allow")
+    np.testing.assert_array_equal(X, reference)
+    assert names == ["u", "v", "w"] and len(notes) == 3

@@ -12,7 +12,8 @@ from models.datasets import DATASET_NAMES
 from models.families import COVARIANCE_TYPES, MCLUST_NAMES
 
 __all__ = ["COVARIANCE_TYPES", "MCLUST_NAMES", "Formatter", "Parser", "UserError", "covariance_types",
-           "data", "model", "out", "positive_float", "positive_int", "sampler", "seed", "split_names"]
+           "data", "model", "out", "positive_float", "positive_int", "read_options", "sampler",
+           "seed", "split_names"]
 from models.pymc.routes import DEFAULT_SAMPLER, ROUTES
 
 
@@ -85,6 +86,21 @@ def data(p):
                    "(default: all)")
     p.add_argument("--exclude", help="comma-separated columns to leave out, e.g. a label "
                    "column (default: none)")
+    p.add_argument("--sep", help="the file's separator, e.g. ';' or tab (default: detected)")
+    p.add_argument("--decimal", choices=(".", ","),
+                   help="the decimal mark (default: detected)")
+    p.add_argument("--no-header", action="store_true",
+                   help="the file has no header row: every line is data (columns x0, x1, ...)")
+    p.add_argument("--index-col", help="a column of row labels to drop, by name or position "
+                   "counted from 0 (default: R's unnamed first column of row names, detected)")
+    p.add_argument("--complete-rows", action="store_true",
+                   help="drop the rows with a missing cell (default: refuse them)")
+
+
+def read_options(args):
+    """The data options of ``args`` as :func:`reports.io.load_data`'s keyword arguments."""
+    return {"sep": args.sep, "decimal": args.decimal, "header": not args.no_header,
+            "index_col": args.index_col, "missing": "drop" if args.complete_rows else "refuse"}
 
 
 def out(p, default):

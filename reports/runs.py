@@ -17,7 +17,7 @@ from models.prior import Prior
 from models.results import versions
 from reports import joint
 from reports.io import dataset_name, load_data
-from reports.options import split_names
+from reports.options import read_options, split_names
 from reports.tables import as_frame
 
 OUT_ROOT = Path("reports/out")
@@ -36,7 +36,8 @@ def model_name(args, data_name):
 
 def data(args):
     """The data matrix, its column names and the data set's short name."""
-    X, names = load_data(args.data, split_names(args.columns), split_names(args.exclude))
+    X, names = load_data(args.data, split_names(args.columns), split_names(args.exclude),
+                         **read_options(args))
     return X, names, dataset_name(args.data)
 
 

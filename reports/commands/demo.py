@@ -71,6 +71,8 @@ def run(args):
     t0 = time.perf_counter()
     timings = {}
     args.data, args.columns, args.exclude = "faithful", None, None
+    args.sep = args.decimal = args.index_col = None
+    args.no_header = args.complete_rows = False
     X, names, _ = runs.data(args)
     target = runs.target(args, "demo")
     # With two cores a helper process samples the LOO table's neighbours (K + 1, the overfitted

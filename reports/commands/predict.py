@@ -51,8 +51,10 @@ def run(args):
 
     path, tree = load_model(args.results)
     model_names = [str(v) for v in tree["observed_data"]["feature"].values]
-    columns = options.split_names(args.columns) or columns_present(args.data, model_names)
-    X, names = load_data(args.data, columns, options.split_names(args.exclude))
+    read = options.read_options(args)
+    columns = options.split_names(args.columns) or columns_present(
+        args.data, model_names, **{k: read[k] for k in ("sep", "decimal", "header")})
+    X, names = load_data(args.data, columns, options.split_names(args.exclude), **read)
     if X.shape[1] != len(model_names):
         raise options.UserError(
             f"the model in {str(path)!r} has {len(model_names)} features "

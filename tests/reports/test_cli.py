@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+from pathlib import Path
 
 import arviz as az
 import arviz_plots as azp
@@ -446,3 +447,26 @@ def test_sample_warns_on_divergences_and_r_hat(tmp_path, capsys, monkeypatch):
     assert "3 divergent transition(s)" in warning[0] and "r_hat" in warning[0]
     assert run(capsys, "report", tmp_path / "p")[0] == 0
     assert 'class="banner"' in (tmp_path / "p" / "index.html").read_text()
+
+
+def test_r_and_excel_files_are_read_right_through_the_command(tmp_path, capsys):
+    data = Path(__file__).parents[1] / "data" / "csv"
+    code, out, err = run(capsys, "fit", data / "write_csv.csv", "-k", "1", "--out", tmp_path / "a")
+    assert code == 0, err
+    assert "first column is R's row names (write.csv); dropped it" in err
+    tree = xr.open_datatree(tmp_path / "a" / "em.nc")
+    assert list(tree["observed_data"]["feature"].values) == ["a", "b", "c d"]
+    code, out, err = run(capsys, "fit", data / "write_csv2.csv", "-k", "1", "--out", tmp_path / "b")
+    assert code == 0, err
+    assert "semicolon-separated with decimal commas" in err
+    again = xr.open_datatree(tmp_path / "b" / "em.nc")
+    np.testing.assert_array_equal(again["observed_data"]["x"].values,
+                                  tree["observed_data"]["x"].values)
+    headless = tmp_path / "headless.csv"
+    headless.write_text("1.5,2\n2.5,3\n3.5,5\n")
+    code, out, err = run(capsys, "fit", headless, "-k", "1", "--out", tmp_path / "c")
+    assert code == 2 and "pass --no-header" in err
+    code, out, err = run(capsys, "fit", headless, "-k", "1", "--no-header", "--out", tmp_path / "c")
+    assert code == 0, err
+    assert list(xr.open_datatree(tmp_path / "c" / "em.nc")["observed_data"]["feature"].values) == [
+        "x0", "x1"]

@@ -4,7 +4,7 @@ Reports the peak resident memory of the fitting process (VmHWM, which counts the
 too) against the data size, and seconds per iteration against an in-memory fit on a subsample,
 scaled linearly in N. Both fits run in fresh subprocesses so their peaks are their own.
 
-Usage: python benchmarks/em_scale.py [--n 20000000] [--iters 3] [--dir /tmp]
+Usage: python benchmarks/em_scale.py [--n 20000000] [--iters 3] [--dir /tmp] [--json out.json]
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=20_000_000)
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--dir", default=None)
+    ap.add_argument("--json", help="also write the results here (benchmarks/results_em_scale.json)")
     args = ap.parse_args(argv)
     N, d, K = args.n, 10, 8
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
@@ -81,6 +82,8 @@ def main(argv=None):
            "in_memory_subsample_s_per_iter_scaled": scaled,
            "memmap_over_in_memory": big["s_per_iter"] / scaled}
     print(json.dumps(out, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Seconds per EM iteration for every covariance family, beside scikit-learn and mclust.
 
-``python benchmarks/families_speed.py [--n 100000] [--d 10] [--k 8] [--iters 5]``
+``python benchmarks/families_speed.py [--n 100000] [--d 10] [--k 8] [--iters 5] [--json out.json]``
 
 One run times, on the same simulated data: ``em.fit`` for each of mclust's 14 models, scikit-learn's
 ``GaussianMixture`` for the four it has (VII = spherical, VVI = diag, EEE = tied, VVV = full), and
@@ -8,10 +8,12 @@ mclust's ``em()`` for each model when ``Rscript`` with mclust is on the PATH. Ev
 the same parameters and runs a fixed number of iterations (tolerance 0), so the figure is the cost
 of one E-step plus one M-step. Prints the CPU, the BLAS kernel, and each family's ratio to the
 fastest of its closest built-in relative (the family with the same storage among VII, VVI, EEE,
-VVV) and to mclust.
+VVV) and to mclust. ``--json benchmarks/results_families_speed.json`` also writes the times, from
+which ``benchmarks/docs_tables.py`` makes the table of ``docs/performance.md``.
 """
 
 import argparse
+import json
 import platform
 import shutil
 import subprocess
@@ -114,6 +116,7 @@ def main():
     ap.add_argument("--d", type=int, default=10)
     ap.add_argument("--k", type=int, default=8)
     ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--json", help="also write the times here (benchmarks/results_families_speed.json)")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     X = simulate(random_mixture(rng, args.k, args.d), args.n, rng)[0]
@@ -137,6 +140,16 @@ def main():
     if "mclust_s" in table:
         table["mclust_over_ours"] = table["mclust_s"] / table["ours_s"]
     print(table.to_string(float_format="{:.4f}".format))
+    if args.json:
+        def seconds(name, column):
+            value = table.loc[name].get(column)
+            return None if value is None or np.isnan(value) else float(value)
+
+        rows = [{"model": name, **{c: seconds(name, c) for c in ("ours_s", "sklearn_s", "mclust_s")}}
+                for name in table.index]
+        Path(args.json).write_text(json.dumps(
+            {"machine": machine(), "N": args.n, "d": args.d, "K": args.k, "iters": args.iters,
+             "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -140,6 +140,7 @@ import xarray as xr
 import em
 from models import Prior, load_faithful
 from models import pymc as gmm_pymc
+from models.results import relabel
 from reports import joint
 
 X, columns = load_faithful()
@@ -173,7 +174,7 @@ print("max r_hat with switched labels:", rhat_mixed)
 '''),
     md("## ... and fixed: `relabel` aligns every draw to the EM reference"),
     code('''
-fixed = gmm_pymc.relabel(mixed, reference=map_.params)
+fixed = relabel(mixed, reference=map_.params)
 rhat_fixed = float(az.summary(fixed, var_names=["mu"])["r_hat"].max())
 print("max r_hat after relabel:", rhat_fixed)
 print("draws permuted:", fixed.attrs["relabel_draws_permuted"])

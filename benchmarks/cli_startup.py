@@ -1,0 +1,86 @@
+"""How long the command line takes to answer: ``gmm --help``, ``--version`` and an EM fit.
+
+Each command runs as a whole process, ``--repeats`` times after one warm-up run (warm caches),
+and the median and range of the wall times are printed with the CPU and the BLAS kernel. With
+``--json`` the figures go to a file (written whole, then renamed).
+
+    python benchmarks/cli_startup.py [--repeats 7] [--json benchmarks/results_cli_startup.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+COMMANDS = {
+    "gmm --help": ["--help"],
+    "gmm --version": ["--version"],
+    "gmm fit faithful -k 2": ["fit", "faithful", "-k", "2", "--out", "{tmp}/fit"],
+}
+
+
+def cpu():
+    """The CPU's model name and the BLAS kernel NumPy uses."""
+    from threadpoolctl import threadpool_info
+
+    name = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import numpy  # noqa: F401  (loads the BLAS that threadpoolctl reports)
+
+    blas = [f"{i.get('internal_api')} {i.get('architecture')}" for i in threadpool_info()
+            if i.get("user_api") == "blas"]
+    return name, ", ".join(blas)
+
+
+def timed(argv, repeats):
+    """Wall seconds of ``gmm argv`` as a whole process, after one warm-up run."""
+    gmm = shutil.which("gmm", path=os.path.dirname(sys.executable)) or "gmm"
+    times = []
+    for i in range(repeats + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            args = [a.format(tmp=tmp) for a in argv]
+            t = time.perf_counter()
+            subprocess.run([gmm, *args], check=True, capture_output=True)
+            if i:
+                times.append(time.perf_counter() - t)
+    return times
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--json", help="write the figures to this file")
+    args = p.parse_args()
+    name, blas = cpu()
+    print(f"CPU: {name}; BLAS: {blas}; load average {os.getloadavg()[0]:.2f}")
+    rows = []
+    for label, argv in COMMANDS.items():
+        times = timed(argv, args.repeats)
+        rows.append({"command": label, "median_s": statistics.median(times),
+                     "min_s": min(times), "max_s": max(times), "repeats": len(times)})
+        print(f"{label:<24} median {rows[-1]['median_s']:.2f} s "
+              f"(range {rows[-1]['min_s']:.2f}-{rows[-1]['max_s']:.2f}, {len(times)} runs)")
+    if args.json:
+        out = {"cpu": name, "blas": blas, "load_average": os.getloadavg()[0], "rows": rows}
+        tmp = Path(args.json).with_suffix(".tmp")
+        tmp.write_text(json.dumps(out, indent=1))
+        os.replace(tmp, args.json)
+
+
+if __name__ == "__main__":
+    main()

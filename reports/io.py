@@ -291,7 +291,7 @@ def _head(text, size=1 << 20):
 
 
 def _shape(records, header):
-    """("full" or "short", n) if every record has n fields (the header n - 1 if "short")."""
+    """("even" or "short", n) if every record has n fields (the header n - 1 if "short")."""
     counts = [len(fields) for _, fields in records]
     if not counts:
         return None
@@ -300,7 +300,7 @@ def _shape(records, header):
     if any(c != n for c in body):
         return None
     if counts[0] == n:
-        return "full", n
+        return "even", n
     return ("short", n) if header and counts[0] == n - 1 else None
 
 
@@ -314,12 +314,12 @@ def _separator(text, source, decimal, header):
     text = _head(text)
     sample = {s: list(itertools.islice(_records(text, s), SAMPLE_ROWS)) for s in candidates}
     shapes = {s: _shape(sample[s], header) for s in candidates}
-    for kind in ("full", "short"):
+    for kind in ("even", "short"):
         fit = [s for s in candidates if shapes[s] and shapes[s][0] == kind and shapes[s][1] >= 2]
         if len(fit) > 1:
             raise UserError(f"cannot tell the column separator of {source!r}: "
                             f"{' and '.join(_sep_word(s) for s in fit)} each give every line "
-                            f"{'as many fields' if kind == 'full' else 'one field more than the header'}; "
+                            f"{'as many fields' if kind == 'even' else 'one field more than the header'}; "
                             "pass --sep.")
         if fit:
             s = fit[0]
@@ -333,7 +333,7 @@ def _separator(text, source, decimal, header):
     spaces = _shape(list(itertools.islice(_records(text, WHITESPACE), SAMPLE_ROWS)), header)
     if spaces and spaces[1] >= 2:
         return WHITESPACE
-    if all(shapes[s] == ("full", 1) for s in candidates):
+    if all(shapes[s] == ("even", 1) for s in candidates):
         return candidates[0]                 # one column
     ragged = [s for s in candidates if shapes[s] is None]
     s = max(ragged, key=lambda s: _modal_share(sample[s], header))

@@ -48,3 +48,14 @@ def test_hc_subsamples_large_data(rng):
     X = rng.normal(size=(HC_MAX_ROWS + 500, 2))
     res = em.fit(X, 2, "VVV", init="hc", n_init=1, max_iter=5)
     assert np.isfinite(res.log_likelihood)
+
+
+def test_nearest_centre_equals_scikit_learns(rng):
+    from sklearn.metrics import pairwise_distances_argmin
+
+    from em.init import nearest
+
+    for N, d, K in ((272, 2, 2), (5000, 10, 8), (300, 3, 5)):
+        X = rng.normal(size=(N, d)) * rng.uniform(0.1, 10.0, size=d) + 50.0
+        centers = X[rng.choice(N, K, replace=False)]
+        np.testing.assert_array_equal(nearest(X, centers), pairwise_distances_argmin(X, centers))

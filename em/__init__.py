@@ -5,11 +5,10 @@ lazily, on first use: it is the one name that needs scikit-learn's estimator mac
 command line's EM commands do without.
 """
 
-import importlib
-
 from em.estep import e_step, predict_proba, score_samples
 from em.fit import EMResult, fit
 from em.mstep import DegenerateComponentError, m_step
+from models.lazy import exports
 
 #: names loaded on first use -> the module that defines them
 _LAZY = {"GaussianMixture": "em.estimator"}
@@ -25,15 +24,4 @@ __all__ = [
     "score_samples",
 ]
 
-
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'em' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = exports(__name__, globals(), _LAZY)

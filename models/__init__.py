@@ -6,7 +6,7 @@ module that defines it, so ``import models.families`` costs NumPy alone (the com
 start-up).
 """
 
-import importlib
+from models.lazy import exports
 
 #: public name -> the module that defines it
 _EXPORTS = {
@@ -28,15 +28,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'models' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = exports(__name__, globals(), _EXPORTS)

@@ -33,7 +33,7 @@ Its names load lazily, each with its module: ``models.pymc.routes`` and ``models
 do not import PyMC, so a route that needs no PyMC never loads it.
 """
 
-import importlib
+from models.lazy import exports
 
 #: public name -> the module that defines it
 _EXPORTS = {
@@ -59,15 +59,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'models.pymc' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = exports(__name__, globals(), _EXPORTS)

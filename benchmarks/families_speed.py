@@ -135,7 +135,7 @@ def main():
     fastest = {}
     for name in RELATIVE.values():
         fastest[name] = np.nanmin(table.loc[name, ["ours_s", "sklearn_s"]].to_numpy(float))
-    table["vs_relative"] = [table.loc[n, "ours_s"] / fastest[RELATIVE[family(n).storage]]
+    table["vs_relative"] = [table.loc[n, "ours_s"] / fastest[RELATIVE[family(n).storage.name]]
                             for n in table.index]
     if "mclust_s" in table:
         table["mclust_over_ours"] = table["mclust_s"] / table["ours_s"]

@@ -45,8 +45,7 @@ def mclust_params(row, d):
     pi = _numbers(row.pro)
     mu = _numbers(row.mean).reshape(K, d)                       # column-major d x G = row-major G x d
     full = _numbers(row.sigma).reshape(K, d, d)                 # column-major d x d x G
-    Sigma = {"full": full, "tied": full[0], "diag": np.diagonal(full, axis1=1, axis2=2),
-             "spherical": full[:, 0, 0]}[fam.storage]
+    Sigma = fam.storage.from_full(full)
     return GMMParams(pi / pi.sum(), mu, Sigma, row.model)
 
 

@@ -143,6 +143,13 @@ class Storage:
         """``Sigma`` with one entry per component along the first axis (tied repeated)."""
         return Sigma
 
+    def from_full(self, full):
+        """``Sigma`` in this layout from ``(K, d, d)`` matrices that obey it.
+
+        The inverse of :meth:`to_full`: the matrices, the first one (tied), or their diagonals.
+        """
+        return np.asarray(full)
+
     def take(self, Sigma, index, axis=0):
         """Components reordered by ``index`` along ``axis`` (``np.take_along_axis``'s rules).
 
@@ -384,6 +391,13 @@ class _Variances(Storage):
         """The (K, d) variances of each component."""
         raise NotImplementedError
 
+    def from_full(self, full):
+        return self.from_variances(np.diagonal(np.asarray(full), axis1=-2, axis2=-1))
+
+    def from_variances(self, var):
+        """``Sigma`` in the layout from (K, d) variances that obey it."""
+        raise NotImplementedError
+
     def factor(self, Sigma):
         var = self.variances(Sigma, None)
         return None, var, np.flatnonzero(~(np.min(var, axis=1) > 0))
@@ -457,6 +471,9 @@ class _Spherical(_Variances):
     def prior_scale(self, prior):
         return prior.nu0 / 2.0, np.trace(prior.Psi0) / (2.0 * prior.d)
 
+    def from_variances(self, var):
+        return var[..., 0]
+
 
 class _Diag(_Variances):
     name = "diag"
@@ -474,6 +491,9 @@ class _Diag(_Variances):
     def prior_scale(self, prior):
         return prior.nu0 / 2.0, np.diag(prior.Psi0) / 2.0
 
+    def from_variances(self, var):
+        return var
+
 
 class _Tied(Storage):
     name = "tied"
@@ -490,6 +510,9 @@ class _Tied(Storage):
 
     def per_component(self, Sigma, K):
         return np.broadcast_to(Sigma, (K,) + Sigma.shape)
+
+    def from_full(self, full):
+        return np.asarray(full)[..., 0, :, :]
 
     def take(self, Sigma, index, axis=0):
         return Sigma

@@ -3,12 +3,14 @@
 Imports the model specification (:mod:`models`) only, never PyMC.
 """
 
+from em.bayesian import BayesianGaussianMixture
 from em.estep import e_step, predict_proba, score_samples
 from em.estimator import GaussianMixture
 from em.fit import EMResult, fit
 from em.mstep import DegenerateComponentError, m_step
 
 __all__ = [
+    "BayesianGaussianMixture",
     "DegenerateComponentError",
     "EMResult",
     "GaussianMixture",

@@ -50,7 +50,7 @@ the terms that do not change),
     - \log C(\alpha) - \tfrac d2 \sum_k \log \beta_k
 
 with ``log B`` the Wishart normaliser without its ``pi`` term (Bishop B.79), ``log C`` the
-Dirichlet's (B.23) or ``-sum_k log Beta(a_k, b_k)``. The entropy term needs no pass of its own:
+Dirichlet's (Bishop, appendix B) or ``-sum_k log Beta(a_k, b_k)``. The entropy term needs no pass of its own:
 ``-sum r log r = sum_n log sum_k rho_nk - sum_nk r_nk log rho_nk``, and the second sum is linear
 in the pass's statistics.
 
@@ -401,13 +401,22 @@ class VariationalPosterior:
         """``log |Sigma_k|``, shape (K,) (tied: repeated)."""
         return 2 * np.log(np.diagonal(self.params.cholesky, axis1=1, axis2=2)).sum(axis=1)
 
+    @property
     def nu_k(self):
         """``nu_k``, shape (K,) (tied: repeated)."""
         return np.broadcast_to(self.nu, self.beta.shape)
 
 
 def m_step(stats, prior, covariance_type, reg_covar, shift, dtype=np.float64):
-    """Variational M-step: the posterior factors from the statistics of one pass.
+    r"""Variational M-step: the posterior factors from the statistics of one pass.
+
+    .. math:: \beta_k = \beta_0 + N_k, \quad m_k = (\beta_0 m_0 + N_k \bar x_k) / \beta_k,
+        \quad \nu_k = \nu_0 + N_k, \quad \Sigma_k = \bigl(W_0^{-1} + N_k S_k
+        + \tfrac{\beta_0 N_k}{\beta_k} (\bar x_k - m_0)(\bar x_k - m_0)^T\bigr) / \nu_k
+
+    (Bishop 10.60-10.63; ``Sigma_k = W_k^{-1} / nu_k``), with ``N_k`` floored by ``10 eps`` and
+    ``reg_covar`` on the diagonal of ``S_k``, as scikit-learn does. Each layout's version is in
+    :data:`LAYOUTS`; the weights' in :data:`WEIGHT_PRIORS`.
 
     Parameters
     ----------
@@ -440,7 +449,7 @@ def m_step(stats, prior, covariance_type, reg_covar, shift, dtype=np.float64):
 def _log_det_gap(post):
     r"""``E[log |Lambda_k|] - log |E[Lambda_k]| = sum_i psi((nu_k + 1 - i)/2) + d log 2 - d log nu_k``."""
     d = post.m.shape[1]
-    nu = post.nu_k()
+    nu = post.nu_k
     return (np.sum(digamma(0.5 * (nu - np.arange(d)[:, None])), axis=0) + d * np.log(2.0)
             - d * np.log(nu))
 
@@ -532,7 +541,7 @@ def bound_terms(post):
         Wishart counted K times, as scikit-learn does).
     """
     d = post.m.shape[1]
-    nu = post.nu_k()
+    nu = post.nu_k
     log_det_W = -post.log_det_Sigma - d * np.log(nu)
     return float(-np.sum(log_wishart_norm(nu, log_det_W, d))
                  - post.weights.log_norm(post.concentration)
@@ -783,7 +792,7 @@ default "dirichlet_process"
             raise ValueError(f"The parameter 'degrees_of_freedom_prior' should be greater than "
                              f"{d - 1}, but got {nu0:.3f}. Use at least n_features - 1 plus a "
                              "little, or None (n_features).")
-        layout = LAYOUTS[self.covariance_type]
+        layout = LAYOUTS[family(self.covariance_type).storage]
         self.covariance_prior_ = (
             layout.default_prior(X) if self.covariance_prior is None else
             layout.check_prior(self.covariance_prior, d,
@@ -902,7 +911,8 @@ default "dirichlet_process"
         self.degrees_of_freedom_ = post.nu
         self.covariances_ = post.Sigma
         self.precisions_cholesky_ = precision_cholesky(post.params)
-        self.precisions_ = LAYOUTS[self.covariance_type].precisions(self.precisions_cholesky_)
+        layout = LAYOUTS[family(self.covariance_type).storage]
+        self.precisions_ = layout.precisions(self.precisions_cholesky_)
         self.weights_ = post.weights.mean_weights(post.concentration)
 
     def _posterior(self):

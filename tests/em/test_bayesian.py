@@ -98,7 +98,7 @@ def test_streamed_blocks_as_sklearn(covariance_type):
     # N = 5000, d = 5: several row blocks per pass
     X = blobs(n=1700, d=5, seed=4)
     kw = dict(n_components=8, covariance_type=covariance_type, random_state=1,
-              weight_concentration_prior=0.01, max_iter=200)
+              weight_concentration_prior=0.01, max_iter=60)
     sk, ours = fit_both(X, **kw)
     assert_same_fit(sk, ours, X, rtol_bound=1e-10, tol_params=1e-8)
 

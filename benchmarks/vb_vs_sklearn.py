@@ -17,12 +17,14 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+import sklearn
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture as SkBayesianGaussianMixture
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -71,6 +73,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3, help="runs of each length; the fastest counts")
     ap.add_argument("--json", default=str(OUT), help="write the results here")
+    argv = sys.argv[1:] if argv is None else argv
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore", ConvergenceWarning)
     blas = [{k: info.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
@@ -109,7 +112,9 @@ def main(argv=None):
               "threadpools": blas, "load_average_before": load_before,
               "load_average_after": os.getloadavg(), "T1": T1, "T2": T2,
               "repeats": args.repeats, "quick": args.quick,
-              "command": "python benchmarks/vb_vs_sklearn.py" + (" --quick" if args.quick else ""),
+              "versions": {"numpy": np.__version__, "scikit-learn": sklearn.__version__,
+                           "python": platform.python_version()},
+              "command": " ".join(["python benchmarks/vb_vs_sklearn.py", *argv]),
               "results": results}
     out = Path(args.json)
     with tempfile.NamedTemporaryFile("w", dir=out.parent, suffix=".tmp", delete=False) as f:

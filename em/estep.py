@@ -53,15 +53,39 @@ def e_step(X, params):
         raise ValueError(f"X has {X.shape[1]} features but params have d={params.d}.")
     shift = X.mean(axis=0, dtype=np.float64)  # centring keeps the quadratic forms accurate
     kernel = log_joint_of(params, shift, np.float64)
-    log_joint = np.empty((X.shape[0], params.K))
-    rows = default_chunk(params.K, params.d, params.family.storage)
+    log_joint = log_joint_rows(X, kernel, shift, params.family.storage)
+    log_lik = logsumexp(log_joint, axis=1)
+    return log_joint - log_lik[:, None], log_lik
+
+
+def log_joint_rows(X, kernel, shift, storage):
+    """The kernel's log joint of every row, streamed over row blocks, in float64.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, d)
+        Checked float32 or float64 rows.
+    kernel : LogJoint
+        From :func:`log_joint_of` at the same ``shift`` and float64 (or any kernel with its
+        coefficients, such as variational Bayes's, :mod:`em.bayesian`).
+    shift : ndarray of shape (d,)
+    storage : str
+        The family's layout (sets the block size).
+
+    Returns
+    -------
+    ndarray of shape (N, K)
+        The log joint, the tied row term included.
+    """
+    K = kernel.A.shape[0]
+    log_joint = np.empty((X.shape[0], K))
+    rows = default_chunk(K, X.shape[1], storage)
     for start, Xb in iter_blocks(X, rows):
         L, row = kernel(features(Xb, shift, kernel.kind, np.float64))
         if row is not None:
             L += row
         log_joint[start:start + Xb.shape[0]] = L.T
-    log_lik = logsumexp(log_joint, axis=1)
-    return log_joint - log_lik[:, None], log_lik
+    return log_joint
 
 
 def predict_proba(X, params):

@@ -116,7 +116,7 @@ def _column_moments(X, w, chunk):
     return mean, v / wsum, wsum
 
 
-def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
+def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None, kernel=None):
     """One pass: E-step at ``params`` and the sufficient statistics for the next M-step.
 
     Per block: the features ``Z`` (:mod:`em._features`), the log joints ``A @ Z``, the fused
@@ -140,6 +140,9 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
     XX : ndarray of shape (d, d) or None
         Tied only: ``sum_n w_n x_n x_n^T`` of the centred data from an earlier pass (it does
         not depend on the parameters), so this pass need not form it again.
+    kernel : LogJoint or None
+        The E-step kernel to use instead of ``log_joint_of(params, shift, dtype)`` (variational
+        Bayes: the same features, other coefficients, :mod:`em.bayesian`).
 
     Returns
     -------
@@ -151,7 +154,7 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
     """
     if is_dask(X):
         return dask_pass(em_pass, X, w, shift, params, dtype, chunk, with_stats)
-    kernel = log_joint_of(params, shift, dtype)
+    kernel = log_joint_of(params, shift, dtype) if kernel is None else kernel
     rows = min(chunk, X.shape[0])
     p = n_features(params.d, kernel.kind)
     Z_buf, L_buf = np.empty(p * rows, dtype), np.empty(params.K * rows, dtype)

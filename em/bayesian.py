@@ -592,7 +592,7 @@ def initial_stats(Xc, resp, storage, shift):
     Xc : ndarray of shape (N, d)
         Rows centred at ``shift``, float64.
     resp : ndarray of shape (N, K)
-    storage : str
+    storage : models.storage.Storage
     shift : ndarray of shape (d,)
 
     Returns

@@ -69,7 +69,7 @@ def log_joint_rows(X, kernel, shift, storage):
         From :func:`log_joint_of` at the same ``shift`` and float64 (or any kernel with its
         coefficients, such as variational Bayes's, :mod:`em.bayesian`).
     shift : ndarray of shape (d,)
-    storage : str
+    storage : models.storage.Storage
         The family's layout (sets the block size).
 
     Returns

@@ -70,18 +70,18 @@ from numbers import Integral, Real
 import numpy as np
 from scipy.special import betaln, digamma, gammaln, logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from em.estep import log_joint_rows
-from em.estimator import INIT_PARAMS, precision_cholesky
+from em.estimator import INIT_PARAMS, initial_resp, precision_cholesky
 from em.fit import em_pass
 from models.families import SKLEARN_TYPES, family
 from models.features import block_stats, default_chunk, log_joint_of
 from models.params import GMMParams
 from models.simulation import draw_given_z
+from models.storage import DIAG, FULL, SPHERICAL, TIED
 from models.validation import check_positive
 
 _LOG_2PI = np.log(2 * np.pi)
@@ -169,9 +169,6 @@ def _outer(a, b):
 class _Full:
     """One Wishart per component; statistics ``M`` of shape (K, d, d)."""
 
-    #: ``M`` is the second moment of every row, not weighted by the responsibilities
-    all_rows_moment = False
-
     @staticmethod
     def scatter(stats, N_k):
         # sum_n r_nk (x_n - xbar_k)(x_n - xbar_k)^T / N_k; s s^T is exactly symmetric
@@ -189,15 +186,6 @@ class _Full:
         return nu, W_inv / nu[:, None, None]
 
     @staticmethod
-    def quadratic(stats, m, Sigma):
-        Q = stats.M - _outer(stats.s, m) - _outer(m, stats.s) + stats.N_k[:, None, None] * _outer(m, m)
-        return np.trace(np.linalg.solve(Sigma, Q), axis1=1, axis2=2).sum()
-
-    @staticmethod
-    def precisions(P):
-        return P @ np.swapaxes(P, -1, -2)
-
-    @staticmethod
     def default_prior(X):
         return np.atleast_2d(np.cov(X.T))
 
@@ -208,8 +196,6 @@ class _Full:
 
 class _Tied(_Full):
     """One Wishart shared by every component, ``nu = nu_0 + N / K``; ``M`` is ``sum_n x_n x_n^T``."""
-
-    all_rows_moment = True
 
     @staticmethod
     def scatter(stats, N_k):
@@ -224,17 +210,9 @@ class _Tied(_Full):
                  + prior.beta0 / K * ((N_k / beta) * dev.T) @ dev)
         return nu, 0.5 * (W_inv + W_inv.T) / nu
 
-    @staticmethod
-    def quadratic(stats, m, Sigma):
-        sm = stats.s.T @ m
-        Q = stats.M - sm - sm.T + (stats.N_k * m.T) @ m
-        return np.trace(np.linalg.solve(Sigma, Q))
-
 
 class _Diag:
     """Independent per-feature precisions per component; ``M`` of shape (K, d)."""
-
-    all_rows_moment = False
 
     @staticmethod
     def scatter(stats, N_k):
@@ -250,15 +228,6 @@ class _Diag:
         nu = prior.nu0 + N_k
         W_inv = prior.Psi0 + N_k[:, None] * (S + (prior.beta0 / beta)[:, None] * dev**2)
         return nu, W_inv / nu[:, None]
-
-    @staticmethod
-    def quadratic(stats, m, Sigma):
-        Q = stats.M - 2 * stats.s * m + stats.N_k[:, None] * m**2
-        return np.sum(Q / Sigma.reshape(m.shape[0], -1))
-
-    @staticmethod
-    def precisions(P):
-        return P**2
 
     @staticmethod
     def default_prior(X):
@@ -299,8 +268,9 @@ class _Spherical(_Diag):
         return value
 
 
-#: storage layout -> the Wishart updates in it
-LAYOUTS = {"full": _Full, "tied": _Tied, "diag": _Diag, "spherical": _Spherical}
+#: storage layout -> scikit-learn's Wishart updates in it (the layout's own maths, such as the
+#: quadratic form of the statistics, is in :mod:`models.storage`)
+LAYOUTS = {FULL: _Full, TIED: _Tied, DIAG: _Diag, SPHERICAL: _Spherical}
 
 
 def _check_shape(value, shape, name):
@@ -434,7 +404,7 @@ def m_step(stats, prior, covariance_type, reg_covar, shift, dtype=np.float64):
     -------
     VariationalPosterior
     """
-    layout = LAYOUTS[family(covariance_type).storage.name]
+    layout = LAYOUTS[family(covariance_type).storage]
     N_k = stats.N_k + 10 * np.finfo(dtype).eps
     xbar = stats.s / N_k[:, None]
     S = layout.ridge(layout.scatter(stats, N_k), reg_covar)
@@ -502,8 +472,8 @@ def expected_log_rho(post, stats, shift, covariance_type):
     """
     d = post.m.shape[1]
     c = _offset(post) - np.log(post.m.shape[0]) - 0.5 * (d * _LOG_2PI + post.log_det_Sigma)
-    layout = LAYOUTS[family(covariance_type).storage.name]
-    return float(stats.N_k @ c - 0.5 * layout.quadratic(stats, post.m - shift, post.Sigma))
+    storage = family(covariance_type).storage
+    return float(stats.N_k @ c - 0.5 * storage.quadratic(stats, post.m - shift, post.Sigma))
 
 
 def log_wishart_norm(nu, log_det_W, d):
@@ -547,38 +517,6 @@ def bound_terms(post):
                  - 0.5 * d * np.sum(np.log(post.beta)))
 
 
-def initial_resp(X, K, init_params, random_state):
-    """scikit-learn's initial responsibilities, drawn from ``random_state`` as it draws them.
-
-    Parameters
-    ----------
-    X : ndarray of shape (N, d)
-    K : int
-    init_params : {"kmeans", "k-means++", "random", "random_from_data"}
-    random_state : numpy.random.RandomState
-
-    Returns
-    -------
-    ndarray of shape (N, K), dtype of ``X``
-        k-means labels one-hot; uniform draws normalised per row; or one 1 per column at K
-        rows (k-means++ seeds, or K rows drawn without replacement).
-    """
-    N = X.shape[0]
-    resp = np.zeros((N, K), dtype=X.dtype)
-    if init_params == "kmeans":
-        labels = KMeans(n_clusters=K, n_init=1, random_state=random_state).fit(X).labels_
-        resp[np.arange(N), labels] = 1
-    elif init_params == "random":
-        resp = random_state.uniform(size=(N, K)).astype(X.dtype)
-        resp /= resp.sum(axis=1)[:, None]
-    elif init_params == "random_from_data":
-        resp[random_state.choice(N, size=K, replace=False), np.arange(K)] = 1
-    else:
-        _, idx = kmeans_plusplus(X, K, random_state=random_state)
-        resp[idx, np.arange(K)] = 1
-    return resp
-
-
 def initial_stats(Xc, resp, storage, shift):
     """Statistics of the initial responsibilities, as scikit-learn's first M-step reads them.
 
@@ -600,7 +538,7 @@ def initial_stats(Xc, resp, storage, shift):
     models.features.SufficientStats
     """
     stats = block_stats(Xc, np.asarray(resp, np.float64), storage)
-    if LAYOUTS[storage.name].all_rows_moment:
+    if storage.shared:
         # X^T X = Xc^T Xc + N c c^T, and sum_k s_k s_k^T / N_k gains c v^T + v c^T + W c c^T
         v, W = stats.s.sum(axis=0), stats.N_k.sum()
         M = Xc.T @ Xc + (Xc.shape[0] - W) * np.outer(shift, shift) - _outer(shift, v) \
@@ -791,7 +729,7 @@ default "dirichlet_process"
             raise ValueError(f"The parameter 'degrees_of_freedom_prior' should be greater than "
                              f"{d - 1}, but got {nu0:.3f}. Use at least n_features - 1 plus a "
                              "little, or None (n_features).")
-        layout = LAYOUTS[family(self.covariance_type).storage.name]
+        layout = LAYOUTS[family(self.covariance_type).storage]
         self.covariance_prior_ = (
             layout.default_prior(X) if self.covariance_prior is None else
             layout.check_prior(self.covariance_prior, d,
@@ -890,7 +828,7 @@ default "dirichlet_process"
             previous = lower_bound
             stats, log_norm, _ = em_pass(X, None, shift, post.params, np.float64, chunk,
                                          XX=XX, kernel=variational_kernel(post, shift))
-            if LAYOUTS[storage.name].all_rows_moment:
+            if storage.shared:
                 XX = stats.M                  # sum_n x_n x_n^T: the same in every pass
             entropy = log_norm - expected_log_rho(post, stats, shift, self.covariance_type)
             post = m_step(stats, prior, self.covariance_type, self.reg_covar, shift)
@@ -910,8 +848,7 @@ default "dirichlet_process"
         self.degrees_of_freedom_ = post.nu
         self.covariances_ = post.Sigma
         self.precisions_cholesky_ = precision_cholesky(post.params)
-        layout = LAYOUTS[family(self.covariance_type).storage.name]
-        self.precisions_ = layout.precisions(self.precisions_cholesky_)
+        self.precisions_ = family(self.covariance_type).storage.precisions(post.Sigma)
         self.weights_ = post.weights.mean_weights(post.concentration)
 
     def _posterior(self):

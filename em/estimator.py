@@ -105,6 +105,38 @@ def check_precisions(precisions, covariance_type, K, d):
     return precisions
 
 
+def initial_resp(X, K, init_params, random_state):
+    """scikit-learn's initial responsibilities, drawn from ``random_state`` as it draws them.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, d)
+    K : int
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}
+    random_state : numpy.random.RandomState
+
+    Returns
+    -------
+    ndarray of shape (N, K), dtype of ``X``
+        k-means labels one-hot; uniform draws normalised per row; or one 1 per column at K
+        rows (k-means++ seeds, or K rows drawn without replacement).
+    """
+    N = X.shape[0]
+    resp = np.zeros((N, K), dtype=X.dtype)
+    if init_params == "kmeans":
+        labels = KMeans(n_clusters=K, n_init=1, random_state=random_state).fit(X).labels_
+        resp[np.arange(N), labels] = 1
+    elif init_params == "random":
+        resp = random_state.uniform(size=(N, K)).astype(X.dtype, copy=False)
+        resp /= resp.sum(axis=1, keepdims=True)
+    elif init_params == "random_from_data":
+        resp[random_state.choice(N, size=K, replace=False), np.arange(K)] = 1
+    else:
+        _, idx = kmeans_plusplus(X, K, random_state=random_state)
+        resp[idx, np.arange(K)] = 1
+    return resp
+
+
 def precision_cholesky(params):
     """scikit-learn's ``precisions_cholesky_``: ``P_k`` with ``Sigma_k^{-1} = P_k P_k^T``.
 
@@ -219,31 +251,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return fam
 
     # -- initialisation ---------------------------------------------------------------------
-    def _initial_resp(self, X, rs):
-        """Initial responsibilities, drawn from ``rs`` exactly as scikit-learn draws them."""
-        N, K = X.shape[0], self.n_components
-        resp = np.zeros((N, K))
-        if self.init_params == "kmeans":
-            labels = KMeans(n_clusters=K, n_init=1, random_state=rs).fit(X).labels_
-            resp[np.arange(N), labels] = 1
-        elif self.init_params == "random":
-            resp = rs.uniform(size=(N, K))
-            resp /= resp.sum(axis=1, keepdims=True)
-        elif self.init_params == "random_from_data":
-            resp[rs.choice(N, size=K, replace=False), np.arange(K)] = 1
-        else:
-            _, idx = kmeans_plusplus(X, K, random_state=rs)
-            resp[idx, np.arange(K)] = 1
-        return resp
-
     def _start(self, X, rs, given):
         """One initial GMMParams: the M-step of the initial responsibilities, then the given parts."""
         weights, means, precisions = given
         if weights is not None and means is not None and precisions is not None:
             pi, mu = weights, means            # all given: nothing to estimate
         else:
-            p = m_step(X, self._initial_resp(X, rs), self.covariance_type,
-                       reg_covar=self.reg_covar)
+            p = m_step(X, initial_resp(X, self.n_components, self.init_params, rs),
+                       self.covariance_type, reg_covar=self.reg_covar)
             pi = p.pi if weights is None else weights
             mu = p.mu if means is None else means
             Sigma = p.Sigma

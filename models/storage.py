@@ -243,6 +243,28 @@ class Storage:
         """``c_k dev_k dev_k^T`` (K, d, d), or its diagonal ``c_k dev_k^2`` (K, d) for variances."""
         return c[:, None, None] * dev[:, :, None] * dev[:, None, :]
 
+    def quadratic(self, stats, m, Sigma):
+        r"""``sum_nk g_nk (x_n - m_k)^T Sigma_k^{-1} (x_n - m_k)`` from the statistics of ``g``.
+
+        .. math:: \sum_k \operatorname{tr}\bigl(\Sigma_k^{-1} (M_k - s_k m_k^T - m_k s_k^T
+            + N_k m_k m_k^T)\bigr)
+
+        Parameters
+        ----------
+        stats : models.features.SufficientStats
+            ``N_k``, ``s`` and ``M`` of the weights ``g``, over the coordinates of ``m``.
+        m : ndarray of shape (K, d)
+        Sigma : ndarray of shape :meth:`shape`
+
+        Returns
+        -------
+        float
+        """
+        ms = m[:, :, None] * stats.s[:, None, :]
+        Q = (stats.M - ms - np.swapaxes(ms, 1, 2)
+             + stats.N_k[:, None, None] * m[:, :, None] * m[:, None, :])
+        return float(np.trace(np.linalg.solve(Sigma, Q), axis1=1, axis2=2).sum())
+
     def with_prior_scatter(self, W, B, S, K):
         """``W + B + S``: the MAP M-step's posterior scatter (tied: ``W + sum_k B_k + K S``)."""
         return W + B + S
@@ -397,6 +419,10 @@ class _Variances(Storage):
     def outer(self, c, dev):
         return c[:, None] * dev**2
 
+    def quadratic(self, stats, m, Sigma):
+        Q = stats.M - 2 * stats.s * m + stats.N_k[:, None] * m**2
+        return float(np.sum(Q / self.variances(Sigma, None)))
+
     def ridge(self, S, reg, N_k, d):
         return S + reg * N_k[:, None]
 
@@ -511,6 +537,11 @@ class _Tied(Storage):
 
     def with_prior_scatter(self, W, B, S, K):
         return W + B.sum(axis=0) + K * S
+
+    def quadratic(self, stats, m, Sigma):
+        sm = stats.s.T @ m          # M is sum_n g_n x_n x_n^T over every row: sum_k g_nk = g_n
+        Q = stats.M - sm - sm.T + (stats.N_k * m.T) @ m
+        return float(np.trace(np.linalg.solve(Sigma, Q)))
 
     def ridge(self, S, reg, N_k, d):
         return S + reg * N_k.sum() * np.eye(d)

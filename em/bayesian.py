@@ -77,6 +77,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from em.estep import log_joint_rows
 from em.estimator import INIT_PARAMS, initial_resp, precision_cholesky
 from em.fit import em_pass
+from em.online import RunningStats, check_schedule
 from models.families import SKLEARN_TYPES, family
 from models.features import block_stats, default_chunk, log_joint_of
 from models.params import GMMParams
@@ -621,6 +622,10 @@ default "dirichlet_process"
         1 prints each initialisation and iteration; 2 adds timings and changes.
     verbose_interval : int, default 10
         Iterations between messages.
+    learning_decay, learning_offset : float, default 1.0 and 0.0
+        :meth:`partial_fit`'s step sizes ``rho_t = (t + learning_offset)^(-learning_decay)``
+        (:mod:`em.online`), ``learning_decay`` in (0.5, 1]. The defaults average the blocks after
+        the first (which starts the fit) equally; a smaller decay forgets early blocks faster.
 
     Attributes
     ----------
@@ -653,6 +658,8 @@ default "dirichlet_process"
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` has string column names.
+    n_samples_seen_ : int
+        After :meth:`partial_fit`: the rows it has seen.
 
     References
     ----------
@@ -666,7 +673,8 @@ default "dirichlet_process"
                  weight_concentration_prior_type="dirichlet_process",
                  weight_concentration_prior=None, mean_precision_prior=None, mean_prior=None,
                  degrees_of_freedom_prior=None, covariance_prior=None, random_state=None,
-                 warm_start=False, verbose=0, verbose_interval=10):
+                 warm_start=False, verbose=0, verbose_interval=10, learning_decay=1.0,
+                 learning_offset=0.0):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -684,6 +692,8 @@ default "dirichlet_process"
         self.warm_start = warm_start
         self.verbose = verbose
         self.verbose_interval = verbose_interval
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     # -- checks -----------------------------------------------------------------------------
     def _check_settings(self):
@@ -778,6 +788,7 @@ default "dirichlet_process"
                              f"n_samples = {N}; lower n_components or add data.")
         shift = X.mean(axis=0, dtype=np.float64)
         prior = self._resolve_priors(X, shift)
+        self._online = None              # partial_fit's running statistics start afresh
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         progress = _Progress(self.verbose, self.verbose_interval)
         rs = check_random_state(self.random_state)
@@ -813,6 +824,59 @@ default "dirichlet_process"
         self.lower_bound_ = best_lower_bound
         self.lower_bounds_ = best_lower_bounds
         return self._log_rho(X, best).argmax(axis=1)
+
+    def partial_fit(self, X, y=None):
+        """One step of online variational Bayes on a block of rows (:mod:`em.online`).
+
+        The first call on an unfitted estimator fits the block (as :meth:`fit`, which also
+        resolves the priors against it); each later call computes the block's statistics of
+        ``r_nk`` at the current posterior, averages them into the running statistics with
+        weight ``(t + learning_offset)^(-learning_decay)``, and takes the variational M-step
+        on them as if they came from every row seen. Memory is one block's.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        kappa, tau0 = check_schedule(self.learning_decay, self.learning_offset)
+        if not hasattr(self, "converged_"):
+            self.fit(X)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        post, online = self._posterior(), getattr(self, "_online", None)
+        if online is None:      # the running statistics start at this block, centred at it
+            shift = X.mean(axis=0, dtype=np.float64)
+            self._online = RunningStats.start(self._block_stats(X, post, shift), X.shape[0],
+                                              shift)
+            self._online_prior = self._current_prior(shift)
+        else:
+            online.add(self._block_stats(X, post, online.shift), X.shape[0], kappa, tau0)
+            post = m_step(online.total(), self._online_prior, self.covariance_type,
+                          self.reg_covar, online.shift)
+            self._set_posterior(post)
+        self.n_samples_seen_ = self._online.n_seen
+        return self
+
+    def _block_stats(self, X, post, shift):
+        """Statistics of a block's ``r_nk`` at the posterior ``post``."""
+        storage = family(self.covariance_type).storage
+        chunk = default_chunk(self.n_components, X.shape[1], storage, np.float64)
+        return em_pass(X, None, shift, post.params, np.float64, chunk,
+                       kernel=variational_kernel(post, shift))[0]
+
+    def _current_prior(self, shift):
+        """The resolved ``*_prior_`` attributes as a prior centred at ``shift``."""
+        return VariationalPrior(
+            weights=WEIGHT_PRIORS[self.weight_concentration_prior_type],
+            alpha0=float(self.weight_concentration_prior_),
+            beta0=float(self.mean_precision_prior_),
+            m0=np.asarray(self.mean_prior_, np.float64) - shift,
+            nu0=float(self.degrees_of_freedom_prior_),
+            Psi0=np.asarray(self.covariance_prior_, np.float64))
 
     def _iterate(self, X, shift, post, prior, lower_bound, progress):
         """Coordinate ascent from ``post`` until the lower bound changes by less than ``tol``.

@@ -21,7 +21,7 @@ from scipy.special import logsumexp
 from em.distributed import is_dask, lazy_e_step
 from models.features import default_chunk, features, log_joint_of
 from models.params import GMMParams
-from models.validation import check_X, iter_blocks
+from models.validation import check_source, check_X, is_block_source, iter_blocks
 
 
 def e_step(X, params):
@@ -48,6 +48,9 @@ def e_step(X, params):
         raise TypeError(f"params must be a models.GMMParams, got {type(params).__name__}.")
     if is_dask(X):
         return lazy_e_step(e_step, X, params)
+    if is_block_source(X):      # block by block, concatenated
+        parts = [e_step(B, params) for B in check_source(X).blocks()]
+        return np.vstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     X = check_X(X)
     if X.shape[1] != params.d:
         raise ValueError(f"X has {X.shape[1]} features but params have d={params.d}.")

@@ -37,10 +37,13 @@ from models.prior import Prior, check_prior
 from models.seeds import seed_sequence
 from models.validation import (
     BLOCK_ELEMENTS,
+    BlockSource,
     check_n_components,
     check_positive,
     check_sample_weight,
+    check_source,
     check_X,
+    is_block_source,
     iter_blocks,
 )
 
@@ -310,10 +313,14 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
 
     Parameters
     ----------
-    X : array-like of shape (N, d)
+    X : array-like of shape (N, d), or a source of row blocks
         Data; a NumPy array, memmap or zarr array is read in row blocks of ``chunk_size``; a
         ``dask.array.Array`` is processed block by block on its scheduler (one pass per
-        iteration, statistics summed by a tree reduction, the M-step on the client).
+        iteration, statistics summed by a tree reduction, the M-step on the client). A source
+        of row blocks (a sequence of 2-D arrays, or a callable that returns a fresh iterator
+        over them, :class:`models.validation.BlockSource`) is read once to check it and count
+        its rows, once to draw the initial subsample, then once per iteration: memory is one
+        block's.
     n_components : int, default 1
         K, with ``1 <= K <= N``.
     covariance_type : str, default "full"
@@ -379,7 +386,10 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         to change.
     """
     fam = family(covariance_type)
-    X = check_dask_X(X) if is_dask(X) else check_X(X)
+    if is_dask(X):
+        X = check_dask_X(X)
+    else:
+        X = check_source(X) if is_block_source(X) else check_X(X)
     N, d = X.shape
     K = check_n_components(n_components, N)
     w = check_sample_weight(sample_weight, N)
@@ -520,7 +530,8 @@ def _start(X, K, fam, run, w, prior_c, shift, init_subsample, reg_covar, covaria
     if isinstance(run, GMMParams):
         return run
     init, seed = run
-    if init_subsample is None and (is_dask(X) or X.shape[0] * X.shape[1] > 4 * BLOCK_ELEMENTS):
+    if init_subsample is None and (is_dask(X) or isinstance(X, BlockSource)
+                                   or X.shape[0] * X.shape[1] > 4 * BLOCK_ELEMENTS):
         init_subsample = max(10 * K, 4 * BLOCK_ELEMENTS // X.shape[1])
     if init_subsample is not None and init_subsample < X.shape[0]:
         Xc = _Centred(X, shift)

@@ -126,6 +126,23 @@ class Variational:
         r"""``E[log pi_k] = psi(alpha_k) - psi(sum_j alpha_j)``, shape (K,)."""
         return digamma(self.alpha) - digamma(self.alpha.sum())
 
+    def permute(self, perm):
+        """The same ``q`` with its components reordered: new component k is old ``perm[k]``.
+
+        Parameters
+        ----------
+        perm : array-like of int, shape (K,)
+
+        Returns
+        -------
+        Variational
+        """
+        perm = np.asarray(perm)
+        shared = self.family.shared_prior
+        return dataclasses.replace(self, alpha=self.alpha[perm], kappa=self.kappa[perm],
+                                   m=self.m[perm], shape=self.shape if shared else self.shape[perm],
+                                   scale=self.scale if shared else self.scale[perm])
+
     def mean(self):
         """The posterior means ``(E[pi], E[mu], E[Sigma])`` (``Sigma`` NaN where it has none).
 

@@ -372,6 +372,8 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         ``"vb"``: variational Bayes under ``prior``, a proper :class:`models.Prior`, for the
         conjugate families (EII, VII, EEI, VVI, EEE, VVV and their scikit-learn names). Each
         restart starts from the responsibilities at its initial parameters; the best ELBO wins.
+        ``reg_covar`` shapes only the initial parameters, and ``check_collapse`` does not apply
+        (``q``'s covariances are proper under a proper prior).
     weight_threshold : float, default 1e-3
         VB: ``effective_n_components_`` counts the components with ``E[pi_k]`` above it.
 

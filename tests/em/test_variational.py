@@ -196,3 +196,18 @@ def test_the_mclust_prior_is_refused():
     X = three_clusters(n=60)
     with pytest.raises(ValueError, match="mclust=True"):
         em.fit(X, 2, "EII", prior=Prior.default(X, 2, "EII", mclust=True), method="vb")
+
+
+def test_a_dask_array_gives_the_in_memory_fit():
+    dask = pytest.importorskip("dask")
+    import dask.array as da
+
+    X, _ = load_faithful()
+    prior = Prior.default(X, 2, "full")
+    kw = dict(prior=prior, method="vb", init="k-means++", n_init=1)
+    with dask.config.set(scheduler="synchronous"):
+        lazy = em.fit(da.from_array(X, chunks=(50, 2)), 2, **kw)
+    ref = em.fit(X, 2, **kw)
+    assert lazy.elbo == pytest.approx(ref.elbo, rel=1e-12)
+    np.testing.assert_allclose(lazy.params.mu, ref.params.mu, rtol=1e-10)
+    np.testing.assert_allclose(lazy.gamma, ref.gamma, atol=1e-10)

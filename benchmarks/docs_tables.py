@@ -200,6 +200,52 @@ def families_speed(data):
                   "gmm-suite / fastest same-storage relative", "mclust / gmm-suite"], rows)
 
 
+def vb_vs_sklearn(data):
+    """``benchmarks/vb_vs_sklearn.py --json``: variational Bayes per iteration, side by side."""
+    rows = [[f"N={power_of_ten(r['N'])}, d={r['d']}, K={r['K']}, {r['covariance_type']}",
+             sig(r["sklearn_s_per_iter"]), sig(r["ours_s_per_iter"]), f"{r['ratio']:.1f}x",
+             rel(r["rel_lower_bound_diff"])] for r in data["results"]]
+    return table(["case", "scikit-learn `BayesianGaussianMixture` s/iter",
+                  "`em.BayesianGaussianMixture` s/iter", "speed-up", "lower bound rel. diff"], rows)
+
+
+def online_em(data):
+    """``benchmarks/online_em.py --json``: one pass of ``partial_fit`` against the batch fit."""
+    return table(
+        ["stream", "one pass of `partial_fit`", "batch EM per pass", "memory beyond the block",
+         "mean log-lik: batch", "one pass of `partial_fit`", "gap"],
+        [[f"{power_of_ten(data['rows'])} x {data['d']} {data['dtype']} "
+          f"({data['data_bytes'] / 1e9:.1f} GB), K={data['K']} {data['covariance_type']}, "
+          f"blocks of {power_of_ten(data['block'])}",
+          f"{data['partial_fit_first_block_s'] + data['partial_fit_rest_s']:.1f} s",
+          f"{data['batch_em_s_per_pass']:.1f} s x {data['batch_iterations']} iterations",
+          f"{data['partial_fit_peak_bytes_beyond_block'] / 1e6:.1f} MB",
+          f"{data['batch_mean_log_lik']:.5f}", f"{data['online_mean_log_lik']:.5f}",
+          f"{data['gap']:.1e}"]])
+
+
+def vb_vs_posterior(data):
+    """``benchmarks/vb_vs_posterior.py --json``: Old Faithful, every scalar by three estimators."""
+    rows = [[f"`{r['parameter']}`", sig(r["em_mle"], 4), sig(r["em"], 4), sig(r["vb"], 4),
+             sig(r["mean"], 4), sig(r["vb_sd"], 3), sig(r["sd"], 3), f"{r['vb_sd_ratio']:.2f}",
+             f"{r['vb_z']:+.2f}", f"{100 * r['vb_coverage']:.0f} %"]
+            for r in data["faithful"]["rows"]]
+    return table(["scalar", "EM MLE", "EM MAP", "VB mean", "posterior mean", "VB sd",
+                  "posterior sd", "sd ratio", "(VB - posterior) / sd",
+                  "posterior mass in VB's 89 %"], rows)
+
+
+def vb_vs_posterior_iris(data):
+    """The same JSON: iris's sorted weights against bayesm's long Gibbs run."""
+    d = data["iris"]
+    rows = [[r["weight"], sig(r["drop_in"], 3), sig(r["vb"], 3), sig(r["mean"], 3),
+             sig(r["vb_sd"], 2), sig(r["sd"], 2), f"{r['vb_sd'] / r['sd']:.2f}",
+             f"{100 * r['vb_coverage']:.0f} %"] for r in d["weights"]]
+    return table(["sorted weight", "scikit-learn's model from k-means", "VB mean",
+                  "posterior mean", "VB sd", "posterior sd", "sd ratio",
+                  "posterior mass in VB's 89 %"], rows)
+
+
 VIEWS = {
     "em_vs_sklearn": em_vs_sklearn,
     "em_vs_sklearn.machine": em_vs_sklearn_machine,
@@ -211,6 +257,10 @@ VIEWS = {
     "pymc_sampling.compile": pymc_sampling_compile,
     "pymc_sampling.gradient": pymc_sampling_gradient,
     "families_speed": families_speed,
+    "vb_vs_sklearn": vb_vs_sklearn,
+    "online_em": online_em,
+    "vb_vs_posterior": vb_vs_posterior,
+    "vb_vs_posterior.iris": vb_vs_posterior_iris,
 }
 
 

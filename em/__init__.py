@@ -1,8 +1,8 @@
 """Closed-form EM for Gaussian mixtures: maximum likelihood, or MAP under ``models.Prior``.
 
-Imports the model specification (:mod:`models`) only, never PyMC. ``em.GaussianMixture`` loads
-lazily, on first use: it is the one name that needs scikit-learn's estimator machinery, which the
-command line's EM commands do without.
+Imports the model specification (:mod:`models`) only, never PyMC. The two scikit-learn
+estimators, ``em.GaussianMixture`` and ``em.BayesianGaussianMixture``, load lazily, on first use:
+they need scikit-learn's estimator machinery, which the command line's EM commands do without.
 """
 
 from em.estep import e_step, predict_proba, score_samples
@@ -11,9 +11,10 @@ from em.mstep import DegenerateComponentError, m_step
 from models.lazy import exports
 
 #: names loaded on first use -> the module that defines them
-_LAZY = {"GaussianMixture": "em.estimator"}
+_LAZY = {"BayesianGaussianMixture": "em.bayesian", "GaussianMixture": "em.estimator"}
 
 __all__ = [
+    "BayesianGaussianMixture",
     "DegenerateComponentError",
     "EMResult",
     "GaussianMixture",

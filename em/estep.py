@@ -21,7 +21,7 @@ from scipy.special import logsumexp
 from em.distributed import is_dask, lazy_e_step
 from models.features import default_chunk, features, log_joint_of
 from models.params import GMMParams
-from models.validation import check_X, iter_blocks
+from models.validation import check_source, check_X, is_block_source, iter_blocks
 
 
 def e_step(X, params):
@@ -48,20 +48,47 @@ def e_step(X, params):
         raise TypeError(f"params must be a models.GMMParams, got {type(params).__name__}.")
     if is_dask(X):
         return lazy_e_step(e_step, X, params)
+    if is_block_source(X):      # block by block, concatenated
+        parts = [e_step(B, params) for B in check_source(X).blocks()]
+        return np.vstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     X = check_X(X)
     if X.shape[1] != params.d:
         raise ValueError(f"X has {X.shape[1]} features but params have d={params.d}.")
     shift = X.mean(axis=0, dtype=np.float64)  # centring keeps the quadratic forms accurate
     kernel = log_joint_of(params, shift, np.float64)
-    log_joint = np.empty((X.shape[0], params.K))
-    rows = default_chunk(params.K, params.d, params.family.storage)
+    log_joint = log_joint_rows(X, kernel, shift, params.family.storage)
+    log_lik = logsumexp(log_joint, axis=1)
+    return log_joint - log_lik[:, None], log_lik
+
+
+def log_joint_rows(X, kernel, shift, storage):
+    """The kernel's log joint of every row, streamed over row blocks, in float64.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, d)
+        Checked float32 or float64 rows.
+    kernel : LogJoint
+        From :func:`log_joint_of` at the same ``shift`` and float64 (or any kernel with its
+        coefficients, such as variational Bayes's, :mod:`em.bayesian`).
+    shift : ndarray of shape (d,)
+    storage : models.storage.Storage
+        The family's layout (sets the block size).
+
+    Returns
+    -------
+    ndarray of shape (N, K)
+        The log joint, the tied row term included.
+    """
+    K = kernel.A.shape[0]
+    log_joint = np.empty((X.shape[0], K))
+    rows = default_chunk(K, X.shape[1], storage)
     for start, Xb in iter_blocks(X, rows):
         L, row = kernel(features(Xb, shift, kernel.kind, np.float64))
         if row is not None:
             L += row
         log_joint[start:start + Xb.shape[0]] = L.T
-    log_lik = logsumexp(log_joint, axis=1)
-    return log_joint - log_lik[:, None], log_lik
+    return log_joint
 
 
 def predict_proba(X, params):

@@ -18,9 +18,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from em.estep import e_step
-from em.fit import fit
-from em.mstep import DegenerateComponentError, m_step
+from em.fit import em_pass, fit
+from em.mstep import DegenerateComponentError, m_step, params_from_stats
+from em.online import RunningStats, check_schedule
 from models.families import family
+from models.features import default_chunk
 from models.params import GMMParams
 from models.prior import check_prior
 from models.simulation import draw_given_z
@@ -105,6 +107,38 @@ def check_precisions(precisions, covariance_type, K, d):
     return precisions
 
 
+def initial_resp(X, K, init_params, random_state):
+    """scikit-learn's initial responsibilities, drawn from ``random_state`` as it draws them.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, d)
+    K : int
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}
+    random_state : numpy.random.RandomState
+
+    Returns
+    -------
+    ndarray of shape (N, K), dtype of ``X``
+        k-means labels one-hot; uniform draws normalised per row; or one 1 per column at K
+        rows (k-means++ seeds, or K rows drawn without replacement).
+    """
+    N = X.shape[0]
+    resp = np.zeros((N, K), dtype=X.dtype)
+    if init_params == "kmeans":
+        labels = KMeans(n_clusters=K, n_init=1, random_state=random_state).fit(X).labels_
+        resp[np.arange(N), labels] = 1
+    elif init_params == "random":
+        resp = random_state.uniform(size=(N, K)).astype(X.dtype, copy=False)
+        resp /= resp.sum(axis=1, keepdims=True)
+    elif init_params == "random_from_data":
+        resp[random_state.choice(N, size=K, replace=False), np.arange(K)] = 1
+    else:
+        _, idx = kmeans_plusplus(X, K, random_state=random_state)
+        resp[idx, np.arange(K)] = 1
+    return resp
+
+
 def precision_cholesky(params):
     """scikit-learn's ``precisions_cholesky_``: ``P_k`` with ``Sigma_k^{-1} = P_k P_k^T``.
 
@@ -157,6 +191,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     prior : models.Prior or None, default None
         A conjugate prior: the fit is then the MAP estimate (an extension of scikit-learn's
         constructor).
+    learning_decay, learning_offset : float, default 1.0 and 0.0
+        :meth:`partial_fit`'s step sizes ``rho_t = (t + learning_offset)^(-learning_decay)``
+        (:mod:`em.online`), ``learning_decay`` in (0.5, 1]. The defaults average the blocks after
+        the first (which starts the fit) equally; a smaller decay forgets early blocks faster.
 
     Attributes
     ----------
@@ -182,12 +220,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Only when ``X`` has string column names (a pandas DataFrame).
     params_ : models.GMMParams
         The fit in float64, as the rest of the suite takes it.
+    n_samples_seen_ : float
+        After :meth:`partial_fit`: the rows (weights) it has seen.
     """
 
     def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
                  max_iter=100, n_init=1, init_params="kmeans", weights_init=None, means_init=None,
                  precisions_init=None, random_state=None, warm_start=False, verbose=0,
-                 verbose_interval=10, prior=None):
+                 verbose_interval=10, prior=None, learning_decay=1.0, learning_offset=0.0):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -203,6 +243,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.prior = prior
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     # -- checks -----------------------------------------------------------------------------
     def _check_settings(self):
@@ -219,31 +261,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return fam
 
     # -- initialisation ---------------------------------------------------------------------
-    def _initial_resp(self, X, rs):
-        """Initial responsibilities, drawn from ``rs`` exactly as scikit-learn draws them."""
-        N, K = X.shape[0], self.n_components
-        resp = np.zeros((N, K))
-        if self.init_params == "kmeans":
-            labels = KMeans(n_clusters=K, n_init=1, random_state=rs).fit(X).labels_
-            resp[np.arange(N), labels] = 1
-        elif self.init_params == "random":
-            resp = rs.uniform(size=(N, K))
-            resp /= resp.sum(axis=1, keepdims=True)
-        elif self.init_params == "random_from_data":
-            resp[rs.choice(N, size=K, replace=False), np.arange(K)] = 1
-        else:
-            _, idx = kmeans_plusplus(X, K, random_state=rs)
-            resp[idx, np.arange(K)] = 1
-        return resp
-
     def _start(self, X, rs, given):
         """One initial GMMParams: the M-step of the initial responsibilities, then the given parts."""
         weights, means, precisions = given
         if weights is not None and means is not None and precisions is not None:
             pi, mu = weights, means            # all given: nothing to estimate
         else:
-            p = m_step(X, self._initial_resp(X, rs), self.covariance_type,
-                       reg_covar=self.reg_covar)
+            p = m_step(X, initial_resp(X, self.n_components, self.init_params, rs),
+                       self.covariance_type, reg_covar=self.reg_covar)
             pi = p.pi if weights is None else weights
             mu = p.mu if means is None else means
             Sigma = p.Sigma
@@ -286,6 +311,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         fam = self._check_settings()
         warm = self.warm_start and hasattr(self, "converged_")
+        self._online = None              # partial_fit's running statistics start afresh
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         K, (N, d) = self.n_components, X.shape
         check_prior(self.prior, K, d, fam)
@@ -315,6 +341,60 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.lower_bounds_ = list(res.history[1:] / res.n_samples)
         self.lower_bound_ = float(res.history[-1] / res.n_samples)
         return res.gamma.argmax(axis=1)
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """One step of online EM on a block of rows (Cappé & Moulines 2009, :mod:`em.online`).
+
+        The first call on an unfitted estimator fits the block by EM (as :meth:`fit`); each
+        later call computes the block's statistics at the current parameters, averages them into
+        the running statistics with weight ``(t + learning_offset)^(-learning_decay)``, and
+        takes the M-step. One pass of calls over a stream needs memory for one block only.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,) or None
+
+        Returns
+        -------
+        self
+        """
+        kappa, tau0 = check_schedule(self.learning_decay, self.learning_offset)
+        if not hasattr(self, "params_"):
+            self.fit(X, sample_weight=sample_weight)
+            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+            w = check_sample_weight(sample_weight, X.shape[0])
+            stats, n_rows = self._block_stats(X, w, X.mean(axis=0, dtype=np.float64))
+            self._online = RunningStats.start(stats, n_rows, X.mean(axis=0, dtype=np.float64))
+            self.n_samples_seen_ = self._online.n_seen
+            return self
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        w = check_sample_weight(sample_weight, X.shape[0])
+        online = getattr(self, "_online", None)
+        stats, n_rows = self._block_stats(X, w, X.mean(axis=0, dtype=np.float64)
+                                          if online is None else online.shift)
+        if online is None:          # fitted by fit(): the running statistics start here
+            online = self._online = RunningStats.start(stats, n_rows,
+                                                       X.mean(axis=0, dtype=np.float64))
+        else:
+            online.add(stats, n_rows, kappa, tau0)
+        fam = family(self.covariance_type)
+        prior = None if self.prior is None else self.prior.shifted(online.shift)
+        try:
+            params = params_from_stats(online.total(), fam, prior, self.reg_covar, online.shift,
+                                       previous=self.params_, covariance_type=self.covariance_type)
+        except DegenerateComponentError as exc:
+            raise ValueError(f"{_REGULARISE} ({exc})") from None
+        self._set_params(params, X.dtype)
+        self.n_samples_seen_ = online.n_seen
+        return self
+
+    def _block_stats(self, X, w, shift):
+        """Statistics of a block's responsibilities at ``params_``, and its (weighted) rows."""
+        chunk = default_chunk(self.n_components, X.shape[1], self.params_.family.storage, X.dtype)
+        stats, _, _ = em_pass(X, w, shift, self.params_, X.dtype, chunk)
+        return stats, float(X.shape[0] if w is None else w.sum())
 
     def _set_params(self, params, dtype):
         self.params_ = params

@@ -8,6 +8,7 @@ not by N.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,6 +19,7 @@ from em.distributed import check_dask_X, column_moments, dask_pass, is_dask
 from em.estep import e_step
 from em.init import check_init, check_init_params, initial_params
 from em.mstep import DegenerateComponentError, params_from_stats, validated
+from em.variational import WEIGHT_THRESHOLD, VariationalUpdate, VBResult
 from models.families import family
 from models.features import (
     LINEAR,
@@ -35,10 +37,13 @@ from models.prior import Prior, check_prior
 from models.seeds import seed_sequence
 from models.validation import (
     BLOCK_ELEMENTS,
+    BlockSource,
     check_n_components,
     check_positive,
     check_sample_weight,
+    check_source,
     check_X,
+    is_block_source,
     iter_blocks,
 )
 
@@ -116,7 +121,7 @@ def _column_moments(X, w, chunk):
     return mean, v / wsum, wsum
 
 
-def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
+def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None, kernel=None):
     """One pass: E-step at ``params`` and the sufficient statistics for the next M-step.
 
     Per block: the features ``Z`` (:mod:`em._features`), the log joints ``A @ Z``, the fused
@@ -140,6 +145,9 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
     XX : ndarray of shape (d, d) or None
         Tied only: ``sum_n w_n x_n x_n^T`` of the centred data from an earlier pass (it does
         not depend on the parameters), so this pass need not form it again.
+    kernel : LogJoint or None
+        The E-step kernel to use instead of ``log_joint_of(params, shift, dtype)`` (variational
+        Bayes: the same features, other coefficients, :mod:`em.bayesian`).
 
     Returns
     -------
@@ -150,8 +158,9 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
         ``sum_n w_n max_k log gamma_nk`` (for ICL).
     """
     if is_dask(X):
-        return dask_pass(em_pass, X, w, shift, params, dtype, chunk, with_stats)
-    kernel = log_joint_of(params, shift, dtype)
+        return dask_pass(functools.partial(em_pass, kernel=kernel), X, w, shift, params, dtype,
+                         chunk, with_stats)
+    kernel = log_joint_of(params, shift, dtype) if kernel is None else kernel
     rows = min(chunk, X.shape[0])
     p = n_features(params.d, kernel.kind)
     Z_buf, L_buf = np.empty(p * rows, dtype), np.empty(params.K * rows, dtype)
@@ -187,23 +196,89 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
     return total, float(log_lik), float(hard)
 
 
-def _run(X, w, shift, scale, params, prior, fam, covariance_type, reg_covar, max_iter, tol, dtype,
-         chunk, tol_per_sample=False, n_eff=1.0, callback=None, check_collapse=True):
-    """EM from ``params`` until the objective changes by at most ``tol``.
+@dataclass(frozen=True, eq=False)
+class PointUpdate:
+    """The second half of an EM iteration: the closed-form M-step, maximum likelihood or MAP.
+
+    Every estimator's iteration is one :func:`em_pass` (the E-step and the sufficient
+    statistics), then a second half that turns the statistics into the next state; this is
+    EM's (:func:`em.mstep.params_from_stats`). Variational Bayes has its own
+    (:class:`em.variational.VariationalUpdate`) on the same pass.
+
+    Attributes
+    ----------
+    family : models.Family
+    prior : Prior or None
+        In the data's coordinates.
+    shift : ndarray of shape (d,)
+    scale : ndarray of shape (d,) or None
+        Column variances for the collapse check (None: no check).
+    reg_covar : float
+    covariance_type : str
+    """
+
+    family: object
+    prior: Prior | None
+    shift: np.ndarray
+    scale: np.ndarray | None
+    reg_covar: float
+    covariance_type: str
+
+    @cached_property
+    def prior_c(self):
+        """The prior centred at ``shift``."""
+        return None if self.prior is None else self.prior.shifted(self.shift)
+
+    def point(self, params):
+        """The parameters the pass is evaluated at."""
+        return params
+
+    def kernel(self, params, shift, dtype):
+        """None: the pass's kernel is the log joint at ``params`` itself."""
+        return None
+
+    def penalty(self, params):
+        """What the objective adds to the log-likelihood: ``log p(params)`` under a prior."""
+        return 0.0 if self.prior is None else self.prior.log_density(params)
+
+    def __call__(self, stats, params):
+        """The M-step from the pass's statistics (``params`` starts the iterative ones)."""
+        return params_from_stats(stats, self.family, self.prior_c, self.reg_covar, self.shift,
+                                 self.scale, previous=params, validate=False,
+                                 covariance_type=self.covariance_type)
+
+    def final(self, params):
+        """The estimate, through ``GMMParams``'s checks (the M-steps skipped them)."""
+        return validated(params)
+
+
+def iterate(X, w, shift, state, update, max_iter, tol, dtype, chunk, tol_per_sample=False,
+            n_eff=1.0, callback=None, check_collapse=True):
+    """Iterate from ``state`` until the objective changes by at most ``tol``.
+
+    Each iteration is the same two halves for every estimator: one :func:`em_pass` at the
+    state (``update.kernel`` gives its E-step coefficients), then ``update(stats, state)``.
+    The objective is the pass's value plus ``update.penalty(state)``: the log-likelihood plus
+    the log prior for EM, ``sum_n log sum_k rho_nk - KL(q || p)`` for variational Bayes.
 
     The change is relative to the objective, or (``tol_per_sample``) the change of the objective
     per effective sample, scikit-learn's lower-bound criterion.
+
+    Returns
+    -------
+    state, value, hard, history, n_iter, converged
+        The final state (``update.final``), the last pass's value and ``hard`` sum, the
+        objective at each state, the number of updates and whether the change fell below
+        ``tol``.
     """
-    log_prior = (lambda p: 0.0) if prior is None else prior.log_density
-    prior_c = None if prior is None else prior.shifted(shift)
-    proper = prior is not None and not prior.is_flat
-    check_scale = None if (proper or not check_collapse) else scale
     history, converged, XX = [], False, None
+    shared = update.family.storage.shared
     for n_iter in range(max_iter + 1):
-        stats, log_lik, hard = em_pass(X, w, shift, params, dtype, chunk, XX=XX)
-        if fam.storage.shared and not is_dask(X):
+        stats, value, hard = em_pass(X, w, shift, update.point(state), dtype, chunk, XX=XX,
+                                     kernel=update.kernel(state, shift, dtype))
+        if shared and not is_dask(X):
             XX = stats.M                  # sum_n w_n x_n x_n^T: the same in every pass
-        history.append(log_lik + log_prior(params))
+        history.append(value + update.penalty(state))
         if n_iter > 0:
             change = abs(history[-1] - history[-2])
             converged = (change < tol * n_eff if tol_per_sample
@@ -214,35 +289,38 @@ def _run(X, w, shift, scale, params, prior, fam, covariance_type, reg_covar, max
         if done:
             break
         try:
-            params = params_from_stats(stats, fam, prior_c, reg_covar, shift, check_scale,
-                                       previous=params, validate=False,
-                                       covariance_type=covariance_type)
+            state = update(stats, state)
         except DegenerateComponentError:
             if check_collapse:
                 raise
             if callback is not None:      # scikit-learn's mode: keep the last valid iterate
                 callback(n_iter, history[-1], False)
             break
-    # the M-steps skip the constructor's checks (the step's own arithmetic keeps the iterates
-    # finite, symmetric and positive-definite); the estimate passes them once
-    return validated(params), log_lik, hard, np.asarray(history), n_iter, converged
+    return update.final(state), value, hard, np.asarray(history), n_iter, converged
 
 
 def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=None,
         init="auto", n_init=5, max_iter=1000, tol=1e-10, reg_covar=0.0, random_state=0,
         dtype=None, chunk_size=None, init_subsample=None, progress=False, tol_per_sample=False,
-        check_collapse=True, callback=None):
-    """Fit a Gaussian mixture by EM: maximum likelihood, or MAP under a conjugate prior.
+        check_collapse=True, callback=None, method="em", weight_threshold=WEIGHT_THRESHOLD):
+    """Fit a Gaussian mixture by EM (maximum likelihood, or MAP under a conjugate prior), or VB.
 
     Alternates ``e_step`` (responsibilities) and ``m_step`` (closed-form ``pi``, ``mu``,
-    ``Sigma``) until the relative change of the objective is at most ``tol``.
+    ``Sigma``) until the relative change of the objective is at most ``tol``. With
+    ``method="vb"`` the same loop fits the variational posterior ``q(z) q(pi) q(mu, Sigma)``
+    under ``prior`` (:mod:`em.variational`): its E-step takes expectations under ``q``, its
+    M-step gives ``q``'s parameters, and its objective is the exact evidence lower bound.
 
     Parameters
     ----------
-    X : array-like of shape (N, d)
+    X : array-like of shape (N, d), or a source of row blocks
         Data; a NumPy array, memmap or zarr array is read in row blocks of ``chunk_size``; a
         ``dask.array.Array`` is processed block by block on its scheduler (one pass per
-        iteration, statistics summed by a tree reduction, the M-step on the client).
+        iteration, statistics summed by a tree reduction, the M-step on the client). A source
+        of row blocks (a sequence of 2-D arrays, or a callable that returns a fresh iterator
+        over them, :class:`models.validation.BlockSource`) is read once to check it and count
+        its rows, once to draw the initial subsample, then once per iteration: memory is one
+        block's.
     n_components : int, default 1
         K, with ``1 <= K <= N``.
     covariance_type : str, default "full"
@@ -290,10 +368,18 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         Called after every pass as ``callback(restart, n_iter, objective, converged)``, where
         ``n_iter`` counts the M-steps taken before the pass and ``converged`` is None while the
         restart runs, then True or False at its last pass.
+    method : {"em", "vb"}, default "em"
+        ``"vb"``: variational Bayes under ``prior``, a proper :class:`models.Prior`, for the
+        conjugate families (EII, VII, EEI, VVI, EEE, VVV and their scikit-learn names). Each
+        restart starts from the responsibilities at its initial parameters; the best ELBO wins.
+        ``reg_covar`` shapes only the initial parameters, and ``check_collapse`` does not apply
+        (``q``'s covariances are proper under a proper prior).
+    weight_threshold : float, default 1e-3
+        VB: ``effective_n_components_`` counts the components with ``E[pi_k]`` above it.
 
     Returns
     -------
-    EMResult
+    EMResult, or VBResult for ``method="vb"``
 
     Raises
     ------
@@ -302,7 +388,10 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         to change.
     """
     fam = family(covariance_type)
-    X = check_dask_X(X) if is_dask(X) else check_X(X)
+    if is_dask(X):
+        X = check_dask_X(X)
+    else:
+        X = check_source(X) if is_block_source(X) else check_X(X)
     N, d = X.shape
     K = check_n_components(n_components, N)
     w = check_sample_weight(sample_weight, N)
@@ -311,7 +400,8 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     max_iter = check_positive(max_iter, "max_iter", allow_zero=True, integer=True)
     tol = check_positive(tol, "tol", allow_zero=True)
     reg_covar = check_positive(reg_covar, "reg_covar", allow_zero=True)
-    check_prior(prior, K, d, fam)
+    variational = _check_method(method, prior, K, d, fam, covariance_type)
+    weight_threshold = check_positive(weight_threshold, "weight_threshold", allow_zero=True)
     seq = seed_sequence(random_state, "random_state")
     for start in (init if isinstance(init, list) else [init]):
         if isinstance(start, GMMParams):
@@ -336,6 +426,12 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
             "column, add a prior (prior=Prior.default(X, K, covariance_type)), or set reg_covar > 0."
         )
     prior_c = None if prior is None else prior.shifted(shift)
+    if variational:
+        update = VariationalUpdate(fam, prior, shift, covariance_type)
+    else:
+        update = PointUpdate(fam, prior, shift,
+                             None if (proper or not check_collapse) else scale, reg_covar,
+                             covariance_type)
     if isinstance(init, list | GMMParams):
         runs = init if isinstance(init, list) else [init]
     elif init == "auto":   # the agglomerations are deterministic but for a subsample's rows
@@ -349,15 +445,17 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     if progress:
         from tqdm.auto import tqdm
 
-        iterator = tqdm(runs, desc=f"EM K={K} {covariance_type}", leave=False)
+        iterator = tqdm(runs, desc=f"{'VB' if variational else 'EM'} K={K} {covariance_type}",
+                        leave=False)
     for i, run in enumerate(iterator):
         report = None if callback is None else (lambda *a, i=i: callback(i, *a))
         try:
             start = _start(X, K, fam, run, w, prior_c, shift, init_subsample, reg_covar,
                            covariance_type)
-            out = _run(X, w, shift, scale, start, prior, fam, covariance_type, reg_covar,
-                       max_iter, tol_eff, dtype, chunk, tol_per_sample, n_eff, report,
-                       check_collapse)
+            if variational:   # q from the responsibilities at the initial parameters
+                start = update(em_pass(X, w, shift, start, dtype, chunk)[0], None)
+            out = iterate(X, w, shift, start, update, max_iter, tol_eff, dtype, chunk,
+                          tol_per_sample, n_eff, report, check_collapse)
         except DegenerateComponentError as exc:
             errors.append(exc)
             finals.append(float("nan"))
@@ -367,16 +465,17 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
             best = out
     if best is None:
         raise errors[-1]
-    params, log_lik, hard, history, n_iter, converged = best
+    state, log_lik, hard, history, n_iter, converged = best
+    name = "VB" if variational else "EM"
     if not converged and max_iter > 0:
         if n_iter < max_iter:             # only check_collapse=False stops early unconverged
-            why = (f"a component collapsed after {n_iter} iteration(s); EM kept the last "
+            why = (f"a component collapsed after {n_iter} iteration(s); {name} kept the last "
                    "valid parameters")
         else:
             change = abs(history[-1] - history[-2])
             change, what = ((change / n_eff, "change per sample") if tol_per_sample else
                             (change / abs(history[-1]), "relative change"))
-            why = (f"EM stopped at max_iter={max_iter} iterations with a {what} of "
+            why = (f"{name} stopped at max_iter={max_iter} iterations with a {what} of "
                    f"{change:.3g} against tol={tol:g}")
         from sklearn.exceptions import ConvergenceWarning  # scikit-learn's, which its users filter
 
@@ -384,6 +483,11 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
             "Best performing initialization did not converge. Try different init parameters, "
             f"or increase max_iter, tol, or check for degenerate data. ({why}.)",
             ConvergenceWarning, stacklevel=2)
+    if variational:
+        return VBResult(posterior=state, elbo=float(history[-1]), n_iter=n_iter,
+                        converged=converged, history=history, n_samples=float(n_eff), prior=prior,
+                        weight_threshold=weight_threshold, restarts=finals, _X=X)
+    params = state
     p = params.n_parameters
     bic = -2.0 * log_lik + p * np.log(n_eff)
     return EMResult(
@@ -403,12 +507,33 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     )
 
 
+def _check_method(method, prior, K, d, fam, covariance_type):
+    """Validate ``method`` and the prior it needs; True for variational Bayes."""
+    if method not in ("em", "vb"):
+        raise ValueError(f"method={method!r} is not supported; use 'em' (EM: MLE or MAP) or 'vb' "
+                         "(variational Bayes).")
+    if method == "em":
+        check_prior(prior, K, d, fam)
+        return False
+    if not fam.conjugate:
+        raise ValueError(
+            f"method='vb' covers the conjugate families EII, VII, EEI, VVI, EEE and VVV; "
+            f"covariance_type={covariance_type!r} has no conjugate prior. Use one of those, or "
+            "method='em'.")
+    if prior is None or (isinstance(prior, Prior) and prior.is_flat):
+        raise ValueError("method='vb' needs a proper prior, e.g. "
+                         f"prior=Prior.default(X, {K}, {covariance_type!r}).")
+    check_prior(prior, K, d, fam, proper=True, exact=True)
+    return True
+
+
 def _start(X, K, fam, run, w, prior_c, shift, init_subsample, reg_covar, covariance_type):
     """Initial parameters of one restart (``run`` is a GMMParams or a (method, SeedSequence) pair)."""
     if isinstance(run, GMMParams):
         return run
     init, seed = run
-    if init_subsample is None and (is_dask(X) or X.shape[0] * X.shape[1] > 4 * BLOCK_ELEMENTS):
+    if init_subsample is None and (is_dask(X) or isinstance(X, BlockSource)
+                                   or X.shape[0] * X.shape[1] > 4 * BLOCK_ELEMENTS):
         init_subsample = max(10 * K, 4 * BLOCK_ELEMENTS // X.shape[1])
     if init_subsample is not None and init_subsample < X.shape[0]:
         Xc = _Centred(X, shift)

@@ -476,3 +476,71 @@ def relabel(dt, reference, rng=None, sample_z=False):
     out.attrs["relabel_reference_mu"] = reference.mu.tolist()
     out.attrs["relabel_draws_permuted"] = int((perms != np.arange(K)).any(-1).sum())
     return out
+
+
+#: values of a per-draw log-likelihood (draws x observations) past which it is left out
+MAX_LOG_LIKELIHOOD_VALUES = 25_000_000
+
+
+def draws_to_datatree(pi, mu, Sigma, X, covariance_type, feature_names=None, gamma=None):
+    """Independent draws of the parameters (one chain) and data in the results schema.
+
+    For a distribution that is not a sampler's, such as a variational posterior: its draws are
+    ``posterior`` (chain = 1), and every table and figure that reads a posterior reads them.
+
+    Parameters
+    ----------
+    pi : ndarray of shape (S, K)
+    mu : ndarray of shape (S, K, d)
+    Sigma : ndarray of shape (S, *the storage's shape)
+    X : ndarray of shape (N, d)
+        Checked float64 data.
+    covariance_type : str
+    feature_names : sequence of str or None
+    gamma : ndarray of shape (N, K) or None
+        The responsibilities to store (default: averaged over the draws).
+
+    Returns
+    -------
+    xarray.DataTree
+        ``posterior``, ``responsibilities``, ``observed_data``, and ``log_likelihood`` (each
+        draw's ``log p(x_n | theta)``) when it holds at most
+        :data:`MAX_LOG_LIKELIHOOD_VALUES` values; attrs ``covariance_type``, ``n_components``
+        and ``versions``.
+    """
+    fam = family(covariance_type)
+    S, K, d = mu.shape
+    N = X.shape[0]
+    coords = {"chain": [0], "draw": np.arange(S), "component": np.arange(K),
+              "feature": np.arange(d), "feature_bis": np.arange(d), "obs_id": np.arange(N)}
+    post = xr.Dataset({
+        "pi": (("chain", "draw", "component"), pi[None]),
+        "mu": (("chain", "draw", "component", "feature"), mu[None]),
+        "Sigma": (("chain", "draw", *fam.storage.dims), np.asarray(Sigma)[None]),
+    }, coords={k: coords[k] for k in ("chain", "draw", "component", "feature", "feature_bis")})
+    groups = {"posterior": post,
+              "observed_data": xr.Dataset({"x": (("obs_id", "feature"), X)},
+                                          coords={k: coords[k] for k in ("obs_id", "feature")})}
+    pi_s, mu_s, full = _stacked(pi, mu, Sigma, fam)
+    keep_log_lik = S * N <= MAX_LOG_LIKELIHOOD_VALUES
+    log_lik = np.empty((S, N)) if keep_log_lik else None
+    mean_gamma = np.zeros((N, K))
+    block = max(1, _BLOCK // (K * N * d))
+    for s in range(0, S if keep_log_lik or gamma is None else 0, block):
+        b = slice(s, s + block)
+        log_joint = log_joint_stack(pi_s[b], mu_s[b], np.linalg.cholesky(full[b]), X)
+        lse = logsumexp(log_joint, axis=-1)
+        if keep_log_lik:
+            log_lik[b] = lse
+        if gamma is None:
+            mean_gamma += np.exp(log_joint - lse[..., None]).sum(0)
+    groups["responsibilities"] = gamma_group(mean_gamma / S if gamma is None
+                                             else np.asarray(gamma, np.float64))
+    if keep_log_lik:
+        groups["log_likelihood"] = xr.Dataset(
+            {"x": (("chain", "draw", "obs_id"), log_lik[None])},
+            coords={k: coords[k] for k in ("chain", "draw", "obs_id")})
+    dt = xr.DataTree.from_dict(groups)
+    dt.attrs.update({"covariance_type": covariance_type, "n_components": K,
+                     "versions": versions()})
+    return name_features(dt, feature_names)

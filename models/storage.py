@@ -250,6 +250,28 @@ class Storage:
         """``c_k dev_k dev_k^T`` (K, d, d), or its diagonal ``c_k dev_k^2`` (K, d) for variances."""
         return c[:, None, None] * dev[:, :, None] * dev[:, None, :]
 
+    def quadratic(self, stats, m, Sigma):
+        r"""``sum_nk g_nk (x_n - m_k)^T Sigma_k^{-1} (x_n - m_k)`` from the statistics of ``g``.
+
+        .. math:: \sum_k \operatorname{tr}\bigl(\Sigma_k^{-1} (M_k - s_k m_k^T - m_k s_k^T
+            + N_k m_k m_k^T)\bigr)
+
+        Parameters
+        ----------
+        stats : models.features.SufficientStats
+            ``N_k``, ``s`` and ``M`` of the weights ``g``, over the coordinates of ``m``.
+        m : ndarray of shape (K, d)
+        Sigma : ndarray of shape :meth:`shape`
+
+        Returns
+        -------
+        float
+        """
+        ms = m[:, :, None] * stats.s[:, None, :]
+        Q = (stats.M - ms - np.swapaxes(ms, 1, 2)
+             + stats.N_k[:, None, None] * m[:, :, None] * m[:, None, :])
+        return float(np.trace(np.linalg.solve(Sigma, Q), axis1=1, axis2=2).sum())
+
     def with_prior_scatter(self, W, B, S, K):
         """``W + B + S``: the MAP M-step's posterior scatter (tied: ``W + sum_k B_k + K S``)."""
         return W + B + S
@@ -370,6 +392,139 @@ class Storage:
         nu, Psi = self.prior_scale(prior)
         return float(sum(stats.invwishart.logpdf(S, df=nu, scale=Psi) for S in Sigma))
 
+    # -- the conjugate posterior (variational Bayes, em.variational) -------------------------
+    # q(Sigma) has the prior's form: one factor per distinct covariance (m = K, or 1 when the
+    # family shares it), with parameters (shape (m,), scale (m, *entry)): an inverse-Wishart's
+    # (nu, Psi) here, an inverse-gamma's (a, b) for variances.
+
+    def posterior_scatter(self, S, B, shared):
+        """The data's part of each factor's scale: ``S_k + B_k``, summed over k if ``shared``.
+
+        Parameters
+        ----------
+        S : ndarray
+            Scatter about the component means (:meth:`scatter`).
+        B : ndarray
+            The mean prior's ``kappa0 N_k / (kappa0 + N_k) (xbar_k - m0)(xbar_k - m0)^T``
+            (:meth:`outer`).
+        shared : bool
+            One covariance for every component (the family's ``shared_prior``).
+
+        Returns
+        -------
+        ndarray of shape (m, *entry)
+        """
+        T = S + B
+        return T.sum(axis=0, keepdims=True) if shared else T
+
+    def posterior_scale(self, prior, T, n):
+        r"""``q(Sigma)``'s parameters from the scatter ``T`` of ``n`` weighted rows per factor.
+
+        .. math:: \nu = \nu_0 + n, \qquad \Psi = \Psi_0 + T
+
+        Parameters
+        ----------
+        prior : Prior
+            A proper prior.
+        T : ndarray of shape (m, *entry)
+            :meth:`posterior_scatter`.
+        n : ndarray of shape (m,)
+            Rows (sums of responsibilities) per factor.
+
+        Returns
+        -------
+        shape : ndarray of shape (m,)
+        scale : ndarray of shape (m, *entry)
+        """
+        nu0, Psi0 = self.prior_scale(prior)
+        return nu0 + n, Psi0 + T
+
+    def expected_precision(self, shape, scale, d):
+        r"""``E[Lambda]^{-1}`` of each factor, and ``E[log|Lambda|] - log|E[Lambda]|``.
+
+        .. math:: E[\Lambda] = \nu \Psi^{-1}, \qquad
+            E[\log|\Lambda|] - \log|E[\Lambda]| = \sum_{i=1}^d
+            \psi\bigl(\tfrac{\nu + 1 - i}2\bigr) + d \log 2 - d \log \nu
+
+        (Bishop 2006, 10.65 and B.81.)
+
+        Returns
+        -------
+        Sigma : ndarray of shape (m, *entry)
+        gap : ndarray of shape (m,)
+        """
+        from scipy.special import digamma
+
+        nu = np.asarray(shape, np.float64)
+        gap = (digamma(0.5 * (nu[:, None] - np.arange(d))).sum(axis=1) + d * np.log(2.0)
+               - d * np.log(nu))
+        return scale / nu[:, None, None], gap
+
+    def log_norm(self, shape, scale):
+        r"""Log normalising constant of each factor's density (the inverse-Wishart's).
+
+        .. math:: \log c(\nu, \Psi) = \tfrac\nu2 \log|\Psi| - \tfrac{\nu d}2 \log 2
+            - \log\Gamma_d\bigl(\tfrac\nu2\bigr)
+
+        Returns
+        -------
+        ndarray of shape (m,)
+        """
+        from scipy.special import multigammaln
+
+        nu = np.asarray(shape, np.float64)
+        d = scale.shape[-1]
+        logdet = np.linalg.slogdet(scale)[1]
+        return (0.5 * nu * logdet - 0.5 * nu * d * np.log(2.0)
+                - np.array([multigammaln(0.5 * v, d) for v in nu]))
+
+    def kl(self, shape, scale, prior):
+        r"""``KL(q(Sigma) || p(Sigma))`` of each factor, exactly.
+
+        .. math:: \log c - \log c_0 - \tfrac{\nu - \nu_0}2 E[\log|\Sigma|]
+            - \tfrac{\nu d}2 + \tfrac\nu2 \operatorname{tr}(\Psi_0 \Psi^{-1})
+
+        with ``E[log|Sigma|] = log|Psi| - sum_i psi((nu + 1 - i)/2) - d log 2``.
+
+        Returns
+        -------
+        ndarray of shape (m,)
+        """
+        from scipy.special import digamma
+
+        nu0, Psi0 = self.prior_scale(prior)
+        nu = np.asarray(shape, np.float64)
+        d = scale.shape[-1]
+        e_logdet = (np.linalg.slogdet(scale)[1]
+                    - digamma(0.5 * (nu[:, None] - np.arange(d))).sum(axis=1) - d * np.log(2.0))
+        trace = np.trace(np.linalg.solve(scale, np.broadcast_to(Psi0, scale.shape)),
+                         axis1=1, axis2=2)
+        log_c0 = self.log_norm(np.atleast_1d(nu0), np.asarray(Psi0)[None])
+        return (self.log_norm(nu, scale) - log_c0 - 0.5 * (nu - nu0) * e_logdet
+                - 0.5 * nu * d + 0.5 * nu * trace)
+
+    def posterior_mean(self, shape, scale, d):
+        """``E[Sigma]`` of each factor, ``Psi / (nu - d - 1)`` (NaN where ``nu <= d + 1``)."""
+        nu = np.asarray(shape, np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where((nu > d + 1)[:, None, None], scale / (nu - d - 1)[:, None, None],
+                            np.nan)
+
+    def draw(self, shape, scale, n, rng):
+        """``n`` draws of every factor, shape ``(n, m, *entry)``."""
+        from scipy import stats
+
+        return np.stack([np.asarray(stats.invwishart(df=v, scale=P).rvs(size=n, random_state=rng),
+                                    np.float64).reshape(n, *P.shape)
+                         for v, P in zip(shape, scale)], axis=1)
+
+    def log_density(self, Sigma, shape, scale):
+        """Log density of each factor's ``Sigma`` (m, *entry) under ``q``, shape (m,)."""
+        from scipy import stats
+
+        return np.array([stats.invwishart.logpdf(S, df=v, scale=P)
+                         for S, v, P in zip(Sigma, shape, scale)])
+
 
 class _Variances(Storage):
     """Axis-aligned layouts: variances, not matrices."""
@@ -410,6 +565,10 @@ class _Variances(Storage):
 
     def outer(self, c, dev):
         return c[:, None] * dev**2
+
+    def quadratic(self, stats, m, Sigma):
+        Q = stats.M - 2 * stats.s * m + stats.N_k[:, None] * m**2
+        return float(np.sum(Q / self.variances(Sigma, None)))
 
     def ridge(self, S, reg, N_k, d):
         return S + reg * N_k[:, None]
@@ -453,6 +612,52 @@ class _Variances(Storage):
         a, b = self.prior_scale(prior)
         return float(stats.invgamma.logpdf(Sigma, a, scale=b).sum())
 
+    # an inverse-gamma (a, b) per variance; a is shared by a factor's variances
+    @staticmethod
+    def _per_variance(shape, scale):
+        shape = np.asarray(shape, np.float64)
+        return shape.reshape(shape.shape + (1,) * (np.ndim(scale) - 1))
+
+    def expected_precision(self, shape, scale, d):
+        # E[1/sigma2] = a / b, E[log 1/sigma2] = psi(a) - log b: d variances (or one, d times)
+        from scipy.special import digamma
+
+        shape = np.asarray(shape, np.float64)
+        return scale / self._per_variance(shape, scale), d * (digamma(shape) - np.log(shape))
+
+    def log_norm(self, shape, scale):
+        from scipy.special import gammaln
+
+        a = self._per_variance(shape, scale)
+        terms = a * np.log(scale) - gammaln(a)
+        return np.broadcast_to(terms, np.shape(scale)).reshape(len(scale), -1).sum(axis=1)
+
+    def kl(self, shape, scale, prior):
+        from scipy.special import digamma, gammaln
+
+        a0, b0 = self.prior_scale(prior)
+        a, b = self._per_variance(shape, scale), scale
+        terms = (a * np.log(b) - gammaln(a) - a0 * np.log(b0) + gammaln(a0)
+                 - (a - a0) * (np.log(b) - digamma(a)) - a + b0 * a / b)
+        return np.broadcast_to(terms, np.shape(b)).reshape(len(b), -1).sum(axis=1)
+
+    def posterior_mean(self, shape, scale, d):
+        a = self._per_variance(shape, scale)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(a > 1, scale / (a - 1), np.nan)
+
+    def draw(self, shape, scale, n, rng):
+        a = self._per_variance(shape, scale)
+        return scale / rng.gamma(np.broadcast_to(a, np.shape(scale)), 1.0,
+                                 size=(n,) + np.shape(scale))
+
+    def log_density(self, Sigma, shape, scale):
+        from scipy import stats
+
+        a = self._per_variance(shape, scale)
+        dens = stats.invgamma.logpdf(Sigma, a, scale=scale)
+        return np.asarray(dens).reshape(len(scale), -1).sum(axis=1)
+
 
 class _Spherical(_Variances):
     name = "spherical"
@@ -474,6 +679,11 @@ class _Spherical(_Variances):
     def from_variances(self, var):
         return var[..., 0]
 
+    def posterior_scale(self, prior, T, n):
+        # one variance for the d coordinates: n d scalar rows, the scatter's trace
+        a0, b0 = self.prior_scale(prior)
+        return a0 + 0.5 * n * T.shape[-1], b0 + 0.5 * T.sum(axis=-1)
+
 
 class _Diag(_Variances):
     name = "diag"
@@ -493,6 +703,10 @@ class _Diag(_Variances):
 
     def from_variances(self, var):
         return var
+
+    def posterior_scale(self, prior, T, n):
+        a0, b0 = self.prior_scale(prior)
+        return a0 + 0.5 * n, b0 + 0.5 * T
 
 
 class _Tied(Storage):
@@ -534,6 +748,14 @@ class _Tied(Storage):
 
     def with_prior_scatter(self, W, B, S, K):
         return W + B.sum(axis=0) + K * S
+
+    def posterior_scatter(self, S, B, shared):
+        return (S + B.sum(axis=0))[None]      # the scatter S is pooled already
+
+    def quadratic(self, stats, m, Sigma):
+        sm = stats.s.T @ m          # M is sum_n g_n x_n x_n^T over every row: sum_k g_nk = g_n
+        Q = stats.M - sm - sm.T + (stats.N_k * m.T) @ m
+        return float(np.trace(np.linalg.solve(Sigma, Q)))
 
     def ridge(self, S, reg, N_k, d):
         return S + reg * N_k.sum() * np.eye(d)

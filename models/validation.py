@@ -17,16 +17,125 @@ BLOCK_ELEMENTS = 1 << 20
 
 
 def iter_blocks(X, rows):
-    """Yield ``(start, block)`` over row blocks of ``X`` (array, memmap, zarr...).
+    """Yield ``(start, block)`` over row blocks of ``X`` (array, memmap, zarr, :class:`BlockSource`).
 
     For a NumPy memmap, the pages of each block are released after use (``MADV_DONTNEED``), so
-    resident memory stays bounded by the block, not by the file.
+    resident memory stays bounded by the block, not by the file. A block source's blocks are
+    cut to at most ``rows`` rows.
     """
+    if isinstance(X, BlockSource):
+        start = 0
+        for B in X.blocks():
+            for i in range(0, B.shape[0], rows):
+                yield start + i, B[i:i + rows]
+            start += B.shape[0]
+        return
     release = getattr(X, "_mmap", None) if isinstance(X, np.memmap) else None
     for start in range(0, X.shape[0], rows):
         yield start, np.asarray(X[start:start + rows])
         if release is not None and hasattr(release, "madvise"):
             release.madvise(mmap.MADV_DONTNEED)
+
+
+def is_block_source(X):
+    """Whether ``X`` is a source of row blocks: a callable, or a sequence of 2-D arrays."""
+    if isinstance(X, BlockSource) or (callable(X) and not hasattr(X, "shape")):
+        return True
+    return (isinstance(X, list | tuple) and len(X) > 0
+            and all(hasattr(B, "shape") and len(B.shape) == 2 for B in X))
+
+
+class BlockSource:
+    """A re-iterable source of row blocks, read once per pass; checked on the first pass.
+
+    Parameters
+    ----------
+    source : sequence of array-like of shape (n_i, d), or callable
+        The blocks, or a function of no arguments that returns a fresh iterator over them
+        (a generator function, say, that reads a file block by block). Every pass calls it
+        again; it must yield the same rows in the same order each time.
+    name : str
+        Name used in error messages.
+
+    Attributes
+    ----------
+    shape : (int, int)
+        Total rows and the number of columns.
+    dtype : numpy dtype
+        float32 when every block is float32, else float64 (the blocks are cast as they are read).
+    """
+
+    def __init__(self, source, name="X"):
+        if isinstance(source, BlockSource):
+            source = source.source
+        self.source, self.name = source, name
+        n, d, dtypes = 0, None, set()
+        for i, B in enumerate(self._raw()):
+            B = _as_array(B, f"block {i} of {name}")
+            if B.ndim != 2 or (d is not None and B.shape[1] != d) or B.shape[1] < 1:
+                raise ValueError(
+                    f"block {i} of {name} has shape {B.shape}; every block must be 2-D with the "
+                    f"first block's {d if d is not None else 'd >= 1'} columns.")
+            bad = np.flatnonzero(~np.isfinite(B).all(axis=1))
+            if bad.size:
+                raise ValueError(f"{name} contains NaN or inf at row {n + bad[0]} (block {i}, row "
+                                 f"{bad[0]}); drop or impute those rows first.")
+            n, d = n + B.shape[0], B.shape[1]
+            dtypes.add(B.dtype)
+        if d is None or n == 0:
+            raise ValueError(f"{name} yielded no rows; pass a non-empty sequence of 2-D blocks, "
+                             "or a callable that returns an iterator over them.")
+        self.shape = (n, d)
+        self.dtype = np.dtype(np.float32 if dtypes == {np.dtype(np.float32)} else np.float64)
+        self.ndim = 2
+
+    def _raw(self):
+        return iter(self.source()) if callable(self.source) else iter(self.source)
+
+    def blocks(self):
+        """Iterate over the blocks, as C-contiguous arrays of :attr:`dtype`."""
+        for B in self._raw():
+            yield np.ascontiguousarray(_as_array(B, self.name), dtype=self.dtype)
+
+    def __getitem__(self, index):
+        """The rows at ``index`` (sorted integers), gathered in one pass."""
+        index = np.asarray(index)
+        if index.dtype.kind not in "iu" or index.ndim != 1:
+            raise TypeError("a BlockSource gives rows by an array of sorted row numbers only.")
+        out, start = [], 0
+        for B in self.blocks():
+            lo, hi = np.searchsorted(index, [start, start + B.shape[0]])
+            if hi > lo:
+                out.append(B[index[lo:hi] - start])
+            start += B.shape[0]
+        return np.vstack(out) if out else np.empty((0, self.shape[1]), self.dtype)
+
+    def __array__(self, dtype=None, copy=None):
+        """Every row in memory (for sources small enough to hold)."""
+        X = np.vstack(list(self.blocks()))
+        return X if dtype is None else X.astype(dtype, copy=False)
+
+    def __len__(self):
+        return self.shape[0]
+
+
+def check_source(X, name="X", min_rows=1):
+    """A :class:`BlockSource` of ``X``, checked (block shapes, finite values, at least ``min_rows``).
+
+    Parameters
+    ----------
+    X : BlockSource, sequence of 2-D arrays, or callable
+    name : str
+    min_rows : int
+
+    Returns
+    -------
+    BlockSource
+    """
+    source = BlockSource(X, name)
+    if source.shape[0] < min_rows:
+        raise ValueError(f"{name} has {source.shape[0]} rows; at least {min_rows} are needed.")
+    return source
 
 
 def _as_array(X, name):

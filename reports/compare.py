@@ -123,3 +123,66 @@ def compare(em_dt, post_dt, em_mle_dt=None):
     agreement = {"mean_abs_gamma_diff": float(diff.mean()), "max_abs_gamma_diff": float(diff.max()),
                  "label_agreement": float((g_em.argmax(1) == g_post.argmax(1)).mean())}
     return rows, agreement
+
+
+def scalars(ds):
+    """Every scalar of a posterior Dataset as ``{label: draws}``, labelled as ``arviz.summary`` does.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        With ``chain`` and ``draw`` dimensions (:func:`lower_triangle` output).
+
+    Returns
+    -------
+    dict
+        ``"mu[0, waiting]"`` to the scalar's draws, flattened over chains and draws.
+    """
+    out = {}
+    for name in SCALARS:
+        da = ds[name]
+        rest = [d for d in da.dims if d not in ("chain", "draw")]
+        values = da.transpose(*rest, "chain", "draw").values
+        for index in np.ndindex(*values.shape[:len(rest)]):
+            label = ", ".join(str(da[d].values[i]) for d, i in zip(rest, index))
+            out[f"{name}[{label}]" if rest else name] = values[index].ravel()
+    return out
+
+
+def compare_vb(rows, vb_dt, post_dt):
+    """Add variational Bayes to the comparison rows: its mean, sd, interval, and what it covers.
+
+    The interval is ArviZ's default probability (:func:`ci_label`), equal-tailed, of ``q``'s
+    draws; ``vb_coverage`` is the share of the posterior's draws inside it (the interval's
+    probability when ``q`` is right), ``vb_sd_ratio`` its sd over the posterior's, and
+    ``vb_z`` how far its mean lies from the posterior's, in posterior sds.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`compare` rows (``parameter``, ``mean``, ``sd``, ...).
+    vb_dt : xarray.DataTree
+        :func:`reports.joint.vb_to_datatree` output, on the posterior's labels.
+    post_dt : xarray.DataTree
+
+    Returns
+    -------
+    list of dict
+        The rows with ``vb``, ``vb_sd``, ``vb_lower``, ``vb_upper``, ``vb_coverage``,
+        ``vb_sd_ratio`` and ``vb_z``.
+    """
+    prob = float(az.rcParams["stats.ci_prob"])
+    q_draws = scalars(lower_triangle(vb_dt))
+    p_draws = scalars(lower_triangle(post_dt))
+    out = []
+    for row in rows:
+        q, p = q_draws[row["parameter"]], p_draws[row["parameter"]]
+        lo, hi = np.quantile(q, [(1 - prob) / 2, (1 + prob) / 2])
+        sd = float(np.std(q, ddof=1))
+        out.append(row | {
+            "vb": float(q.mean()), "vb_sd": sd, "vb_lower": float(lo), "vb_upper": float(hi),
+            "vb_coverage": float(np.mean((p >= lo) & (p <= hi))),
+            "vb_sd_ratio": sd / row["sd"] if row["sd"] > 0 else float("nan"),
+            "vb_z": (float(q.mean()) - row["mean"]) / row["sd"] if row["sd"] > 0
+            else float("nan")})
+    return out

@@ -14,7 +14,7 @@ from scipy.stats import multivariate_normal, norm  # noqa: E402
 
 from models.results import point_to_params  # noqa: E402
 
-COLORS = {"EM MLE": "C3", "EM MAP": "C2", "posterior mean": "k"}
+COLORS = {"EM MLE": "C3", "EM MAP": "C2", "posterior mean": "k", "VB": "C1"}
 MAX_PAIRS = 8           # pairs plots, marginal plots: past this many features, principal components
 
 
@@ -138,6 +138,44 @@ def forest(path, rows, ci="89% ETI"):
     ax.plot([], [], "D", color=COLORS["EM MAP"], label="EM MAP")
     ax.plot([], [], "x", color=COLORS["EM MLE"], label="EM MLE")
     ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)
+
+
+def vb_intervals(path, rows, ci="89% ETI"):
+    """Each scalar's posterior interval beside variational Bayes's, in posterior sd units.
+
+    Parameters
+    ----------
+    path : Path
+    rows : list of dict
+        :func:`reports.compare.compare_vb` rows.
+    ci : str
+        Name of the intervals (:func:`reports.compare.ci_label`).
+
+    Returns
+    -------
+    Path
+    """
+    n = len(rows)
+    fig, ax = plt.subplots(figsize=(6.5, 0.32 * n + 1.2))
+    y = np.arange(n)[::-1]
+    for yi, r in zip(y, rows):
+        sd = r["sd"] if r["sd"] > 0 else 1.0
+        ax.plot([(r["lower"] - r["mean"]) / sd, (r["upper"] - r["mean"]) / sd], [yi + 0.12] * 2,
+                color="C0", lw=2)
+        ax.plot(0, yi + 0.12, "o", color="C0", ms=4)
+        ax.plot([(r["vb_lower"] - r["mean"]) / sd, (r["vb_upper"] - r["mean"]) / sd],
+                [yi - 0.12] * 2, color=COLORS["VB"], lw=2)
+        ax.plot((r["vb"] - r["mean"]) / sd, yi - 0.12, "s", color=COLORS["VB"], ms=4)
+        ax.plot((r["em"] - r["mean"]) / sd, yi, "D", color=COLORS["EM MAP"], ms=4)
+    ax.set_yticks(y, [f"{r['parameter']} ({r['vb_coverage']:.0%})" for r in rows], fontsize=7)
+    ax.axvline(0, color="0.8", lw=1)
+    ax.set_xlabel("(value - posterior mean) / posterior sd")
+    ax.plot([], [], color="C0", lw=2, label=f"posterior {ci}")
+    ax.plot([], [], color=COLORS["VB"], lw=2, label=f"VB {ci} (posterior mass it holds)")
+    ax.plot([], [], "D", color=COLORS["EM MAP"], label="EM MAP")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.5 / (0.32 * n + 1.2) - 0.08),
+              ncols=3, frameon=False)
     return _save(fig, path)
 
 

@@ -25,11 +25,11 @@ import xarray as xr
 
 from models.results import loo_pit_view, point_of
 from reports import figures
-from reports.compare import ci_label, compare, sampling_problems, summary
+from reports.compare import ci_label, compare, compare_vb, sampling_problems, summary
 from reports.tables import as_frame
 
 #: estimate label of each EM-like file's ``method`` attribute
-_LABELS = {"em-mle": "EM MLE", "em-map": "EM MAP", "truth": "true mixture"}
+_LABELS = {"em-mle": "EM MLE", "em-map": "EM MAP", "vb": "VB", "truth": "true mixture"}
 _FOREST_ROWS = 80        # past this many scalars the forest plot shows pi and mu only
 _PLOT_SCALARS = 20       # rank and trace plots: at most this many scalars (ArviZ's limit is 40)
 
@@ -113,7 +113,8 @@ class Results:
         self.record = json.loads(path.read_text()) if path.exists() else {}
         self.post = self.trees.get("posterior")
         self.em_map, self.em_mle = self.trees.get("em_map"), self.trees.get("em_mle")
-        self.points = [t for t in (self.em_mle, self.em_map, self.trees.get("em"),
+        self.vb = self.trees.get("vb")
+        self.points = [t for t in (self.em_mle, self.em_map, self.trees.get("em"), self.vb,
                                    self.trees.get("simulated"), self.trees.get("predict"))
                        if t is not None]
         self.ref = self.post if self.post is not None else next(iter(self.points), None)
@@ -228,6 +229,21 @@ def _comparison(res, out):
                          "r_hat", "ess_bulk"] if res.em_mle is not None else None)
 
 
+def _variational(res, out):
+    if res.vb is None or res.post is None or res.em_map is None:
+        return None
+    rows = compare_vb(res.comparison[0], res.vb, res.post)
+    cover = [r["vb_coverage"] for r in rows]
+    ratio = [r["vb_sd_ratio"] for r in rows]
+    return (f"<p>VB's intervals hold {min(cover):.0%}-{max(cover):.0%} of the posterior's draws "
+            f"(median {np.median(cover):.0%}); its sds are {min(ratio):.2f}-{max(ratio):.2f} of "
+            f"the posterior's; its means lie within {max(abs(r['vb_z']) for r in rows):.2f} "
+            "posterior sd of the posterior's.</p>"
+            + _img(figures.vb_intervals(out / "variational.png", rows, ci_label()))
+            + _table(rows, ["parameter", "em_mle", "em", "vb", "mean", "vb_sd", "sd",
+                            "vb_sd_ratio", "vb_z", "vb_coverage"]))
+
+
 def _ppc(res, out):
     if res.post is None or "posterior_predictive" not in res.post.children:
         return None
@@ -324,6 +340,13 @@ SECTIONS = (
             "EM estimate, posterior mean, sd, {ci} (lower, upper), r_hat and ESS; 'inside' says "
             "whether EM lies inside the posterior interval.",
             _comparison),
+    Section("variational", "Variational Bayes against the posterior",
+            "The same model and prior by three estimators: EM (MLE, MAP), variational Bayes and "
+            "the posterior's draws. Per scalar: VB's {ci} (orange) under the posterior's (blue), "
+            "in posterior sd units, and the share of the posterior's draws inside VB's interval "
+            "(in brackets; the interval's probability when VB is right). Mean-field VB tends to "
+            "sds that are too small and to one mode of a multimodal posterior.",
+            _variational),
     Section("ppc", "Posterior predictive check",
             "Observed marginal densities (black) against data sets simulated from posterior draws "
             "(blue): the black line should look like one of the blue ones.",
@@ -363,7 +386,7 @@ def _banner(res):
 def sections(folder, out=None, skip=(), ready=None):
     """Build the report's sections from the results in ``folder``, writing each figure as PNG.
 
-    Reads what exists of ``em.nc``, ``em_mle.nc``, ``em_map.nc``, ``posterior.nc``,
+    Reads what exists of ``em.nc``, ``em_mle.nc``, ``em_map.nc``, ``vb.nc``, ``posterior.nc``,
     ``posterior_K*.nc``, ``predict.nc``, ``simulated.nc``, ``select.csv`` and ``run.json``.
 
     Parameters

@@ -13,13 +13,21 @@ import dataclasses
 import warnings
 
 import numpy as np
+import xarray as xr
 
 import em
+from em.variational import VBResult
 from models.params import GMMParams
 from models.pymc.inputs import check_count, check_inputs, check_start
 from models.pymc.routes import DEFAULT_SAMPLER, Settings, route
 from models.pymc.sampling import default_cores, run
-from models.results import match_labels, name_features, point_to_datatree
+from models.results import (
+    draws_to_datatree,
+    match_labels,
+    name_features,
+    point_to_datatree,
+    with_groups,
+)
 from models.seeds import describe, seed_sequence
 from models.validation import check_X, feature_names_of
 
@@ -163,18 +171,74 @@ def em_to_datatree(em_result, X, feature_names=None):
 
 
 def align(result, reference):
-    """An EM result with its components relabelled onto ``reference`` (the posterior's labels).
+    """An EM or VB result with its components relabelled onto ``reference`` (the posterior's labels).
 
     Parameters
     ----------
-    result : em.EMResult
+    result : em.EMResult or em.variational.VBResult
     reference : GMMParams
 
     Returns
     -------
-    em.EMResult
+    em.EMResult or em.variational.VBResult
     """
     perm = match_labels(result.params.pi, result.params.mu, reference)
     if np.array_equal(perm, np.arange(len(perm))):
         return result
+    if isinstance(result, VBResult):
+        return dataclasses.replace(result, posterior=result.posterior.permute(perm))
     return dataclasses.replace(result, params=result.params.permute(perm))
+
+
+def vb_to_datatree(vb_result, X, feature_names=None, draws=1000, random_seed=0):
+    """A variational posterior in the results schema: its draws, its means and its factors.
+
+    Parameters
+    ----------
+    vb_result : em.variational.VBResult
+    X : array-like of shape (N, d)
+        The data the result was fitted on.
+    feature_names : sequence of str or None
+    draws : int
+        Independent draws from ``q(pi, mu, Sigma)``: the ``posterior`` group (one chain).
+    random_seed : int or numpy.random.SeedSequence
+
+    Returns
+    -------
+    xarray.DataTree
+        ``posterior`` (the draws), ``responsibilities`` (``q(z)``), ``log_likelihood`` (per
+        draw, within :data:`models.results.MAX_LOG_LIKELIHOOD_VALUES`), ``observed_data``, and
+        ``variational``: the means ``pi``, ``mu``, ``Sigma`` (``E[Sigma]``, NaN where it has
+        none) and the factors' parameters ``alpha``, ``kappa``, ``sigma_shape``, ``sigma_scale``
+        (inverse-Wishart ``nu``, ``Psi`` or inverse-gamma ``a``, ``b``, one per component);
+        attrs ``method = "vb"``, the ELBO, iterations, convergence, the effective number of
+        components.
+    """
+    if not isinstance(vb_result, VBResult):
+        raise TypeError(f"vb_result must be an em.variational.VBResult, got "
+                        f"{type(vb_result).__name__}.")
+    feature_names = feature_names_of(X, feature_names)
+    q = vb_result.posterior
+    X = check_X(X, d=q.d).astype(np.float64, copy=False)
+    rng = np.random.default_rng(seed_sequence(random_seed))
+    drawn = q.draw(check_count(draws, "draws"), rng)
+    dt = draws_to_datatree(drawn["pi"], drawn["mu"], drawn["Sigma"], X, q.covariance_type,
+                           gamma=vb_result.gamma)
+    storage, K = q.family.storage, q.K
+    mean = q.mean()
+    dims = storage.dims
+    variational = xr.Dataset({
+        "pi": (("component",), mean["pi"]), "mu": (("component", "feature"), mean["mu"]),
+        "Sigma": (dims, mean["Sigma"]), "alpha": (("component",), q.alpha),
+        "kappa": (("component",), q.kappa),
+        "sigma_shape": (("component",), np.broadcast_to(q.shape, (K,)).copy()),
+        "sigma_scale": (dims, storage.from_components(q.scale, K))},
+        coords={"component": np.arange(K), "feature": np.arange(q.d),
+                "feature_bis": np.arange(q.d)})
+    dt = with_groups(dt, variational=variational)
+    dt.attrs.update({"method": "vb", "elbo": vb_result.elbo, "n_iter": vb_result.n_iter,
+                     "converged": int(vb_result.converged),
+                     "effective_n_components": vb_result.effective_n_components_,
+                     "weight_threshold": vb_result.weight_threshold,
+                     "random_seed": describe(seed_sequence(random_seed))})
+    return name_features(dt, feature_names)

@@ -17,7 +17,7 @@ from models.prior import Prior
 from models.results import versions
 from reports import joint
 from reports.io import dataset_name, load_data
-from reports.options import read_options, split_names
+from reports.options import UserError, read_options, split_names
 from reports.tables import as_frame
 
 OUT_ROOT = Path("reports/out")
@@ -52,6 +52,20 @@ def fit(X, args, use_map, seq, progress=True):
     """EM for ``args``' K and type: the MLE, or the MAP under ``Prior.default``."""
     prior = Prior.default(X, args.components, args.covariance_type) if use_map else None
     return em.fit(X, args.components, args.covariance_type, prior=prior,
+                  n_init=getattr(args, "n_init", 5), max_iter=getattr(args, "max_iter", 1000),
+                  random_state=seq, progress=progress)
+
+
+def vb(X, args, seq, progress=True):
+    """Variational Bayes for ``args``' K and type under ``Prior.default`` (``--vb``)."""
+    from models.families import FAMILIES, family  # the conjugate families, by the table
+
+    if not family(args.covariance_type).conjugate:
+        names = ", ".join(f.name for f in FAMILIES if f.conjugate)
+        raise UserError(f"--vb needs a conjugate family ({names}, or full, tied, diag, "
+                        f"spherical); --covariance-type {args.covariance_type} has none.")
+    prior = Prior.default(X, args.components, args.covariance_type)
+    return em.fit(X, args.components, args.covariance_type, prior=prior, method="vb",
                   n_init=getattr(args, "n_init", 5), max_iter=getattr(args, "max_iter", 1000),
                   random_state=seq, progress=progress)
 

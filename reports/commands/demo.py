@@ -6,8 +6,8 @@ from reports import options
 
 NAME = "demo"
 SUMMARY = "Run the whole pipeline on Old Faithful"
-DESCRIPTION = ("Selects K and the type by BIC, fits the MLE and MAP, samples, compares, and "
-               "renders the report.")
+DESCRIPTION = ("Selects K and the type by BIC, fits the MLE, MAP and variational Bayes, samples, "
+               "compares, and renders the report.")
 
 
 def add_arguments(p):
@@ -111,7 +111,8 @@ def _demo(X, names, args, out, pool, t0, timings):
     from reports.io import write_json
     from reports.select import best, select_grid
 
-    select_seq, em_seq, sampler_seq, *neighbour_seqs = seed_sequence(args.seed, "--seed").spawn(5)
+    select_seq, em_seq, sampler_seq, *neighbour_seqs, vb_seq = seed_sequence(
+        args.seed, "--seed").spawn(6)
     # the demo samples its choice with PyMC: choose among the families the PyMC model has
     rows = select_grid(X, args.kmax, SKLEARN_TYPES, random_state=select_seq, progress=True)
     runs.write_rows(out / "select.csv", rows)
@@ -145,6 +146,7 @@ def _demo(X, names, args, out, pool, t0, timings):
     timings["sample_s"] = time.perf_counter() - t_nuts
     timings.update(sample_neighbours(X, here, ct, short, names, out, [seqs[k] for k in here]))
     rows_c, agreement = compare(em_map, dt, em_mle_dt=em_mle)
+    rows_c = _with_vb(X, args, names, out, mapped.params, dt, rows_c, vb_seq)
     runs.write_rows(out / "comparison.csv", rows_c)
     ready = None
     if helper:
@@ -167,11 +169,26 @@ def _demo(X, names, args, out, pool, t0, timings):
     print(line)
     runs.warn_sampling(dt)
     worst = max(r["r_hat"] for r in rows_c)
+    cover = sorted(r["vb_coverage"] for r in rows_c)
     print(f"[4/5] max r_hat {worst:.4f}; mean |EM gamma - posterior| "
-          f"{agreement['mean_abs_gamma_diff']:.4f}")
+          f"{agreement['mean_abs_gamma_diff']:.4f}; VB's intervals hold {cover[0]:.0%}-"
+          f"{cover[-1]:.0%} of the posterior's draws")
     timings["total_before_report_s"] = time.perf_counter() - t0
     write_json(out / "run.json", runs.record(
-        args, names, title=f"Old Faithful: K={K} {ct} by EM and NUTS", model=f"K={K} {ct}",
+        args, names, title=f"Old Faithful: K={K} {ct} by EM, VB and NUTS", model=f"K={K} {ct}",
         timings=timings, label_alignment=f"{dt.attrs.get('relabel_draws_permuted', 0)} draws "
         "permuted onto the EM MAP labels (Hungarian matching)", agreement=agreement))
     render(out, ready=ready)
+
+
+def _with_vb(X, args, names, out, reference, post, rows, seq):
+    """Variational Bayes on the posterior's labels: vb.nc, and its columns in the comparison."""
+    from reports import joint, runs
+    from reports.compare import compare_vb
+
+    fit_seq, draw_seq = seq.spawn(2)
+    vb = joint.align(runs.vb(X, args, fit_seq, progress=False), reference)
+    vb_dt = joint.vb_to_datatree(vb, X, names, draws=args.chains * args.draws,
+                                 random_seed=draw_seq)
+    vb_dt.to_netcdf(out / "vb.nc")
+    return compare_vb(rows, vb_dt, post)

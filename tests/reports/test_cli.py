@@ -18,13 +18,14 @@ from scipy.stats import kstest
 
 import em
 import reports.joint
-from models import load_faithful
+from models import Prior, load_faithful
 from models.results import (
     loo_pit_view,
     point_to_datatree,
     point_to_params,
     with_groups,
 )
+from models.seeds import seed_sequence
 from reports.cli import main
 from reports.html import SECTIONS
 from reports.joint import em_to_datatree
@@ -115,6 +116,36 @@ def test_sample_with_one_chain_has_no_r_hat_and_no_error(tmp_path, capsys):
         1, 100, 2, 2)
 
 
+def test_fit_vb_writes_the_variational_posterior(tmp_path, capsys):
+    code, out, _ = run(capsys, "fit", "faithful", "-k", "2", "--vb", "--out", tmp_path / "vb")
+    assert code == 0 and "ELBO" in out and "effective components 2 of 2" in out
+    X, _ = load_faithful()
+    fit_seq, _ = seed_sequence(0, "--seed").spawn(2)
+    res = em.fit(X, 2, "full", prior=Prior.default(X, 2, "full"), method="vb",
+                 random_state=fit_seq)
+    assert f"{res.elbo:.6f}" in out
+    dt = xr.open_datatree(tmp_path / "vb" / "vb.nc")
+    assert dt.attrs["method"] == "vb" and dt.attrs["elbo"] == pytest.approx(res.elbo)
+    assert {"posterior", "variational", "responsibilities", "log_likelihood",
+            "observed_data"} <= set(dt.children)
+    assert dt["posterior"]["mu"].shape == (1, 1000, 2, 2)       # draws of q, one chain
+    assert dt["log_likelihood"]["x"].shape == (1, 1000, 272)
+    q = res.posterior
+    v = dt["variational"]
+    np.testing.assert_allclose(v["mu"].values, q.m, rtol=1e-10)
+    np.testing.assert_allclose(v["alpha"].values, q.alpha, rtol=1e-10)
+    np.testing.assert_allclose(v["sigma_shape"].values, q.shape, rtol=1e-10)
+    np.testing.assert_allclose(v["Sigma"].values, q.mean()["Sigma"], rtol=1e-10)
+    np.testing.assert_allclose(dt["responsibilities"]["gamma"].values, res.gamma, atol=1e-12)
+    # the draws are q's: their means within 4 Monte-Carlo standard errors of q's means
+    draws = dt["posterior"]["mu"].values[0]
+    se = draws.std(axis=0) / np.sqrt(1000)
+    assert np.all(np.abs(draws.mean(axis=0) - q.m) < 4 * se)
+    assert run(capsys, "report", tmp_path / "vb")[0] == 0
+    page = (tmp_path / "vb" / "index.html").read_text()
+    assert "<img" in page.split('id="data"')[1].split("</section>")[0]
+
+
 def test_sample_compare_and_report(tmp_path, capsys):
     code, out, _ = run(capsys, "sample", "faithful", "-k", "2", *FAST, "--out",
                        str(tmp_path / "p"))
@@ -139,6 +170,13 @@ def test_sample_compare_and_report(tmp_path, capsys):
         # the MLE on the posterior's labels: near the posterior, not 40-90 sd away
         assert abs(float(r["em_mle"]) - float(r["mean"])) < 5 * float(r["sd"]), r
     assert "responsibilities: mean |EM - posterior|" in out
+    # variational Bayes under the same prior: on Old Faithful it is right, scalar by scalar
+    assert {"vb", "vb_sd", "vb_lower", "vb_upper", "vb_coverage", "vb_sd_ratio"} <= set(rows[0])
+    for r in rows:
+        assert 0.7 < float(r["vb_coverage"]) < 0.99, r
+        assert 0.75 < float(r["vb_sd_ratio"]) < 1.25, r
+        assert abs(float(r["vb"]) - float(r["mean"])) < 0.5 * float(r["sd"]), r
+    assert "VB's 89% ETI intervals hold" in out
     # one interval convention: ArviZ's default (the summary's own columns)
     post = xr.open_datatree(tmp_path / "c" / "posterior.nc")
     summ = az.summary(post, var_names=["pi"], round_to="none")
@@ -162,8 +200,8 @@ def test_sample_compare_and_report(tmp_path, capsys):
     code, out, _ = run(capsys, "report", str(tmp_path / "c"))
     assert code == 0
     page = (tmp_path / "c" / "index.html").read_text()
-    for sid in ("data", "forest", "comparison", "rank", "trace", "energy", "responsibilities",
-                "ppc", "diagnostics"):
+    for sid in ("data", "forest", "comparison", "variational", "rank", "trace", "energy",
+                "responsibilities", "ppc", "diagnostics"):
         assert f'id="{sid}"' in page
         section = page.split(f'id="{sid}"')[1].split("</section>")[0]
         assert "Not available" not in section, sid
@@ -179,13 +217,13 @@ def test_demo_report_has_every_section(tmp_path, capsys):
         assert "Not available" not in section, sid
         assert "How to read it" in section
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    # data, classification, uncertainty, density, selection, rank, trace, energy, forest, ppc,
-    # loo_pit, gamma, loo
-    assert len(images) == 13
+    # data, classification, uncertainty, density, selection, rank, trace, energy, forest,
+    # variational, ppc, loo_pit, gamma, loo
+    assert len(images) == 14
     for b64 in images:
         Image.open(io.BytesIO(base64.b64decode(b64))).verify()
     pngs = sorted(folder.glob("*.png"))
-    assert len(pngs) == 13
+    assert len(pngs) == 14
     for p in pngs:
         Image.open(p).verify()
     record = json.loads((folder / "run.json").read_text())
@@ -217,6 +255,9 @@ def test_demo_report_has_every_section(tmp_path, capsys):
         (["fit", "faithful", "-k", "300"], "exceeds the number of observations"),
         (["fit", "faithful", "-k", "2", "--covariance-type", "fullish"], "invalid choice"),
         (["fit", "faithful"], "required: -k"),
+        (["fit", "faithful", "-k", "2", "--vb", "--covariance-type", "VEV"],
+         "--vb needs a conjugate family"),
+        (["fit", "faithful", "-k", "2", "--vb", "--map"], "not allowed with argument"),
         (["fit", "faithful", "-k", "2", "--out", "EXISTING"], "gmm did not write"),
         (["fit", "faithful", "-k", "2", "--out", "EXISTING", "--force"], "gmm did not write"),
         (["select", "faithful", "--types", "full,fullish"], "unknown covariance type"),

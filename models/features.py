@@ -44,7 +44,7 @@ from models.storage import LINEAR, PRODUCTS, SQUARES, vech_index
 
 __all__ = ["LINEAR", "PRODUCTS", "SQUARES", "LogJoint", "SufficientStats", "block_stats",
            "default_chunk", "design_moments", "features", "float64_sums", "log_joint_of",
-           "n_dims", "n_features", "normalise", "stats_from_moments", "vech_index"]
+           "log_joint_stacked", "n_dims", "n_features", "normalise", "stats_from_moments", "vech_index"]
 
 
 def n_features(d, kind):
@@ -470,3 +470,53 @@ def block_stats(Xb, g, storage):
         GZ_b, XX_b = design_moments(gb.T, Z, storage, gb.sum(axis=1))
         GZ, XX = GZ + GZ_b, (None if XX_b is None else XX + XX_b)
     return stats_from_moments(GZ, XX, storage)
+
+
+# ----------------------------------------------------------------------------------------------
+# the kernel for a stack of mixtures (posterior draws, chains of a sampler)
+
+
+def log_joint_stacked(log_pi, mu, prec, log_det_prec, kind):
+    r"""The log joint's kernel for many mixtures at once: one row of coefficients per component.
+
+    :meth:`models.storage.Storage.kernel`'s coefficients (in the non-factored form), for a stack
+    of ``S`` mixtures of ``K`` components given by their precisions, in the features of data
+    centred where the means are (pass means already minus the shift):
+
+    .. math:: A_k = \bigl(\log \pi_k - \tfrac d2 \log 2\pi + \tfrac12 \log|\Lambda_k|
+        - \tfrac12 \mu_k^T \Lambda_k \mu_k,\ \ \Lambda_k \mu_k,\ \ -\tfrac12 \Lambda_{k,ii},
+        \ -\Lambda_{k,ij}\ (i < j)\bigr)
+
+    LINEAR leaves out the row term ``-x^T Lambda x / 2`` (every component of one mixture shares
+    it: it cancels in the responsibilities, and its sum over a block is
+    ``-<Lambda, sum_n x_n x_n^T> / 2``); SQUARES takes the diagonal precisions.
+
+    Parameters
+    ----------
+    log_pi : ndarray of shape (S, K)
+    mu : ndarray of shape (S, K, d)
+        Means, centred as the features are.
+    prec : ndarray of shape (S, K, d, d) or (S, K, d)
+        Precision matrices (LINEAR, PRODUCTS), or the precisions of each feature (SQUARES).
+    log_det_prec : ndarray of shape (S, K)
+        ``log|Lambda_k|``.
+    kind : {LINEAR, SQUARES, PRODUCTS}
+
+    Returns
+    -------
+    LogJoint
+        ``A`` of shape (S K, p): row ``s K + k`` is component k of mixture s.
+    """
+    S, K, d = mu.shape
+    if kind == SQUARES:
+        lin = prec * mu
+        quad = [-0.5 * prec]
+    else:
+        lin = np.einsum("skij,skj->ski", prec, mu)
+        quad = []
+        if kind == PRODUCTS:
+            i, j = vech_index(d)
+            quad = [-prec[..., i, j] * np.where(i == j, 0.5, 1.0)]
+    c = log_pi - 0.5 * d * np.log(2 * np.pi) + 0.5 * log_det_prec - 0.5 * (mu * lin).sum(-1)
+    A = np.concatenate([c[..., None], lin, *quad], axis=-1)
+    return LogJoint(kind, A.reshape(S * K, -1))

@@ -786,6 +786,9 @@ def label_invariant(tree, prior):
 def invariant_diagnostics(tree):
     """r_hat, bulk and tail ESS of every label-invariant scalar (ArviZ's rank-normalised split r_hat).
 
+    ``arviz.rhat`` and ``arviz.ess`` (ArviZ 1.3 re-exports them from ``arviz_stats``, imported
+    here without the plotting half of ArviZ, which loads matplotlib).
+
     Parameters
     ----------
     tree : xarray.DataTree or xarray.Dataset
@@ -797,14 +800,14 @@ def invariant_diagnostics(tree):
         Index ``log_likelihood``, ``log_posterior``, ``pi_sorted[0]`` ... ``pi_sorted[K-1]``;
         columns ``r_hat``, ``ess_bulk``, ``ess_tail`` (r_hat is NaN for one chain).
     """
-    import arviz as az  # only once there are draws to diagnose
     import pandas as pd
+    from arviz_stats import ess, rhat  # only once there are draws to diagnose
 
     ds = tree["label_invariant"].to_dataset() if isinstance(tree, xr.DataTree) else tree
     ds = ds[["log_likelihood", "log_posterior", "pi_sorted"]]
-    columns = {"r_hat": az.rhat(ds, sample_dims=["chain", "draw"]),
-               "ess_bulk": az.ess(ds, sample_dims=["chain", "draw"], method="bulk"),
-               "ess_tail": az.ess(ds, sample_dims=["chain", "draw"], method="tail")}
+    columns = {"r_hat": rhat(ds, sample_dims=["chain", "draw"]),
+               "ess_bulk": ess(ds, sample_dims=["chain", "draw"], method="bulk"),
+               "ess_tail": ess(ds, sample_dims=["chain", "draw"], method="tail")}
     rows = {}
     for col, res in columns.items():
         for name in ("log_likelihood", "log_posterior"):

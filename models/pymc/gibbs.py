@@ -110,25 +110,27 @@ class Conjugate:
     """What a run fixes: the data's feature rows and the prior, in the sampler's terms.
 
     The data are centred at ``shift`` (their column means) before the features are built; the
-    means (``m0``, ``mu``) are kept in the same centred coordinates while sampling.
+    means (``m0``, ``mu``) are kept in the same centred coordinates while sampling. Every chain
+    samples the same data, or (:func:`sample_batch`) each chain its own data set of one shape:
+    then the arrays below have a leading chain axis of length C where they have 1.
 
     Attributes
     ----------
     fam : Family
     K, N, d : int
-    Z : list of ndarray of shape (p, n)
+    Z : list of ndarray of shape (p, n) or (C, p, n)
         The feature rows of the centred data (:func:`models.features.features`), by blocks of
         ``n`` rows sized as EM's (:func:`models.features.default_chunk` for every chain's
         components), so that a block's features and log joints stay in cache between the
         two products that read them.
     starts : list of int
         The first row of each block.
-    XX : ndarray of shape (d, d) or None
+    XX : ndarray of shape (1, 1, d, d) or (C, 1, d, d), or None
         ``sum_n x_n x_n^T`` of the centred data, for a covariance every component shares (EEE):
         its statistics pool the second moments.
-    shift : ndarray of shape (d,)
+    shift : ndarray of shape (1, 1, d) or (C, 1, d)
     alpha : ndarray of shape (K,)
-    m0 : ndarray of shape (d,)
+    m0 : ndarray of shape (1, 1, d) or (C, 1, d)
         Centred.
     kappa0 : float
     shape0, scale0 : float and ndarray
@@ -170,18 +172,25 @@ def conjugate(inputs, chains=4):
     -------
     Conjugate
     """
-    X, fam, prior = inputs.X, inputs.family, inputs.prior
+    return _conjugate(inputs.X[None], inputs.K, inputs.family, inputs.prior, chains)
+
+
+def _conjugate(Xs, K, fam, prior, chains):
+    """:func:`conjugate` of R data sets (R, N, d): one for every chain, or R = 1 for all."""
     storage = fam.storage
-    shift = X.mean(axis=0)
-    rows = default_chunk(chains * inputs.K, inputs.d, storage)
-    starts = list(range(0, inputs.N, rows))
-    Z = [features(X[r:r + rows], shift, storage.kind, np.float64) for r in starts]
+    R, N, d = Xs.shape
+    shift = Xs.mean(axis=1)                                          # (R, d)
+    rows = default_chunk(chains * K, d, storage)
+    starts = list(range(0, N, rows))
+    Z = [np.stack([features(X[r:r + rows], c, storage.kind, np.float64) for X, c in zip(Xs, shift)])
+         for r in starts]
     # tied: the features are the centred rows, whose second moment the statistics pool
-    XX = sum(Zb @ Zb.T for Zb in Z) if storage.shared else None
+    XX = sum(Zb @ np.swapaxes(Zb, -1, -2) for Zb in Z)[:, None] if storage.shared else None
+    if R == 1:
+        Z = [Zb[0] for Zb in Z]
     shape0, scale0 = storage.prior_scale(prior)
-    return Conjugate(fam=fam, K=inputs.K, N=inputs.N, d=inputs.d, Z=Z, starts=starts, XX=XX,
-                     shift=shift,
-                     alpha=prior.alpha_for(inputs.K), m0=prior.m0 - shift,
+    return Conjugate(fam=fam, K=K, N=N, d=d, Z=Z, starts=starts, XX=XX, shift=shift[:, None],
+                     alpha=prior.alpha_for(K), m0=(prior.m0 - shift)[:, None],
                      kappa0=float(prior.kappa0), shape0=float(shape0),
                      scale0=np.asarray(scale0, dtype=np.float64))
 
@@ -237,7 +246,7 @@ def conditionals(cj, GZ):
     kappa = cj.kappa0 + counts
     m = (stats.s.reshape(C, K, d) + cj.kappa0 * cj.m0) / kappa[..., None]
     if storage.matrix:
-        T = (cj.kappa0 * cj.m0[:, None] * cj.m0[None, :]
+        T = (cj.kappa0 * cj.m0[..., :, None] * cj.m0[..., None, :]
              - kappa[..., None, None] * m[..., :, None] * m[..., None, :])
         if storage.shared:
             W, n = cj.XX + T.sum(axis=1, keepdims=True), counts.sum(axis=1, keepdims=True)
@@ -482,6 +491,17 @@ def _log_sum(E, m):  # pragma: no cover - compiled
     return out
 
 
+def _moments(G, Zb, storage, C):
+    """:func:`models.features.design_moments` of a block; with a data set per chain, per chain."""
+    if Zb.ndim == 2:
+        return design_moments(G, Zb, storage, w=False)[0]
+    G3 = G.reshape(C, -1, G.shape[-1])
+    GZ = G3 @ np.swapaxes(Zb, -1, -2)
+    if storage.kind == LINEAR:                       # the implicit 1, then x
+        GZ = np.concatenate([G3.sum(axis=-1, keepdims=True), GZ], axis=-1)
+    return GZ.reshape(G.shape[0], -1)
+
+
 class Chains:
     """C chains of the sampler, advanced together: one sweep is a handful of array operations.
 
@@ -507,7 +527,7 @@ class Chains:
         # the allocations that gave the current parameters: none yet for the start
         self.counts = N * self.pi
         self.z = np.zeros((C, N), dtype=np.int8 if K < 128 else np.int64)
-        rows = cj.Z[0].shape[1]
+        rows = cj.Z[0].shape[-1]
         self.G = np.empty((C * K, rows))
         self.E = np.empty(C * K * rows)
         self.m = np.empty((C, rows))
@@ -522,8 +542,17 @@ class Chains:
         """Each block's ``exp(log joint - max)`` (C, K, n), its max (C, n) and first row."""
         C, K = self.C, self.cj.K
         for r, Zb in zip(self.cj.starts, self.cj.Z):
-            n = Zb.shape[1]
-            E = kernel(Zb, out=self.E, shared=False)[0].reshape(C, K, n)
+            n = Zb.shape[-1]
+            if Zb.ndim == 2:
+                E = kernel(Zb, out=self.E, shared=False)[0].reshape(C, K, n)
+            else:                                     # a data set per chain
+                A = kernel.A.reshape(C, K, -1)
+                E = self.E[:C * K * n].reshape(C, K, n)
+                if kernel.kind == LINEAR:
+                    np.matmul(A[..., 1:], Zb, out=E)
+                    E += A[..., :1]
+                else:
+                    np.matmul(A, Zb, out=E)
             m = self.m[:, :n]
             _subtract_max(E, m)
             np.exp(E, out=E)
@@ -533,7 +562,7 @@ class Chains:
         """EEE's term every component shares, ``-<Lambda, sum_n x_n x_n^T> / 2``, per chain."""
         if self.cj.storage.kind != LINEAR:
             return 0.0
-        return -0.5 * np.einsum("cij,ij->c", self.prec[:, 0], self.cj.XX)
+        return -0.5 * (self.prec[:, 0] * self.cj.XX[:, 0]).sum(axis=(-1, -2))
 
     def log_likelihood(self):
         """``sum_n log p(x_n | theta)`` of each chain's current parameters.
@@ -559,10 +588,10 @@ class Chains:
         log_lik = self._row_term()
         GZ = 0.0
         for r, Zb, E, m in self._blocks(self._kernel()):
-            n = Zb.shape[1]
+            n = Zb.shape[-1]
             G = self.G[:, :n]
             log_lik = log_lik + _allocate(E, m, u[:, r:r + n], self.z[:, r:r + n], G, counts)
-            GZ = GZ + design_moments(G, Zb, cj.storage, w=False)[0]
+            GZ = GZ + _moments(G, Zb, cj.storage, self.C)
         cond = conditionals(cj, GZ)
         self.pi = draw_weights(cond.alpha, rng)
         self.Sigma, self.prec, self.log_det, self.mu = draw_components(cj, cond, rng)
@@ -661,18 +690,40 @@ class Record:
 
 def _worst(diag):
     """The quantity furthest from converged, as a few words: "log_likelihood r_hat 1.04"."""
-    r_hat = diag["r_hat"].fillna(np.inf)
-    if (r_hat > MAX_R_HAT).any():
-        name = r_hat.idxmax()
+    r_hat = diag["r_hat"]
+    if r_hat.notna().any() and (r_hat.fillna(np.inf) > MAX_R_HAT).any():
+        name = r_hat.fillna(np.inf).idxmax()
         value = diag.loc[name, "r_hat"]
         return f"{name} r_hat {value:.3f}" if np.isfinite(value) else f"{name} r_hat undefined"
     name = diag["ess_bulk"].idxmin()
     return f"{name} bulk ESS {diag.loc[name, 'ess_bulk']:.0f}"
 
 
+def summary_of(diag):
+    """"label-invariant r_hat <= 1.004, bulk ESS >= 1869" (one chain: its ESS only)."""
+    ess = f"bulk ESS >= {diag['ess_bulk'].min():.0f}"
+    if diag["r_hat"].isna().all():
+        return f"label-invariant {ess} (one chain: no r_hat)"
+    return f"label-invariant r_hat <= {diag['r_hat'].max():.3f}, {ess}"
+
+
 def converged(diag):
-    """Whether every label-invariant quantity has r_hat <= 1.01 and bulk ESS >= 400."""
-    return bool((diag["r_hat"] <= MAX_R_HAT).all() and (diag["ess_bulk"] >= MIN_ESS).all())
+    """Whether every label-invariant quantity has r_hat <= 1.01 and bulk ESS >= 400.
+
+    One chain has no r_hat (NaN): its ESS alone decides.
+
+    Parameters
+    ----------
+    diag : pandas.DataFrame
+        :func:`models.results.invariant_diagnostics`.
+
+    Returns
+    -------
+    bool
+    """
+    r_hat = diag["r_hat"]
+    return bool((r_hat.isna().all() or (r_hat <= MAX_R_HAT).all())
+                and (diag["ess_bulk"] >= MIN_ESS).all())
 
 
 def _until_converged(chains, prior, settings, keep_z):
@@ -724,18 +775,18 @@ def _fixed(chains, prior, settings, keep_z):
     if settings.tune:
         chains.advance(settings.tune, Record(chains, 0, False), settings.tune + 1)
     record = Record(chains, settings.draws, keep_z)
-    chains.advance(settings.draws, record, 1)
+    chains.advance(settings.draws * settings.thin, record, settings.thin)
     chains.settle()
     seconds = time.perf_counter() - t0
     diag = invariant_diagnostics(record.invariants(prior))
     ok = converged(diag)
     line = (f"{chains.C} x {settings.draws:,} draws after {settings.tune:,} burn-in sweeps in "
-            f"{seconds:.1f} s: label-invariant r_hat <= {diag['r_hat'].max():.3f}, bulk ESS >= "
-            f"{diag['ess_bulk'].min():.0f}")
+            f"{seconds:.1f} s: {summary_of(diag)}")
     if not ok:
         line += f"; not converged ({_worst(diag)}): run longer, or leave draws to convergence"
-    return record, {"convergence": line, "converged": ok, "sweeps": settings.tune + settings.draws,
-                    "thin": 1, "burn_in": settings.tune, "diagnostics": diag}
+    return record, {"convergence": line, "converged": ok,
+                    "sweeps": settings.tune + settings.draws * settings.thin,
+                    "thin": settings.thin, "burn_in": settings.tune, "diagnostics": diag}
 
 
 def run(inputs, starts, settings):
@@ -785,3 +836,53 @@ def run(inputs, starts, settings):
     dt.attrs.update({"converged": int(info["converged"]), "inference_library": "gmm-suite gibbs",
                      "kept_draws": D})
     return dt
+
+
+def sample_batch(Xs, n_components, covariance_type, prior, starts, draws=200, tune=200, thin=1,
+                 random_seed=0):
+    """Sample the posteriors of many data sets of one shape, one chain each, in one program.
+
+    Each data set's chain is one of the sampler's vectorised chains (its own features,
+    statistics and conditionals); for simulation-based calibration. The draws are not
+    relabelled.
+
+    Parameters
+    ----------
+    Xs : array-like of shape (R, N, d)
+    n_components : int
+    covariance_type : str
+        A family the PyMC model has (see :func:`models.pymc.sample`).
+    prior : Prior
+        Proper; the same for every data set.
+    starts : sequence of GMMParams, length R
+    draws, tune, thin : int
+        ``tune`` sweeps, then ``draws`` kept states, every ``thin``-th sweep.
+    random_seed : int or numpy.random.SeedSequence
+
+    Returns
+    -------
+    xarray.Dataset
+        ``pi``, ``mu`` and ``Sigma`` with dimensions (replicate, draw, ...) and ``occupied``
+        (replicate, draw, component).
+    """
+    from models.pymc.inputs import check_count, check_inputs
+    from models.seeds import seed_sequence
+
+    checked = [check_inputs(X, n_components, covariance_type, prior, allow_flat=False)
+               for X in np.asarray(Xs, dtype=np.float64)]
+    first = checked[0]
+    if len(starts) != len(checked):
+        raise ValueError(f"starts has {len(starts)} starting points for {len(checked)} data sets; "
+                         "give one GMMParams per data set.")
+    draws, thin = check_count(draws, "draws"), check_count(thin, "thin")
+    tune = check_count(tune, "tune", 0)
+    cj = _conjugate(np.stack([c.X for c in checked]), first.K, first.family, first.prior,
+                    len(checked))
+    chains = Chains(cj, starts, np.random.default_rng(seed_sequence(random_seed)))
+    if tune:
+        chains.advance(tune, Record(chains, 0, False), tune + 1)
+    record = Record(chains, draws, False)
+    chains.advance(draws * thin, record, thin)
+    dims = {"pi": ("component",), "mu": ("component", "feature"),
+            "Sigma": first.family.storage.dims, "occupied": ("component",)}
+    return xr.Dataset({v: (("replicate", "draw") + dims[v], getattr(record, v)) for v in dims})

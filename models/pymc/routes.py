@@ -45,6 +45,9 @@ class Settings:
         The time budget of a run whose length convergence decides.
     keep_z : bool
         Keep the sampled allocations ``z`` of every kept draw (routes that sample them).
+    thin : int
+        The Gibbs route with fixed ``draws``: keep every ``thin``-th sweep (``draws * thin``
+        sweeps after the burn-in).
     """
 
     draws: int | None
@@ -56,6 +59,7 @@ class Settings:
     progressbar: bool = False
     max_seconds: float = 60.0
     keep_z: bool = False
+    thin: int = 1
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import time
 import numpy as np
 import xarray as xr
 
+from models.pymc.gibbs import converged, summary_of
 from models.pymc.inputs import check_count, check_inputs, check_start, jittered_starts
 from models.pymc.routes import DEFAULT_SAMPLER, FIXED_DRAWS, Settings, route
 from models.results import (
@@ -236,10 +237,9 @@ def fixed_length_line(dt, chains, draws, tune, seconds):
     str
     """
     diag = invariant_diagnostics(dt)
-    line = (f"{chains} x {draws:,} draws after {tune:,} tuning steps in {seconds:.1f} s: "
-            f"label-invariant r_hat <= {diag['r_hat'].max():.3f}, bulk ESS >= "
-            f"{diag['ess_bulk'].min():.0f}")
-    if not ((diag["r_hat"] <= 1.01).all() and (diag["ess_bulk"] >= 400).all()):
+    line = f"{chains} x {draws:,} draws after {tune:,} tuning steps in {seconds:.1f} s: " + \
+        summary_of(diag)
+    if not converged(diag):
         line += " (not converged by r_hat <= 1.01 and bulk ESS >= 400: sample longer)"
     return line
 

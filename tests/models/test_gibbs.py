@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from models import GMMParams, Prior, family, load_faithful, sample_params
+from models import GMMParams, Prior, family, load_faithful, sample_params, simulate
 from models import pymc as gmm_pymc
 from models.features import design_moments
 from models.pymc import gibbs
@@ -95,7 +95,7 @@ def test_every_full_conditional_is_the_models_conditional(covariance_type):
     assert dq == pytest.approx(expected, abs=1e-8 * (1 + abs(expected)))
     checked += 1
     # (mu_k, Sigma_k) | z, or (Sigma, mu) | z when shared: occupied and empty components
-    shift = cj.shift
+    shift = cj.shift[0, 0]
     for k in ([None] if fam.shared_prior else range(K)):
         q = _replace(p1, p2, k)
         dq = _log_block(fam, cond, k, p1.mu, p1.Sigma, shift) - \
@@ -104,3 +104,122 @@ def test_every_full_conditional_is_the_models_conditional(covariance_type):
         assert dq == pytest.approx(expected, abs=1e-8 * (1 + abs(expected))), k
         checked += 1
     assert checked >= 3
+
+
+# --- the draws -------------------------------------------------------------------------------
+def test_bartlett_draws_are_inverse_wishart():
+    # independent references: a diagonal entry of W^-1(nu, Psi) in d dimensions is
+    # InvGamma((nu - d + 1) / 2, Psi_ii / 2); for a fixed u, u^T Sigma^-1 u / u^T Psi^-1 u is
+    # chi^2(nu) (Sigma^-1 ~ Wishart(nu, Psi^-1))
+    rng = np.random.default_rng(3)
+    d, nu, M = 3, 7.5, 20_000
+    A = rng.normal(size=(d, d))
+    Psi = A @ A.T + np.eye(d)
+    Sigma, Lam, R, log_det = gibbs.draw_inverse_wishart(np.full(M, nu), np.broadcast_to(Psi, (M, d, d)),
+                                                        rng)
+    np.testing.assert_allclose(Lam[:50] @ Sigma[:50], np.broadcast_to(np.eye(d), (50, d, d)),
+                               atol=1e-9)
+    np.testing.assert_allclose(R @ np.swapaxes(R, 1, 2), Sigma, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(log_det, -np.linalg.slogdet(Sigma)[1], rtol=1e-10)
+    for i in range(d):
+        ig = stats.invgamma((nu - d + 1) / 2, scale=Psi[i, i] / 2)
+        assert stats.kstest(Sigma[:, i, i], ig.cdf).pvalue > 1e-3
+    u = rng.normal(size=d)
+    q = np.einsum("i,mij,j->m", u, Lam, u) / (u @ np.linalg.solve(Psi, u))
+    assert stats.kstest(q, stats.chi2(nu).cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("covariance_type", PYMC_TYPES)
+def test_an_empty_component_is_drawn_from_the_prior(covariance_type):
+    X = load_faithful()[0]
+    prior = Prior.default(X, 3, covariance_type)
+    cj = gibbs.conjugate(check_inputs(X, 3, covariance_type, prior, allow_flat=False), 1)
+    z = np.where(X[:, 0] > 3.5, 0, 1)[None]                  # component 2 empty
+    cond = gibbs.conditionals(cj, _onehot_moments(cj, z))
+    assert cond.counts[0, 2] == 0
+    np.testing.assert_allclose(cond.m[0, 2] + cj.shift[0, 0], prior.m0, rtol=1e-12)
+    assert cond.kappa[0, 2] == prior.kappa0 and cond.alpha[0, 2] == 1.0
+    if not family(covariance_type).shared_prior:
+        shape0, scale0 = family(covariance_type).storage.prior_scale(prior)
+        assert cond.shape[0, 2] == shape0
+        np.testing.assert_allclose(cond.scale[0, 2], scale0, rtol=1e-10, atol=1e-12)
+
+
+# --- simulation-based calibration ------------------------------------------------------------
+# Every replicate is one chain of one vectorised run (gibbs.sample_batch); with N = 10 the
+# prior's share of each conditional is large enough that both mutations below are seen.
+SBC_REPLICATES, SBC_N, SBC_DRAWS, SBC_THIN, SBC_BINS, ALPHA = 400, 10, 200, 3, 10, 0.001
+
+
+def _sbc_prior(d=2):
+    return Prior(alpha=[2.0, 2.0], m0=np.zeros(d), kappa0=0.05, nu0=d + 3.0,
+                 Psi0=np.eye(d) * 2.0 + 0.3)
+
+
+def sbc_pvalues(covariance_type, seed, d=2):
+    """Chi-square p-value of each scalar's rank histogram (truths from the prior, labels in the
+    order of mu[:, 0] for draws and truths alike)."""
+    rng = np.random.default_rng(seed)
+    prior = _sbc_prior(d)
+    truths = [sample_params(prior, 2, d, covariance_type, rng) for _ in range(SBC_REPLICATES)]
+    Xs = np.stack([simulate(t, SBC_N, rng)[0] for t in truths])
+    starts = [sample_params(prior, 2, d, covariance_type, rng) for _ in range(SBC_REPLICATES)]
+    post = gibbs.sample_batch(Xs, 2, covariance_type, prior, starts, draws=SBC_DRAWS, tune=200,
+                              thin=SBC_THIN, random_seed=int(rng.integers(2**31)))
+    ranks = {}
+    for r, truth in enumerate(truths):
+        pi, mu = post["pi"].values[r], post["mu"].values[r]
+        full = truth.family.to_full(post["Sigma"].values[r], 2, d)
+        order = np.argsort(mu[..., 0], axis=-1)
+        take = np.arange(SBC_DRAWS)[:, None]
+        pi, mu, full = pi[take, order], mu[take, order], full[take, order]
+        t = np.argsort(truth.mu[:, 0])
+        true_full = truth.to_full().Sigma[t]
+        scalars = {"pi[0]": (truth.pi[t][0], pi[:, 0])}
+        for k in range(2):
+            for i in range(d):
+                scalars[f"mu[{k},{i}]"] = (truth.mu[t][k, i], mu[:, k, i])
+                for j in range(i + 1):
+                    scalars[f"Sigma[{k},{i},{j}]"] = (true_full[k, i, j], full[:, k, i, j])
+        for name, (true, draws) in scalars.items():
+            ranks.setdefault(name, []).append(int((draws < true).sum()))
+    return {name: stats.chisquare(np.histogram(r, bins=SBC_BINS, range=(0, SBC_DRAWS + 1))[0]).pvalue
+            for name, r in ranks.items() if np.ptp(r) > 0}
+
+
+@pytest.mark.parametrize("covariance_type", PYMC_TYPES)
+def test_simulation_based_calibration(covariance_type):
+    pvals = sbc_pvalues(covariance_type, seed=11)
+    assert min(pvals.values()) > ALPHA, pvals
+
+
+def test_sbc_detects_a_dirichlet_update_without_its_prior_count(monkeypatch):
+    right = gibbs.conditionals
+
+    def wrong(cj, GZ):
+        cond = right(cj, GZ)
+        cond.alpha = cond.counts + 1e-12                      # Dirichlet(N_k), not alpha + N_k
+        return cond
+
+    monkeypatch.setattr(gibbs, "conditionals", wrong)
+    assert min(sbc_pvalues("full", seed=11).values()) < ALPHA
+
+
+def test_sbc_detects_a_scatter_without_the_mean_priors_term(monkeypatch):
+    from models.features import stats_from_moments
+
+    right = gibbs.conditionals
+
+    def wrong(cj, GZ):
+        # Psi0 + S_k, without kappa0 N_k / (kappa0 + N_k) (xbar_k - m0)(xbar_k - m0)^T
+        cond = right(cj, GZ)
+        C, K, d = cond.m.shape
+        stats_ = stats_from_moments(GZ, cj.XX, cj.storage)
+        xbar = stats_.s.reshape(C, K, d) / np.maximum(cond.counts, 1)[..., None]
+        dev = xbar - cj.m0
+        c = cj.kappa0 * cond.counts / (cj.kappa0 + cond.counts)
+        cond.scale = cond.scale - c[..., None, None] * dev[..., :, None] * dev[..., None, :]
+        return cond
+
+    monkeypatch.setattr(gibbs, "conditionals", wrong)
+    assert min(sbc_pvalues("full", seed=11).values()) < ALPHA

@@ -223,3 +223,144 @@ def test_sbc_detects_a_scatter_without_the_mean_priors_term(monkeypatch):
 
     monkeypatch.setattr(gibbs, "conditionals", wrong)
     assert min(sbc_pvalues("full", seed=11).values()) < ALPHA
+
+
+# --- the run -----------------------------------------------------------------------------------
+def _faithful():
+    X = load_faithful()[0]
+    return X, Prior.default(X, 2, "full")
+
+
+def test_same_seed_same_draws_and_the_run_says_how_it_ended():
+    from reports import joint
+
+    X, prior = _faithful()
+    a, b = (joint.sample(X, 2, "full", prior=prior, random_seed=4) for _ in range(2))
+    for v in ("pi", "mu", "Sigma"):
+        np.testing.assert_array_equal(a["posterior"][v].values, b["posterior"][v].values)
+    assert a.attrs["converged"] == 1 and a.attrs["method"] == "gibbs"
+    line = a.attrs["convergence"]
+    assert line.startswith(f"converged after 4 x {a.attrs['sweeps']:,} sweeps in "), line
+    table = a["label_invariant"].to_dataset()
+    assert set(table) == {"log_likelihood", "log_posterior", "pi_sorted"}
+    # the checks the run stopped on hold for what it returns
+    from models.results import invariant_diagnostics
+
+    diag = invariant_diagnostics(a)
+    assert (diag["r_hat"] <= 1.01).all() and (diag["ess_bulk"] >= 400).all()
+    # Gibbs keeps the co-clustering (N <= 2000) and has no divergences
+    p_same = a["coclustering"]["p_same"].values
+    assert p_same.shape == (272, 272) and np.allclose(np.diag(p_same), 1.0)
+    assert not a["sample_stats"]["diverging"].values.any()
+
+
+def test_the_time_budget_stops_the_run_and_says_so():
+    from reports import joint
+
+    X = load_faithful()[0]
+    prior = Prior.default(X, 3, "full")
+    dt = joint.sample(X, 3, "full", prior=prior, random_seed=0, max_seconds=0.05)
+    assert dt.attrs["converged"] == 0
+    assert dt.attrs["convergence"].startswith("not converged in 0.05 s (")
+    assert dt.attrs["convergence"].endswith("run longer with --max-seconds (max_seconds= in the API)")
+    assert dt["posterior"]["pi"].sizes["draw"] >= 1
+    with pytest.raises(ValueError, match="max_seconds must be a number of seconds > 0"):
+        joint.sample(X, 3, "full", prior=prior, max_seconds=0)
+
+
+def test_the_log_likelihood_the_run_checks_is_the_draws_own():
+    from models.results import draw_pass
+
+    X, prior = _faithful()
+    inputs = check_inputs(X, 2, "full", prior, allow_flat=False)
+    cj = gibbs.conjugate(inputs, 3)
+    start = sample_params(prior, 2, 2, "full", np.random.default_rng(0))
+    chains = gibbs.Chains(cj, [start] * 3, np.random.default_rng(1))
+    record = gibbs.Record(chains, 20, keep_z=True)
+    chains.advance(60, record, 3)
+    chains.settle()
+    exact = draw_pass(record.pi, record.mu, record.Sigma, family("full"), X, gamma=False)
+    np.testing.assert_allclose(record.log_lik.ravel(), exact["log_likelihood"], rtol=1e-11)
+    # the kept allocations are the ones the kept parameters were drawn from
+    counts = (record.z[..., None] == np.arange(2)).sum(axis=2)
+    np.testing.assert_array_equal(record.occupied, counts >= 1)
+
+
+def test_gmm_sample_prints_how_the_run_ended(tmp_path, capsys):
+    import json
+
+    from reports.cli import main
+
+    code = main(["sample", "faithful", "-k", "2", "--max-seconds", "30", "--out",
+                 str(tmp_path / "s")])
+    out = capsys.readouterr().out
+    assert code == 0
+    line = next(x for x in out.splitlines() if x.startswith("converged after 4 x "))
+    assert json.loads((tmp_path / "s" / "run.json").read_text())["convergence"] == line
+
+
+# --- against bayesm's rnmixGibbs and against NUTS ----------------------------------------------
+def _bayesm(name):
+    import pandas as pd
+
+    return pd.read_csv(f"tests/data/bayesm/{name}_summary.csv").set_index("quantity")
+
+
+@pytest.mark.slow(cpu_s=25)
+@pytest.mark.parametrize(("name", "K", "sweeps"), [("iris", 3, 30_000), ("sim", 3, 6_000)])
+def test_label_invariant_posterior_equals_bayesms(name, K, sweeps):
+    # tests/data/bayesm: 4 x 100,000 (iris) and 4 x 50,000 (sim) sweeps of rnmixGibbs under the
+    # same prior. Sorted weights and log-likelihood: means within 4 combined Monte Carlo SE. On
+    # iris the chains must run long enough to visit the rare low-likelihood states (about 5 % of
+    # the mass, one visit per 10,000 sweeps or so).
+    import pandas as pd
+    from arviz_stats import mcse
+
+    from models import load_iris
+
+    X = load_iris()[0] if name == "iris" else pd.read_csv("tests/data/bayesm/sim.csv").to_numpy()
+    prior = Prior.default(X, K, "full")
+    from reports import joint
+
+    start = joint.em_start(X, K, "full", prior)
+    cj = gibbs.conjugate(check_inputs(X, K, "full", prior, allow_flat=False), 4)
+    chains = gibbs.Chains(cj, [start] * 4, np.random.default_rng(28))
+    chains.advance(2000, gibbs.Record(chains, 0, False), 2001)
+    record = gibbs.Record(chains, sweeps // 10, keep_z=False)
+    chains.advance(sweeps, record, 10)
+    chains.settle()
+    group = record.invariants(prior)
+    se = mcse(group, sample_dims=["chain", "draw"])
+    ref = _bayesm(name)
+    ours = {"loglik": (group["log_likelihood"].values.mean(), float(se["log_likelihood"]))}
+    for k in range(K):
+        ours[f"pi{k + 1}"] = (group["pi_sorted"].values[..., k].mean(), float(se["pi_sorted"][k]))
+    for q, (mean, mc) in ours.items():
+        z = (mean - ref.loc[q, "mean"]) / np.hypot(mc, ref.loc[q, "mcse"])
+        assert abs(z) <= 4, (q, mean, ref.loc[q, "mean"], z)
+
+
+@pytest.mark.slow(cpu_s=25)
+@pytest.mark.parametrize("covariance_type", PYMC_TYPES)
+def test_posterior_equals_nuts_on_a_simulated_set(covariance_type):
+    # blackjax's NUTS on the marginal model (4 x 500 after 500 tuning steps) and the Gibbs route
+    # by default, both from the same EM start and on its labels: every posterior mean of pi, mu
+    # and Sigma within 4.5 Monte Carlo SE of the difference (up to 14 scalars). Old Faithful
+    # K = 2 (full) is tests/models/test_pymc.py's test_every_route_finds_the_default_routes_posterior.
+    import arviz as az
+
+    from reports import joint
+
+    truth = GMMParams([0.4, 0.6], [[0.0, 0.0], [4.0, 2.0]],
+                      np.stack([np.eye(2), [[1.0, 0.3], [0.3, 0.7]]]))
+    X, _ = simulate(truth, 300, np.random.default_rng(8))
+    prior = Prior.default(X, 2, covariance_type)
+    init = joint.em_start(X, 2, covariance_type, prior)
+    ours = joint.sample(X, 2, covariance_type, prior=prior, init=init, random_seed=1)
+    nuts = joint.sample(X, 2, covariance_type, prior=prior, init=init, random_seed=2,
+                        sampler="blackjax", draws=500, tune=500)
+    names = ["pi", "mu", "Sigma"]
+    a, b = (az.summary(t, var_names=names, round_to="none") for t in (ours, nuts))
+    assert b["r_hat"].max() <= 1.01 and ours.attrs["converged"] == 1
+    z = (a["mean"] - b["mean"]) / np.hypot(a["mcse_mean"], b["mcse_mean"])
+    assert np.abs(z).max() <= 4.5, z

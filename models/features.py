@@ -34,6 +34,7 @@ operations per row more (:meth:`models.storage.Storage.kernel`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -41,6 +42,8 @@ import numba
 import numpy as np
 
 from models.storage import LINEAR, PRODUCTS, SQUARES, vech_index
+
+_LOG_2PI = np.log(2 * np.pi)
 
 __all__ = ["LINEAR", "PRODUCTS", "SQUARES", "LogJoint", "SufficientStats", "block_stats",
            "default_chunk", "design_moments", "features", "float64_sums", "log_joint_of",
@@ -508,15 +511,25 @@ def log_joint_stacked(log_pi, mu, prec, log_det_prec, kind):
         ``A`` of shape (S K, p): row ``s K + k`` is component k of mixture s.
     """
     S, K, d = mu.shape
+    A = np.empty((S, K, n_features(d, kind) + (kind == LINEAR)))
+    lin = A[..., 1:d + 1]
     if kind == SQUARES:
-        lin = prec * mu
-        quad = [-0.5 * prec]
+        np.multiply(prec, mu, out=lin)
+        np.multiply(prec, -0.5, out=A[..., d + 1:])
     else:
-        lin = np.einsum("skij,skj->ski", prec, mu)
-        quad = []
+        np.matmul(prec, mu[..., None], out=lin[..., None])
         if kind == PRODUCTS:
             i, j = vech_index(d)
-            quad = [-prec[..., i, j] * np.where(i == j, 0.5, 1.0)]
-    c = log_pi - 0.5 * d * np.log(2 * np.pi) + 0.5 * log_det_prec - 0.5 * (mu * lin).sum(-1)
-    A = np.concatenate([c[..., None], lin, *quad], axis=-1)
+            np.multiply(prec[..., i, j], _quad_weights(d), out=A[..., d + 1:])
+    c = A[..., 0]
+    c[...] = log_pi + 0.5 * log_det_prec - 0.5 * (mu * lin).sum(-1) - 0.5 * d * _LOG_2PI
     return LogJoint(kind, A.reshape(S * K, -1))
+
+
+@functools.lru_cache(maxsize=64)
+def _quad_weights(d):
+    """``-1/2`` on the diagonal, ``-1`` off it, for the product features ``x_i x_j`` (i <= j)."""
+    i, j = vech_index(d)
+    w = np.where(i == j, -0.5, -1.0)
+    w.flags.writeable = False
+    return w

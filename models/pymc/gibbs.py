@@ -104,6 +104,8 @@ MAX_R_HAT, MIN_ESS = 1.01, 400
 #: the largest N for which the ``coclustering`` group (N x N) is made
 COCLUSTER_MAX_N = 2000
 
+_TINY = np.finfo(float).tiny
+
 
 @dataclass(frozen=True, eq=False)
 class Conjugate:
@@ -279,8 +281,10 @@ def draw_weights(alpha, rng):
     -------
     ndarray of shape (C, K)
     """
-    g = np.maximum(rng.standard_gamma(alpha), np.finfo(float).tiny)
-    return g / g.sum(axis=-1, keepdims=True)
+    g = rng.standard_gamma(alpha)
+    np.maximum(g, _TINY, out=g)
+    g /= g.sum(axis=-1, keepdims=True)
+    return g
 
 
 def draw_inverse_wishart(nu, Psi, rng):
@@ -404,21 +408,24 @@ def draw_components(cj, cond, rng):
         Centred.
     """
     C, K, d = cond.m.shape
-    eps = rng.standard_normal((C, K, d)) / np.sqrt(cond.kappa)[..., None]
+    eps = rng.standard_normal((C, K, d))
+    eps /= np.sqrt(cond.kappa)[..., None]
     if cj.storage.matrix:
         Sigma, prec, R, log_det = draw_inverse_wishart(cond.shape, cond.scale, rng)
-        prec, R = (np.broadcast_to(a, (C, K, d, d)) for a in (prec, R))
-        mu = cond.m + np.einsum("ckij,ckj->cki", R, eps)
-        return (Sigma[:, 0] if cj.storage.shared else Sigma), prec, \
-            np.broadcast_to(log_det, (C, K)), mu
+        if cj.storage.shared:                       # one covariance per chain, for every component
+            mu = cond.m + eps @ np.swapaxes(R[:, 0], -1, -2)
+            return Sigma[:, 0], np.repeat(prec, K, axis=1), np.repeat(log_det, K, axis=1), mu
+        mu = cond.m + (R @ eps[..., None])[..., 0]
+        return Sigma, prec, log_det, mu
     scale = cond.scale
-    g = rng.standard_gamma(np.broadcast_to(cond.shape.reshape(cond.shape.shape + (1,) * (
-        scale.ndim - 2)), scale.shape))
-    var = np.broadcast_to(scale / g, (C, K) + scale.shape[2:])
+    shape = cond.shape if scale.ndim == 2 else cond.shape[..., None]
+    var = scale / rng.standard_gamma(np.broadcast_to(shape, scale.shape))
+    if var.shape[1] != K:                           # one variance (per feature) for every component
+        var = np.repeat(var, K, axis=1)
     per_feature = var if var.ndim == 3 else np.repeat(var[..., None], d, axis=-1)
     mu = cond.m + np.sqrt(per_feature) * eps
     prec = 1.0 / per_feature
-    return np.array(var), prec, np.log(prec).sum(-1), mu
+    return var, prec, np.log(prec).sum(-1), mu
 
 
 # ----------------------------------------------------------------------------------------------
@@ -534,9 +541,9 @@ class Chains:
         self.pending = None                    # where the current parameters' log-lik goes
 
     def _kernel(self):
-        with np.errstate(divide="ignore"):
-            log_pi = np.log(self.pi)
-        return log_joint_stacked(log_pi, self.mu, self.prec, self.log_det, self.cj.storage.kind)
+        # every weight is positive (draw_weights floors them; starts are jittered away from 0)
+        return log_joint_stacked(np.log(self.pi), self.mu, self.prec, self.log_det,
+                                 self.cj.storage.kind)
 
     def _blocks(self, kernel):
         """Each block's ``exp(log joint - max)`` (C, K, n), its max (C, n) and first row."""

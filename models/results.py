@@ -463,17 +463,25 @@ def posterior_gamma(tree, X):
 
 
 def _label_costs(pi, mu, reference, ref_L):
-    """Matching costs of draws' components (rows) against the reference's (columns).
+    r"""Matching costs of draws' components (rows) against the reference's (columns).
 
     ``pi`` (..., K) and ``mu`` (..., K, d) give costs (..., K, K): the squared Mahalanobis
-    distance between the means under the reference covariance, plus the squared difference of
-    the log weights.
+    distance between the means under the reference covariance, weighted by the draw
+    component's weight, plus the squared difference of the log weights,
+
+    .. math:: c_{kj} = \pi_k (\mu_k - \mu^{\mathrm{ref}}_j)^T (\Sigma^{\mathrm{ref}}_j)^{-1}
+        (\mu_k - \mu^{\mathrm{ref}}_j) + (\log \pi_k - \log \pi^{\mathrm{ref}}_j)^2
+
+    The weight makes a component count as much as the data it holds: a nearly empty one (a
+    few observations, its covariance near the prior's) sitting near a tight reference cluster
+    cannot outbid the cluster that holds that cluster's data.
     """
     L_inv = np.linalg.inv(ref_L)                                                 # (k, d, d)
     diff = np.asarray(mu)[..., :, None, :] - reference.mu                        # (..., j, k, d)
     y = np.einsum("kab,...jkb->...jka", L_inv, diff)
     with np.errstate(divide="ignore"):
-        return (y**2).sum(-1) + (np.log(pi)[..., :, None] - np.log(reference.pi)) ** 2
+        return (np.asarray(pi)[..., :, None] * (y**2).sum(-1)
+                + (np.log(pi)[..., :, None] - np.log(reference.pi)) ** 2)
 
 
 def _assignment(cost, occupied=None):
@@ -501,8 +509,8 @@ def match_labels(pi, mu, reference, ref_L=None, occupied=None):
     """The permutation that puts components ``(pi, mu)`` on the reference's labels.
 
     Hungarian matching (``scipy.optimize.linear_sum_assignment``) on a label-invariant cost:
-    the squared Mahalanobis distance between the means under the reference covariance, plus the
-    squared difference of the log weights.
+    the squared Mahalanobis distance between the means under the reference covariance, weighted
+    by the component's weight, plus the squared difference of the log weights.
 
     Parameters
     ----------
@@ -544,7 +552,8 @@ def relabel(dt, reference, rng=None, sample_z=False, pointwise=None):
     For each draw, components are matched to the reference with the Hungarian algorithm
     (``scipy.optimize.linear_sum_assignment``) on a label-invariant cost: the squared
     Mahalanobis distance between the draw's and the reference's means under the reference
-    covariance, plus the same for the log weights. Occupied components are matched first:
+    covariance, weighted by the draw component's weight, plus the squared difference of the log
+    weights (:func:`match_labels`). Occupied components are matched first:
     an empty one (its mean and covariance drawn from the prior, so anywhere) cannot take the
     label of a cluster the data hold. Occupancy is ``sample_stats.occupied`` (chain, draw,
     component) where the sampler recorded it (the Gibbs route: at least one allocated

@@ -38,13 +38,13 @@ def _tree(pi, mu, Sigma, X, covariance_type, occupied=None):
 
 
 def test_an_empty_component_cannot_take_an_occupied_clusters_label():
-    # the reference's component 0 sits at (0, 0); in the draw, an empty component (its mean drawn
-    # from the prior) lands right on it with a tiny weight, while the occupied cluster it stands
-    # for is a little off. Plain Hungarian matching gives label 0 to the empty one.
+    # the reference has components at (0, 0) and (3, 0); in the draw an empty component sits
+    # right on (0, 0), while the occupied cluster it stands for is at (1.2, 0). Matching every
+    # component at once gives label 0 to the empty one (total cost 0 + 1.62 < 4.5 + 0.72).
     X = np.random.default_rng(0).normal(size=(50, 2))
-    ref = GMMParams([0.5, 0.5], [[0.0, 0.0], [5.0, 5.0]], np.stack([np.eye(2)] * 2))
-    pi = np.array([[[0.002, 0.998]]])                               # (chain, draw, component)
-    mu = np.array([[[[0.01, 0.0], [0.9, 0.8]]]])                    # empty on top of ref 0
+    ref = GMMParams([0.5, 0.5], [[0.0, 0.0], [3.0, 0.0]], np.stack([np.eye(2)] * 2))
+    pi = np.array([[[0.5, 0.5]]])                                   # (chain, draw, component)
+    mu = np.array([[[[0.0, 0.0], [1.2, 0.0]]]])
     Sigma = np.broadcast_to(np.eye(2), (1, 1, 2, 2, 2)).copy()
     occupied = np.array([[[False, True]]])
     assert list(results.match_labels(pi[0, 0], mu[0, 0], ref)) == [0, 1]
@@ -55,10 +55,26 @@ def test_an_empty_component_cannot_take_an_occupied_clusters_label():
     masked = occupied_posterior(out)
     assert np.isnan(masked["mu"].values[0, 0, 1]).all() and np.isfinite(masked["mu"].values[0, 0, 0]).all()
     assert np.isnan(masked["Sigma"].values[0, 0, 1]).all()
-    # without a sampler's occupancy, the expected count N pi_k >= 1 decides
+    # without a sampler's occupancy, the expected count N pi_k >= 1 decides (both occupied here)
     out = relabel(_tree(pi, mu, Sigma, X, "full"), ref)
     assert "expected count" in out.attrs["relabel_occupied"]
-    np.testing.assert_array_equal(out["sample_stats"]["label_permutation"].values[0, 0], [1, 0])
+    assert out["sample_stats"]["occupied"].values.all()
+
+
+def test_a_nearly_empty_component_cannot_outbid_the_cluster_that_holds_the_data():
+    # a tight reference cluster at (0, 0) (sd 0.1), a broad one at (4, 4) and a small, very broad
+    # one at (2, 2); the draw has a one-observation component (weight 0.007) right on (0, 0), the
+    # cluster itself 4 sd off it at (0.4, 0.4), and the broad one. Unweighted distances give the
+    # tight label to the one-observation component (15.3 + 3.8 against 32 + 3.9); weighted by
+    # the components' weights the cluster that holds the data keeps it.
+    ref = GMMParams([0.35, 0.6, 0.05], [[0.0, 0.0], [4.0, 4.0], [2.0, 2.0]],
+                    np.stack([0.01 * np.eye(2), np.eye(2), 9 * np.eye(2)]))
+    pi = np.array([0.007, 0.35, 0.643])
+    mu = np.array([[0.0, 0.0], [0.4, 0.4], [4.0, 4.0]])
+    assert list(results.match_labels(pi, mu, ref)) == [1, 2, 0]
+    y = np.einsum("kab,jkb->jka", np.linalg.inv(ref.cholesky), mu[:, None, :] - ref.mu)
+    unweighted = (y**2).sum(-1) + (np.log(pi)[:, None] - np.log(ref.pi)) ** 2
+    assert list(results._assignment(unweighted)) == [0, 2, 1]
 
 
 @pytest.mark.parametrize("covariance_type", PYMC_TYPES)

@@ -12,8 +12,8 @@ memory), on a machine the numbers are only comparable within:
   seeds 0-4: how long, whether converged, and each label-invariant mean against bayesm's long run
   (``tests/data/bayesm``) in combined Monte Carlo SE.
 * **targets**: Old Faithful K = 2, 4 x 1000 draws (sampling seconds); N = 100,000, 4 x 1000 draws
-  after 1000 burn-in sweeps (the whole call's seconds and peak resident memory, in a fresh
-  process).
+  after the default 500 burn-in sweeps (the whole call's seconds and peak resident memory, in a
+  fresh process).
 * **bayesm**: ESS per second per core on iris and on the N = 100,000 set: ``Rscript
   benchmarks/bayesm_gibbs.R`` (one chain) against the Gibbs route's sweeps with one BLAS thread,
   one chain and four chains in one process, the same ESS estimator (Geyer's initial monotone
@@ -99,7 +99,7 @@ def routes(big_nuts_draws):
     rows = []
     plan = [("faithful", "gibbs", None, None), ("faithful", "blackjax", 1000, 1000),
             ("iris", "gibbs", None, None), ("iris", "blackjax", 250, 250),
-            ("big", "gibbs", 1000, 1000), ("big", "blackjax", big_nuts_draws, big_nuts_draws)]
+            ("big", "gibbs", 1000, None), ("big", "blackjax", big_nuts_draws, big_nuts_draws)]
     warm = set()
     for name, sampler, draws, tune in plan:
         if sampler not in warm:                    # imports, numba loads, JAX compiles
@@ -161,7 +161,7 @@ from reports import joint
 X, K = data("big")
 prior = Prior.default(X, K)
 t = time.perf_counter()
-dt = joint.sample(X, K, "full", prior=prior, draws=1000, tune=1000, random_seed=0)
+dt = joint.sample(X, K, "full", prior=prior, draws=1000, random_seed=0)
 call = time.perf_counter() - t
 print(json.dumps({"call_s": call, "sampling_s": dt.attrs["time_sampling_s"],
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -170,7 +170,7 @@ print(json.dumps({"call_s": call, "sampling_s": dt.attrs["time_sampling_s"],
 
 
 def targets():
-    dt, _ = sample("faithful", "gibbs", 1000, 1000)
+    dt, _ = sample("faithful", "gibbs", 1000)
     ess, r_hat = _invariant_ess(dt)
     faithful = {"sampling_s": float(dt.attrs["time_sampling_s"]), "min_invariant_ess": ess,
                 "max_invariant_r_hat": r_hat}

@@ -47,7 +47,8 @@ _LOG_2PI = np.log(2 * np.pi)
 
 __all__ = ["LINEAR", "PRODUCTS", "SQUARES", "LogJoint", "SufficientStats", "block_stats",
            "default_chunk", "design_moments", "features", "float64_sums", "log_joint_of",
-           "log_joint_stacked", "n_dims", "n_features", "normalise", "stats_from_moments", "vech_index"]
+           "log_joint_stacked", "n_dims", "n_features", "normalise", "normalise_stacked",
+           "stats_from_moments", "vech_index"]
 
 
 def n_features(d, kind):
@@ -533,3 +534,85 @@ def _quad_weights(d):
     w = np.where(i == j, -0.5, -1.0)
     w.flags.writeable = False
     return w
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _shift_by_max(L, m):  # pragma: no cover - compiled
+    S, K, n = L.shape
+    for s in range(S):
+        for r in range(n):
+            m[s, r] = L[s, 0, r]
+        for k in range(1, K):
+            for r in range(n):
+                m[s, r] = max(m[s, r], L[s, k, r])
+        for k in range(K):
+            for r in range(n):
+                L[s, k, r] -= m[s, r]
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _normalise_stacked(E, m, t, totals, lse, g_sum, pointwise):  # pragma: no cover - compiled
+    # E = exp(L - max) (S, K, n) becomes gamma; totals[s] += sum_r (m + log t); lse[s] = m + log t
+    # when pointwise; g_sum (K, n) += sum_s gamma. One log per observation only when pointwise:
+    # otherwise the log of a product of t in [1, K], taken every so often.
+    S, K, n = E.shape
+    for s in range(S):
+        for r in range(n):
+            t[r] = E[s, 0, r]
+        for k in range(1, K):
+            for r in range(n):
+                t[r] += E[s, k, r]
+        acc = 0.0
+        if pointwise:
+            for r in range(n):
+                lse[s, r] = m[s, r] + np.log(t[r])
+                acc += lse[s, r]
+        else:
+            prod = 1.0
+            for r in range(n):
+                acc += m[s, r]
+                prod *= t[r]
+                if prod > 1e200:
+                    acc += np.log(prod)
+                    prod = 1.0
+            acc += np.log(prod)
+        totals[s] += acc
+        for r in range(n):
+            t[r] = 1.0 / t[r]
+        for k in range(K):
+            for r in range(n):
+                E[s, k, r] *= t[r]
+                g_sum[k, r] += E[s, k, r]
+
+
+def normalise_stacked(L, totals, g_sum, pointwise=False):
+    r"""Turn a block of many mixtures' log joints into responsibilities, in place.
+
+    :func:`normalise` for a stack of mixtures: two compiled passes around NumPy's vectorised
+    ``exp``, on a block small enough to stay in cache.
+
+    .. math:: \log p(x_r \mid \theta_s) = m_{sr} + \log \sum_k e^{\ell_{skr} - m_{sr}}, \quad
+        \gamma_{skr} = e^{\ell_{skr}} / p(x_r \mid \theta_s)
+
+    Parameters
+    ----------
+    L : ndarray of shape (S, K, n)
+        Log joints; overwritten with the responsibilities.
+    totals : ndarray of shape (S,)
+        Incremented by ``sum_r log p(x_r | theta_s)``.
+    g_sum : ndarray of shape (K, n)
+        Incremented by ``sum_s gamma_skr``.
+    pointwise : bool
+        Also return ``log p(x_r | theta_s)``.
+
+    Returns
+    -------
+    ndarray of shape (S, n) or None
+    """
+    S, K, n = L.shape
+    m = np.empty((S, n))
+    _shift_by_max(L, m)
+    np.exp(L, out=L)
+    lse = np.empty((S, n)) if pointwise else np.empty((1, 1))
+    _normalise_stacked(L, m, np.empty(n), totals, lse, g_sum, pointwise)
+    return lse if pointwise else None

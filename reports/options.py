@@ -133,7 +133,7 @@ def sampler(p):
                    "1000 draws per chain; the NUTS routes draw 1000)")
     p.add_argument("--tune", type=positive_int, default=None,
                    help="tuning steps (NUTS) or burn-in sweeps (gibbs with --draws) per chain "
-                   "(default: as many as --draws)")
+                   "(default: as many as --draws; gibbs: at most 500)")
     p.add_argument("--max-seconds", type=positive_float, default=60.0,
                    help="time budget of a run whose length convergence decides (gibbs without "
                    "--draws); the run stops there and says it did not converge")

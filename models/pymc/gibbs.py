@@ -92,6 +92,7 @@ from models.results import (
     invariant_diagnostics,
     invariant_group,
     log_prior_density,
+    one_blas_thread,
     stack_precisions,
 )
 
@@ -201,8 +202,8 @@ def _conjugate(Xs, K, fam, prior, chains):
 class Conditionals:
     """The full conditionals of the weights, means and covariances given the allocations.
 
-    One chain per row of the leading axis; ``m`` is K where each component has its own
-    covariance, 1 where it is shared.
+    One chain per row of the leading axis; E, the covariance entries, is K where each component
+    has its own covariance and 1 where it is shared.
 
     Attributes
     ----------
@@ -213,10 +214,10 @@ class Conditionals:
     kappa : ndarray of shape (C, K)
     m : ndarray of shape (C, K, d)
         ``mu_k | Sigma_k, z ~ N(m_k, Sigma_k / kappa_k)`` (centred coordinates).
-    shape : ndarray of shape (C, m)
+    shape : ndarray of shape (C, E)
         ``nu`` (inverse-Wishart) or ``a`` (inverse-gamma).
-    scale : ndarray of shape (C, m, d, d), (C, m, d) or (C, m)
-        ``Psi`` (inverse-Wishart), or ``b`` per feature or per component.
+    scale : ndarray of shape (C, E, d, d), (C, E, d) or (C, E)
+        ``Psi`` (inverse-Wishart), or ``b`` per feature or per entry.
     """
 
     counts: np.ndarray
@@ -228,7 +229,16 @@ class Conditionals:
 
 
 def conditionals(cj, GZ):
-    """The conditionals' parameters from the allocations' summed feature rows.
+    r"""The conditionals' parameters from the allocations' summed feature rows.
+
+    .. math:: \kappa_k = \kappa_0 + N_k, \quad m_k = (s_k + \kappa_0 m_0) / \kappa_k, \quad
+        W_k = M_k + \kappa_0 m_0 m_0^T - \kappa_k m_k m_k^T, \quad
+        \Psi_k = \Psi_0 + W_k, \ \nu_k = \nu_0 + N_k
+
+    with ``s_k``, ``M_k`` the summed rows and second moments of the observations allocated to k
+    (pooled over components for a shared covariance; the diagonal, and for one variance its
+    trace, for variances: ``a = a0 + n / 2``, ``b = b0 + W / 2``, n counting every feature a
+    variance covers). The module docstring derives them.
 
     Parameters
     ----------
@@ -268,6 +278,8 @@ def conditionals(cj, GZ):
 
 def draw_weights(alpha, rng):
     r"""``pi ~ Dirichlet(alpha)`` per chain, as normalised gamma draws.
+
+    .. math:: \pi_k = g_k / \textstyle\sum_j g_j, \quad g_k \sim \mathrm{Gamma}(\alpha_k, 1)
 
     A weight whose gamma draw underflows to zero is kept at the smallest normal number, so its
     log stays finite.
@@ -820,7 +832,8 @@ def run(inputs, starts, settings):
     chains = Chains(cj, starts, np.random.default_rng(settings.seed))
     keep_z = settings.keep_z or cj.N <= COCLUSTER_MAX_N
     how = _fixed if settings.draws is not None else _until_converged
-    record, info = how(chains, inputs.prior, settings, keep_z)
+    with one_blas_thread():
+        record, info = how(chains, inputs.prior, settings, keep_z)
     C, D = record.pi.shape[:2]
     K, d = cj.K, cj.d
     coords = {"chain": np.arange(C), "draw": np.arange(D), "component": np.arange(K),
@@ -886,10 +899,11 @@ def sample_batch(Xs, n_components, covariance_type, prior, starts, draws=200, tu
     cj = _conjugate(np.stack([c.X for c in checked]), first.K, first.family, first.prior,
                     len(checked))
     chains = Chains(cj, starts, np.random.default_rng(seed_sequence(random_seed)))
-    if tune:
-        chains.advance(tune, Record(chains, 0, False), tune + 1)
-    record = Record(chains, draws, False)
-    chains.advance(draws * thin, record, thin)
+    with one_blas_thread():
+        if tune:
+            chains.advance(tune, Record(chains, 0, False), tune + 1)
+        record = Record(chains, draws, False)
+        chains.advance(draws * thin, record, thin)
     dims = {"pi": ("component",), "mu": ("component", "feature"),
             "Sigma": first.family.storage.dims, "occupied": ("component",)}
     return xr.Dataset({v: (("replicate", "draw") + dims[v], getattr(record, v)) for v in dims})

@@ -91,6 +91,9 @@ class Route:
         :data:`FIXED_DRAWS` draws after as many tuning steps).
     method : str
         The results' ``method`` attribute.
+    burn_in : int or None
+        Tuning steps when a call with ``draws`` leaves ``tune`` to the route: at most this many
+        (None: as many as draws). Gibbs needs a burn-in from its start, not an adaptation.
     """
 
     name: str
@@ -102,6 +105,7 @@ class Route:
     extra: str | None = None
     adapts: bool = False
     method: str = "nuts"
+    burn_in: int | None = None
 
     def require(self):
         """Raise ``ValueError`` naming the install command when a package the route needs is missing."""
@@ -163,7 +167,8 @@ def _nutpie_jax(inputs, starts, settings):
 ROUTES = {r.name: r for r in (
     Route("gibbs", "conjugate Gibbs sampling of the explicit-z model in NumPy, all chains at once; "
           "runs until the label-invariant quantities converge (or --max-seconds)",
-          _gibbs, vectorises=True, warm="models.pymc.gibbs", adapts=True, method="gibbs"),
+          _gibbs, vectorises=True, warm="models.pymc.gibbs", adapts=True, method="gibbs",
+          burn_in=500),
     Route("blackjax", "blackjax's NUTS on JAX, all chains in one vectorised program",
           _blackjax, vectorises=True, warm="models.pymc.jax_routes",
           needs=("pymc", "jax", "blackjax")),

@@ -54,8 +54,8 @@ def settings_for(chosen, draws, tune, chains, cores, seed, target_accept=0.9, pr
 
     ``draws=None`` leaves the run length to a route that decides it by convergence
     (:attr:`~models.pymc.routes.Route.adapts`), and gives the others
-    :data:`~models.pymc.routes.FIXED_DRAWS`; ``tune=None`` is as many tuning steps (burn-in
-    sweeps) as draws.
+    :data:`~models.pymc.routes.FIXED_DRAWS`; ``tune=None`` is as many tuning steps as draws, or
+    the route's :attr:`~models.pymc.routes.Route.burn_in` if fewer (Gibbs: 500 sweeps).
 
     Parameters
     ----------
@@ -79,7 +79,12 @@ def settings_for(chosen, draws, tune, chains, cores, seed, target_accept=0.9, pr
         draws = check_count(draws, "draws")
     elif not chosen.adapts:
         draws = FIXED_DRAWS
-    tune = (draws or FIXED_DRAWS) if tune is None else check_count(tune, "tune", 0)
+    if tune is None:
+        tune = draws or FIXED_DRAWS
+        if chosen.burn_in is not None:
+            tune = min(tune, chosen.burn_in)
+    else:
+        tune = check_count(tune, "tune", 0)
     return Settings(draws=draws, tune=tune, chains=chains,
                     cores=default_cores(chains) if cores is None else min(
                         check_count(cores, "cores"), chains),
@@ -112,7 +117,7 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init=None, dra
         the NUTS routes take 1000.
     tune : int or None
         Tuning steps (NUTS) or burn-in sweeps (Gibbs with ``draws``) per chain; None: as many as
-        draws.
+        draws (Gibbs: at most 500).
     chains : int
     random_seed : int or numpy.random.SeedSequence
         One seed for the call: the jitter, the route, ``z`` and the predictive draws each get a

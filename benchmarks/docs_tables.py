@@ -221,10 +221,12 @@ def gibbs_speed_targets(data):
 def gibbs_speed_bayesm(data):
     """ESS per second per core against bayesm's rnmixGibbs, the same estimator."""
     rows = [[r["data"], r["sampler"], f"{r['sweeps']:,}", sig(r["ms_per_chain_sweep"]),
-             f"{r['ess_loglik']:.0f}", sig(r["ess_per_s_loglik"]), sig(r["ess_per_s_pi_max"])]
+             f"{r['mean_loglik']:,.1f}", f"{r['mean_pi_max']:.3f}", f"{r['ess_loglik']:.0f}",
+             sig(r["ess_per_s_loglik"]), sig(r["ess_per_s_pi_max"])]
             for r in data["bayesm"] if "error" not in r]
     return table(["data", "sampler (one core)", "sweeps per chain", "ms per chain-sweep",
-                  "ESS log-lik", "ESS/s log-lik", "ESS/s largest weight"], rows)
+                  "mean log-lik", "mean largest weight", "ESS log-lik", "ESS/s log-lik",
+                  "ESS/s largest weight"], rows)
 
 
 def gibbs_speed_machine(data):

@@ -77,7 +77,8 @@ def sample(X, K, covariance_type, args, names, seq, progressbar=True, **kw):
 
 def report_sampling(dt):
     """Print how the run ended (one line) and what the results leave out, if anything."""
-    print(dt.attrs["convergence"])
+    if dt.attrs.get("convergence"):
+        print(dt.attrs["convergence"])
     if dt.attrs.get("left_out"):
         print(f"note: left out {dt.attrs['left_out']}")
 

@@ -156,7 +156,8 @@ def _demo(X, names, args, out, pool, t0, timings):
         timings.update(loo.get())
         # its work is done: it exits (on its own, see run) while this one renders
         pool.close()
-    line = f"[3/5] {dt.attrs['sampler']}: {dt.attrs['convergence']}; {timings['sample_s']:.1f} s"
+    line = (f"[3/5] {dt.attrs.get('sampler', args.sampler)}: {dt.attrs.get('convergence', '')}; "
+            f"{timings['sample_s']:.1f} s")
     if neighbours:
         where = "in a second process" if helper else "after it"
         parts = [f"K = {K2} {timings[f'sample_K{K2}_s']:.1f} s" for K2 in neighbours]
@@ -172,8 +173,8 @@ def _demo(X, names, args, out, pool, t0, timings):
           f"{agreement['mean_abs_gamma_diff']:.4f}")
     timings["total_before_report_s"] = time.perf_counter() - t0
     write_json(out / "run.json", runs.record(
-        args, names, title=f"Old Faithful: K={K} {ct} by EM and {dt.attrs['sampler']}",
-        model=f"K={K} {ct}", convergence=dt.attrs["convergence"],
+        args, names, title=f"Old Faithful: K={K} {ct} by EM and {dt.attrs.get('sampler', args.sampler)}",
+        model=f"K={K} {ct}", convergence=dt.attrs.get("convergence"),
         timings=timings, label_alignment=f"{dt.attrs.get('relabel_draws_permuted', 0)} draws "
         "permuted onto the EM MAP labels (Hungarian matching)", agreement=agreement))
     render(out, ready=ready)

@@ -36,7 +36,7 @@ def run(args):
         dt.to_netcdf(folder.path / "posterior.nc")
         write_json(folder.path / "run.json", runs.record(
             args, names, title=f"{stem}: K={args.components} {args.covariance_type} by "
-            f"{dt.attrs['sampler']}", convergence=dt.attrs["convergence"]))
+            f"{dt.attrs.get('sampler', args.sampler)}", convergence=dt.attrs.get("convergence")))
     print(summary(dt).to_string())
     print(f"divergences: {int(dt['sample_stats']['diverging'].sum())}")
     runs.report_sampling(dt)

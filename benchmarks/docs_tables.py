@@ -176,6 +176,66 @@ def pymc_sampling_gradient(data):
     return table(["data", "this model", "`pm.Mixture` + LKJ", "ratio"], rows)
 
 
+def gibbs_speed(data):
+    """``benchmarks/gibbs_speed.py --json``: the Gibbs route against blackjax, label-invariant ESS/s."""
+    rows = []
+    for r in data["routes"]:
+        rows.append([r["data"], r["route"] + (" (faster)" if r["faster"] else ""), r["draws"],
+                     f"{r['sampling_s']:.1f}", f"{r['min_invariant_ess']:.0f}",
+                     sig(r["ess_per_s"]), f"{r['max_invariant_r_hat']:.3f}"])
+    return table(["data", "route", "chains x kept draws", "sampling s",
+                  "min label-invariant bulk ESS", "ESS/s", "max label-invariant r_hat"], rows)
+
+
+def gibbs_speed_iris(data):
+    """The default call on iris K = 3 for five seeds, against bayesm's long run."""
+    rows = []
+    for r in data["iris"]:
+        z = r["z_vs_bayesm"]
+        rows.append([r["seed"], f"{r['sweeps']:,}", f"{r['sampling_s']:.1f}",
+                     "yes" if r["converged"] else "no", f"{r['max_invariant_r_hat']:.3f}",
+                     f"{r['min_invariant_ess']:.0f}",
+                     " ".join(f"{z[k]:+.1f}" for k in ("pi1", "pi2", "pi3", "loglik"))])
+    return table(["seed", "sweeps per chain", "sampling s", "converged", "max r_hat",
+                  "min bulk ESS", "z against bayesm: pi_(1) pi_(2) pi_(3) log-lik"], rows)
+
+
+def gibbs_speed_targets(data):
+    """The issue's targets, measured."""
+    t = data["targets"]
+    f, b = t["faithful_4x1000"], t["big_4x1000"]
+    iris = data["iris"]
+    slowest = max(r["call_s"] for r in iris)
+    rows = [
+        ["iris K=3 full, the default call: converged, in at most 30 s warm",
+         f"{sum(r['converged'] for r in iris)} of {len(iris)} seeds converged; slowest call "
+         f"{slowest:.1f} s"],
+        ["Old Faithful K=2 full, 4 x 1000: at most 2 s of sampling", f"{f['sampling_s']:.2f} s"],
+        ["N=100,000 d=5 K=4, 4 x 1000 draws (500 burn-in): at most 30 s, under 2 GB",
+         f"{b['call_s']:.1f} s whole call ({b['sampling_s']:.1f} s sampling), peak resident "
+         f"{b['peak_rss_mb']:,.0f} MB"],
+    ]
+    return table(["target", "measured"], rows)
+
+
+def gibbs_speed_bayesm(data):
+    """ESS per second per core against bayesm's rnmixGibbs, the same estimator."""
+    rows = [[r["data"], r["sampler"], f"{r['sweeps']:,}", sig(r["ms_per_chain_sweep"]),
+             f"{r['mean_loglik']:,.1f}", f"{r['mean_pi_max']:.3f}", f"{r['ess_loglik']:.0f}",
+             sig(r["ess_per_s_loglik"]), sig(r["ess_per_s_pi_max"])]
+            for r in data["bayesm"] if "error" not in r]
+    return table(["data", "sampler (one core)", "sweeps per chain", "ms per chain-sweep",
+                  "mean log-lik", "mean largest weight", "ESS log-lik", "ESS/s log-lik",
+                  "ESS/s largest weight"], rows)
+
+
+def gibbs_speed_machine(data):
+    """The machine and its load (1-minute load average) when the benchmark ran."""
+    return table(["machine", "load before", "load after", "run"],
+                 [[data["machine"], f"{data['load_before']:.1f}", f"{data['load_after']:.1f}",
+                   f"`{data['command']}`, {data['seconds'] / 60:.0f} min"]])
+
+
 RELATIVE = {"VII": "VII", "EII": "VII", "VVI": "VVI", "EEI": "VVI", "VEI": "VVI", "EVI": "VVI",
             "EEE": "EEE", "VVV": "VVV", "VEE": "VVV", "EVE": "VVV", "VVE": "VVV", "EEV": "VVV",
             "VEV": "VVV", "EVV": "VVV"}
@@ -261,6 +321,11 @@ VIEWS = {
     "online_em": online_em,
     "vb_vs_posterior": vb_vs_posterior,
     "vb_vs_posterior.iris": vb_vs_posterior_iris,
+    "gibbs_speed": gibbs_speed,
+    "gibbs_speed.iris": gibbs_speed_iris,
+    "gibbs_speed.targets": gibbs_speed_targets,
+    "gibbs_speed.bayesm": gibbs_speed_bayesm,
+    "gibbs_speed.machine": gibbs_speed_machine,
 }
 
 

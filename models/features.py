@@ -34,6 +34,7 @@ operations per row more (:meth:`models.storage.Storage.kernel`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -42,9 +43,12 @@ import numpy as np
 
 from models.storage import LINEAR, PRODUCTS, SQUARES, vech_index
 
+_LOG_2PI = np.log(2 * np.pi)
+
 __all__ = ["LINEAR", "PRODUCTS", "SQUARES", "LogJoint", "SufficientStats", "block_stats",
            "default_chunk", "design_moments", "features", "float64_sums", "log_joint_of",
-           "n_dims", "n_features", "normalise", "stats_from_moments", "vech_index"]
+           "log_joint_stacked", "n_dims", "n_features", "normalise", "normalise_stacked",
+           "stats_from_moments", "vech_index"]
 
 
 def n_features(d, kind):
@@ -470,3 +474,145 @@ def block_stats(Xb, g, storage):
         GZ_b, XX_b = design_moments(gb.T, Z, storage, gb.sum(axis=1))
         GZ, XX = GZ + GZ_b, (None if XX_b is None else XX + XX_b)
     return stats_from_moments(GZ, XX, storage)
+
+
+# ----------------------------------------------------------------------------------------------
+# the kernel for a stack of mixtures (posterior draws, chains of a sampler)
+
+
+def log_joint_stacked(log_pi, mu, prec, log_det_prec, kind):
+    r"""The log joint's kernel for many mixtures at once: one row of coefficients per component.
+
+    :meth:`models.storage.Storage.kernel`'s coefficients (in the non-factored form), for a stack
+    of ``S`` mixtures of ``K`` components given by their precisions, in the features of data
+    centred where the means are (pass means already minus the shift):
+
+    .. math:: A_k = \bigl(\log \pi_k - \tfrac d2 \log 2\pi + \tfrac12 \log|\Lambda_k|
+        - \tfrac12 \mu_k^T \Lambda_k \mu_k,\ \ \Lambda_k \mu_k,\ \ -\tfrac12 \Lambda_{k,ii},
+        \ -\Lambda_{k,ij}\ (i < j)\bigr)
+
+    LINEAR leaves out the row term ``-x^T Lambda x / 2`` (every component of one mixture shares
+    it: it cancels in the responsibilities, and its sum over a block is
+    ``-<Lambda, sum_n x_n x_n^T> / 2``); SQUARES takes the diagonal precisions.
+
+    Parameters
+    ----------
+    log_pi : ndarray of shape (S, K)
+    mu : ndarray of shape (S, K, d)
+        Means, centred as the features are.
+    prec : ndarray of shape (S, K, d, d) or (S, K, d)
+        Precision matrices (LINEAR, PRODUCTS), or the precisions of each feature (SQUARES).
+    log_det_prec : ndarray of shape (S, K)
+        ``log|Lambda_k|``.
+    kind : {LINEAR, SQUARES, PRODUCTS}
+
+    Returns
+    -------
+    LogJoint
+        ``A`` of shape (S K, p): row ``s K + k`` is component k of mixture s.
+    """
+    S, K, d = mu.shape
+    A = np.empty((S, K, n_features(d, kind) + (kind == LINEAR)))
+    lin = A[..., 1:d + 1]
+    if kind == SQUARES:
+        np.multiply(prec, mu, out=lin)
+        np.multiply(prec, -0.5, out=A[..., d + 1:])
+    else:
+        np.matmul(prec, mu[..., None], out=lin[..., None])
+        if kind == PRODUCTS:
+            i, j = vech_index(d)
+            np.multiply(prec[..., i, j], _quad_weights(d), out=A[..., d + 1:])
+    c = A[..., 0]
+    c[...] = log_pi + 0.5 * log_det_prec - 0.5 * (mu * lin).sum(-1) - 0.5 * d * _LOG_2PI
+    return LogJoint(kind, A.reshape(S * K, -1))
+
+
+@functools.lru_cache(maxsize=64)
+def _quad_weights(d):
+    """``-1/2`` on the diagonal, ``-1`` off it, for the product features ``x_i x_j`` (i <= j)."""
+    i, j = vech_index(d)
+    w = np.where(i == j, -0.5, -1.0)
+    w.flags.writeable = False
+    return w
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _shift_by_max(L, m):  # pragma: no cover - compiled
+    S, K, n = L.shape
+    for s in range(S):
+        for r in range(n):
+            m[s, r] = L[s, 0, r]
+        for k in range(1, K):
+            for r in range(n):
+                m[s, r] = max(m[s, r], L[s, k, r])
+        for k in range(K):
+            for r in range(n):
+                L[s, k, r] -= m[s, r]
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _normalise_stacked(E, m, t, totals, lse, g_sum, pointwise):  # pragma: no cover - compiled
+    # E = exp(L - max) (S, K, n) becomes gamma; totals[s] += sum_r (m + log t); lse[s] = m + log t
+    # when pointwise; g_sum (K, n) += sum_s gamma. One log per observation only when pointwise:
+    # otherwise the log of a product of t in [1, K], taken every so often.
+    S, K, n = E.shape
+    for s in range(S):
+        for r in range(n):
+            t[r] = E[s, 0, r]
+        for k in range(1, K):
+            for r in range(n):
+                t[r] += E[s, k, r]
+        acc = 0.0
+        if pointwise:
+            for r in range(n):
+                lse[s, r] = m[s, r] + np.log(t[r])
+                acc += lse[s, r]
+        else:
+            prod = 1.0
+            for r in range(n):
+                acc += m[s, r]
+                prod *= t[r]
+                if prod > 1e200:
+                    acc += np.log(prod)
+                    prod = 1.0
+            acc += np.log(prod)
+        totals[s] += acc
+        for r in range(n):
+            t[r] = 1.0 / t[r]
+        for k in range(K):
+            for r in range(n):
+                E[s, k, r] *= t[r]
+                g_sum[k, r] += E[s, k, r]
+
+
+def normalise_stacked(L, totals, g_sum, pointwise=False):
+    r"""Turn a block of many mixtures' log joints into responsibilities, in place.
+
+    :func:`normalise` for a stack of mixtures: two compiled passes around NumPy's vectorised
+    ``exp``, on a block small enough to stay in cache.
+
+    .. math:: \log p(x_r \mid \theta_s) = m_{sr} + \log \sum_k e^{\ell_{skr} - m_{sr}}, \quad
+        \gamma_{skr} = e^{\ell_{skr}} / p(x_r \mid \theta_s)
+
+    Parameters
+    ----------
+    L : ndarray of shape (S, K, n)
+        Log joints; overwritten with the responsibilities.
+    totals : ndarray of shape (S,)
+        Incremented by ``sum_r log p(x_r | theta_s)``.
+    g_sum : ndarray of shape (K, n)
+        Incremented by ``sum_s gamma_skr``.
+    pointwise : bool
+        Also return ``log p(x_r | theta_s)``.
+
+    Returns
+    -------
+    ndarray of shape (S, n) or None
+    """
+    S, K, n = L.shape
+    m = np.empty((S, n))
+    _shift_by_max(L, m)
+    np.exp(L, out=L)
+    lse = np.empty((S, n)) if pointwise else np.empty((1, 1))
+    _normalise_stacked(L, m, np.empty(n), totals, lse, g_sum, pointwise)
+    return lse if pointwise else None

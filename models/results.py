@@ -32,12 +32,13 @@ import importlib.metadata
 
 import numpy as np
 import xarray as xr
-from scipy.special import logsumexp
+from scipy.special import gammaln, logsumexp, multigammaln, xlogy
 
 from models.families import family
+from models.features import PRODUCTS, SQUARES, features, log_joint_stacked, normalise_stacked
 from models.params import GMMParams, log_joint_stack
 from models.simulation import simulate
-from models.storage import storage_of_dims
+from models.storage import PRECISE_ABOVE, storage_of_dims
 
 #: the posterior's parameter variables
 PARAMETERS = ("pi", "mu", "Sigma")
@@ -303,9 +304,35 @@ def point_to_datatree(p, X, feature_names=None, gamma=None):
     return name_features(dt, feature_names)
 
 
-#: values per block of draws when every draw's log joint is computed at once (the (S, K, N, d)
-#: differences)
-_BLOCK = 2**22
+#: per-observation values (``log_likelihood.x``, ``posterior.z``: chains x draws x N) kept without
+#: being asked for; above it they are left out and the tree's ``left_out`` attribute says so
+#: (25 million float64 values are 200 MB; 4 x 1000 draws of N = 100,000 would be 3.2 GB)
+MAX_POINTWISE = 25_000_000
+
+#: values of one block of log joints (draws x components x rows) in a pass over the draws: 2 MB,
+#: so that the block stays in cache between the product that makes it and the passes that
+#: normalise it (2^22 values, 32 MB, took 2.5x as long at N = 100,000)
+_BLOCK = 2**18
+
+#: rows of data per block of features in a pass over the draws
+_ROWS = 2**13
+
+
+def one_blas_thread():
+    """A context in which BLAS runs on one thread.
+
+    The passes over draws and the Gibbs sampler multiply blocks sized for one core's cache;
+    OpenBLAS's second thread only spins against the first there, and on a busy machine made
+    such a product ten times slower (1.4 ms on one thread, 13 ms on two, for a (32, 21) by
+    (21, 8192) product).
+
+    Returns
+    -------
+    threadpoolctl.threadpool_limits
+    """
+    from threadpoolctl import threadpool_limits  # scikit-learn's dependency, loaded when used
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _stacked(pi, mu, Sigma, fam):
@@ -315,6 +342,119 @@ def _stacked(pi, mu, Sigma, fam):
     full = fam.to_full(Sigma, K, d).reshape(S, K, d, d)
     full = 0.5 * (full + np.swapaxes(full, -1, -2))
     return (pi / pi.sum(-1, keepdims=True)).reshape(S, K), mu.reshape(S, K, d), full
+
+
+def stack_precisions(full, matrix):
+    """Precisions of a stack of covariances, and their log-determinants.
+
+    Parameters
+    ----------
+    full : ndarray of shape (S, K, d, d)
+        Covariance matrices (:meth:`models.families.Family.to_full`).
+    matrix : bool
+        Whole precision matrices ``Lambda = L^{-T} L^{-1}`` from the lower Cholesky factors;
+        else each feature's precision, the reciprocal diagonal.
+
+    Returns
+    -------
+    prec : ndarray of shape (S, K, d, d) or (S, K, d)
+    log_det : ndarray of shape (S, K)
+        ``log|Lambda_k|``.
+    """
+    if not matrix:
+        var = np.diagonal(full, axis1=-2, axis2=-1)
+        return 1.0 / var, -np.log(var).sum(-1)
+    L = np.linalg.cholesky(full)
+    L_inv = np.linalg.inv(L)
+    prec = np.swapaxes(L_inv, -1, -2) @ L_inv
+    return prec, -2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1)
+
+
+def draw_pass(pi, mu, Sigma, fam, X, gamma=True, pointwise=False, z_rng=None):
+    r"""Every draw's log joint, in blocks of draws and rows: totals, responsibilities, pointwise.
+
+    One pass of the feature kernel (:func:`models.features.log_joint_stacked`: a block's log joints
+    are one product ``A @ Z`` for all its draws and components) over the data, for a stack of
+    ``S`` mixtures. Memory is bounded by the blocks (about 2^22 values each), not by ``S N``.
+    A full-covariance draw whose expanded quadratic form could lose more than about 1e-10
+    (:data:`models.storage.PRECISE_ABOVE`) is computed by triangular solves instead
+    (:func:`models.params.log_joint_stack`).
+
+    .. math:: \log p(x_n \mid \theta_s) = \log \sum_k \pi_{sk} \mathcal N(x_n \mid \mu_{sk},
+        \Sigma_{sk}), \quad \bar\gamma_{nk} = \frac1S \sum_s p(z_n = k \mid x_n, \theta_s)
+
+    Parameters
+    ----------
+    pi : ndarray of shape (..., K)
+    mu : ndarray of shape (..., K, d)
+    Sigma : ndarray of shape (..., *storage shape)
+    fam : Family
+    X : ndarray of shape (N, d)
+    gamma : bool
+        Accumulate the mean responsibilities.
+    pointwise : bool
+        Keep ``log p(x_n | theta_s)`` for every draw and observation.
+    z_rng : numpy.random.Generator or None
+        Draw ``z_n ~ p(z_n | x_n, theta_s)`` for every draw and observation.
+
+    Returns
+    -------
+    dict
+        ``log_likelihood`` (S,): the sum over observations; ``gamma`` (N, K) or None;
+        ``pointwise`` (S, N) or None; ``z`` (S, N) (int8 when K < 128) or None.
+    """
+    pi_s, mu_s, full = _stacked(pi, mu, Sigma, fam)
+    S, K, d = mu_s.shape
+    N = X.shape[0]
+    matrix = fam.storage.matrix
+    kind = PRODUCTS if matrix else SQUARES
+    shift = X.mean(axis=0)
+    prec, log_det = stack_precisions(full, matrix)
+    mu_c = mu_s - shift
+    with np.errstate(divide="ignore"):
+        log_pi = np.log(pi_s)
+    precise = np.zeros(S, dtype=bool)
+    if matrix:
+        spread = ((mu_c**2).sum(-1) + np.trace(full, axis1=-2, axis2=-1)).max(-1)
+        precise = np.trace(prec, axis1=-2, axis2=-1).max(-1) * spread > PRECISE_ABOVE
+    chol = np.linalg.cholesky(full[precise]) if precise.any() else None
+    totals = np.zeros(S)
+    g_sum = np.zeros((N, K))
+    ll = np.empty((S, N)) if pointwise else None
+    z = np.empty((S, N), dtype=np.int8 if K < 128 else np.int64) if z_rng is not None else None
+    with one_blas_thread():
+        _pass(X, shift, kind, K, log_pi, mu_c, prec, log_det, precise, pi_s, mu_s, chol, totals,
+              g_sum, ll, z, z_rng)
+    return {"log_likelihood": totals, "gamma": g_sum / S if gamma else None,
+            "pointwise": ll, "z": z}
+
+
+def _pass(X, shift, kind, K, log_pi, mu_c, prec, log_det, precise, pi_s, mu_s, chol, totals,
+          g_sum, ll, z, z_rng):
+    """:func:`draw_pass`'s loop over blocks of rows and of draws."""
+    N, S, pointwise = X.shape[0], len(log_pi), ll is not None
+    for r0 in range(0, N, _ROWS):
+        Xb = X[r0:r0 + _ROWS]
+        n = Xb.shape[0]
+        Z = features(Xb, shift, kind, np.float64)
+        g_block = np.zeros((K, n))
+        block = max(1, _BLOCK // (K * n))
+        for s0 in range(0, S, block):
+            b = slice(s0, min(S, s0 + block))
+            L = log_joint_stacked(log_pi[b], mu_c[b], prec[b], log_det[b], kind)(Z)[0]
+            L = L.reshape(-1, K, n)
+            exact = np.flatnonzero(precise[b])
+            if exact.size:
+                rows = np.searchsorted(np.flatnonzero(precise), exact + s0)
+                L[exact] = np.swapaxes(log_joint_stack(pi_s[b][exact], mu_s[b][exact],
+                                                       chol[rows], Xb), -1, -2)
+            lse = normalise_stacked(L, totals[b], g_block, pointwise)           # L: gamma
+            if pointwise:
+                ll[b, r0:r0 + n] = lse
+            if z is not None:
+                u = z_rng.uniform(size=(L.shape[0], 1, n))
+                z[b, r0:r0 + n] = np.minimum((np.cumsum(L, axis=1) < u).sum(1), K - 1)
+        g_sum[r0:r0 + n] = g_block.T
 
 
 def posterior_gamma(tree, X):
@@ -339,45 +479,60 @@ def posterior_gamma(tree, X):
     post = tree["posterior"]
     fam = family(covariance_type_of(tree))
     pi, mu, Sigma = (post[v].values for v in PARAMETERS)
-    pi_s, mu_s, full = _stacked(pi, mu, Sigma, fam)
-    S, K, d = mu_s.shape
-    gamma = np.zeros((X.shape[0], K))
-    block = max(1, _BLOCK // (K * X.shape[0] * d))
-    for s in range(0, S, block):
-        b = slice(s, s + block)
-        log_joint = log_joint_stack(pi_s[b], mu_s[b], np.linalg.cholesky(full[b]), X)
-        gamma += np.exp(log_joint - logsumexp(log_joint, axis=-1, keepdims=True)).sum(0)
-    return gamma / S, point_of(tree)
+    return draw_pass(pi, mu, Sigma, fam, X)["gamma"], point_of(tree)
 
 
 def _label_costs(pi, mu, reference, ref_L):
-    """Matching costs of draws' components (rows) against the reference's (columns).
+    r"""Matching costs of draws' components (rows) against the reference's (columns).
 
     ``pi`` (..., K) and ``mu`` (..., K, d) give costs (..., K, K): the squared Mahalanobis
-    distance between the means under the reference covariance, plus the squared difference of
-    the log weights.
+    distance between the means under the reference covariance, weighted by the draw
+    component's weight, plus the squared difference of the log weights,
+
+    .. math:: c_{kj} = \pi_k (\mu_k - \mu^{\mathrm{ref}}_j)^T (\Sigma^{\mathrm{ref}}_j)^{-1}
+        (\mu_k - \mu^{\mathrm{ref}}_j) + (\log \pi_k - \log \pi^{\mathrm{ref}}_j)^2
+
+    The weight makes a component count as much as the data it holds: a nearly empty one (a
+    few observations, its covariance near the prior's) sitting near a tight reference cluster
+    cannot outbid the cluster that holds that cluster's data.
     """
     L_inv = np.linalg.inv(ref_L)                                                 # (k, d, d)
     diff = np.asarray(mu)[..., :, None, :] - reference.mu                        # (..., j, k, d)
     y = np.einsum("kab,...jkb->...jka", L_inv, diff)
     with np.errstate(divide="ignore"):
-        return (y**2).sum(-1) + (np.log(pi)[..., :, None] - np.log(reference.pi)) ** 2
+        return (np.asarray(pi)[..., :, None] * (y**2).sum(-1)
+                + (np.log(pi)[..., :, None] - np.log(reference.pi)) ** 2)
 
 
-def _assignment(cost):
-    """Hungarian matching of a (K, K) cost: new component k is old component ``perm[k]``."""
+def _assignment(cost, occupied=None):
+    """Hungarian matching of a (K, K) cost: new component k is old component ``perm[k]``.
+
+    With ``occupied`` (K,) given, the occupied components are matched first, among themselves:
+    each takes the reference label that suits the occupied ones best, whatever the empty ones
+    would have liked; the empty components then share the labels left.
+    """
     from scipy.optimize import linear_sum_assignment  # SciPy's optimiser, only when matching
 
-    rows, cols = linear_sum_assignment(cost)
-    return rows[np.argsort(cols)]
+    if occupied is None or occupied.all() or not occupied.any():
+        rows, cols = linear_sum_assignment(cost)
+        return rows[np.argsort(cols)]
+    K = cost.shape[0]
+    occ, empty = np.flatnonzero(occupied), np.flatnonzero(~occupied)
+    perm = np.empty(K, dtype=np.int64)
+    rows, cols = linear_sum_assignment(cost[occ])
+    perm[cols] = occ[rows]
+    free = np.setdiff1d(np.arange(K), cols)
+    rows, cols = linear_sum_assignment(cost[np.ix_(empty, free)])
+    perm[free[cols]] = empty[rows]
+    return perm
 
 
-def match_labels(pi, mu, reference, ref_L=None):
+def match_labels(pi, mu, reference, ref_L=None, occupied=None):
     """The permutation that puts components ``(pi, mu)`` on the reference's labels.
 
     Hungarian matching (``scipy.optimize.linear_sum_assignment``) on a label-invariant cost:
-    the squared Mahalanobis distance between the means under the reference covariance, plus the
-    squared difference of the log weights.
+    the squared Mahalanobis distance between the means under the reference covariance, weighted
+    by the component's weight, plus the squared difference of the log weights.
 
     Parameters
     ----------
@@ -386,6 +541,8 @@ def match_labels(pi, mu, reference, ref_L=None):
     reference : GMMParams
     ref_L : ndarray of shape (K, d, d) or None
         ``reference.cholesky``, when the caller has it at hand.
+    occupied : ndarray of bool, shape (K,), or None
+        Components with at least one observation: matched first (see :func:`relabel`).
 
     Returns
     -------
@@ -393,19 +550,42 @@ def match_labels(pi, mu, reference, ref_L=None):
         New component k is old component ``perm[k]``.
     """
     ref_L = reference.cholesky if ref_L is None else ref_L
-    return _assignment(_label_costs(pi, mu, reference, ref_L))
+    return _assignment(_label_costs(pi, mu, reference, ref_L), occupied)
 
 
-def relabel(dt, reference, rng=None, sample_z=False):
+def expected_occupied(pi, N):
+    """Occupied components of draws without allocations: an expected count ``N pi_k >= 1``.
+
+    Parameters
+    ----------
+    pi : ndarray of shape (..., K)
+    N : int
+
+    Returns
+    -------
+    ndarray of bool, shape (..., K)
+    """
+    return N * np.asarray(pi) >= 1.0
+
+
+def relabel(dt, reference, rng=None, sample_z=False, pointwise=None):
     """Align the component labels of every posterior draw to a reference.
 
     For each draw, components are matched to the reference with the Hungarian algorithm
     (``scipy.optimize.linear_sum_assignment``) on a label-invariant cost: the squared
     Mahalanobis distance between the draw's and the reference's means under the reference
-    covariance, plus the same for the log weights. ``pi``, ``mu`` and ``Sigma`` are permuted;
-    the permutation is stored as ``sample_stats.label_permutation`` (chain, draw, component):
-    new component k holds old component ``label_permutation[k]``. ``gamma``, ``log_likelihood``
-    and (if asked) ``z`` are then recomputed from the relabelled draws and ``observed_data``.
+    covariance, weighted by the draw component's weight, plus the squared difference of the log
+    weights (:func:`match_labels`). Occupied components are matched first:
+    an empty one (its mean and covariance drawn from the prior, so anywhere) cannot take the
+    label of a cluster the data hold. Occupancy is ``sample_stats.occupied`` (chain, draw,
+    component) where the sampler recorded it (the Gibbs route: at least one allocated
+    observation), else the expected count ``N pi_k >= 1`` (:func:`expected_occupied`), stored.
+    ``pi``, ``mu``, ``Sigma``, ``occupied`` (and a sampler's ``z``) are permuted; the permutation
+    is stored as ``sample_stats.label_permutation`` (chain, draw, component): new component k
+    holds old component ``label_permutation[k]``. One pass over the relabelled draws then gives
+    ``gamma``, each draw's total ``sample_stats.log_likelihood`` and, within
+    :data:`MAX_POINTWISE` values or when asked, the per-observation ``log_likelihood`` group
+    and ``z``.
 
     Parameters
     ----------
@@ -415,7 +595,11 @@ def relabel(dt, reference, rng=None, sample_z=False):
     rng : numpy.random.Generator, SeedSequence, int or None
         For ``sample_z``.
     sample_z : bool
-        Draw ``z`` per draw and observation.
+        Draw ``z`` per draw and observation (a sampler's own ``z`` in the posterior is kept
+        instead), whatever its size.
+    pointwise : bool or None
+        Keep the ``log_likelihood`` group (chain, draw, obs_id); None: when it holds at most
+        :data:`MAX_POINTWISE` values. What is left out is listed in ``attrs["left_out"]``.
 
     Returns
     -------
@@ -430,51 +614,59 @@ def relabel(dt, reference, rng=None, sample_z=False):
     if post["pi"].shape[-1] != K:
         raise ValueError(f"reference has K={K} but the posterior has {post['pi'].shape[-1]} "
                          "components.")
+    X = dt["observed_data"]["x"].values
+    N = X.shape[0]
     pi, mu, Sigma = (post[v].values.copy() for v in PARAMETERS)
     C, D = pi.shape[:2]
+    stats_ds = dt["sample_stats"].to_dataset().copy() if "sample_stats" in dt.children else \
+        xr.Dataset(coords={"chain": post.chain, "draw": post.draw})
+    sampled = "occupied" in stats_ds
+    occupied = stats_ds["occupied"].values if sampled else expected_occupied(pi, N)
     costs = _label_costs(pi, mu, reference, reference.cholesky)                  # (C, D, K, K)
     perms = np.empty((C, D, K), dtype=np.int64)
     for c in range(C):
         for t in range(D):
-            perms[c, t] = _assignment(costs[c, t])
-    pi, mu = (np.take_along_axis(a, perms.reshape(C, D, K, *[1] * (a.ndim - 3)), axis=2)
-              for a in (pi, mu))
+            perms[c, t] = _assignment(costs[c, t], occupied[c, t])
+    pi, mu, occupied = (np.take_along_axis(a, perms.reshape(C, D, K, *[1] * (a.ndim - 3)), axis=2)
+                        for a in (pi, mu, occupied))
     Sigma = fam.storage.take(Sigma, perms, axis=2)
     new_post = post.copy()
     for name, value in (("pi", pi), ("mu", mu), ("Sigma", Sigma)):
         new_post[name] = (post[name].dims, value)
-    # every draw's log joint at once, in blocks of draws (as point_to_params: pi normalised,
-    # Sigma symmetrised)
-    X = dt["observed_data"]["x"].values
-    N, d = X.shape
-    pi_s, mu_s, full = _stacked(pi, mu, Sigma, fam)
-    S = C * D
-    u = rng.uniform(size=(S, N, 1)) if sample_z else None
-    gamma = np.zeros((N, K))
-    log_lik = np.empty((S, N))
-    z = np.empty((S, N), dtype=np.int64) if sample_z else None
-    block = max(1, _BLOCK // (K * N * d))
-    for s in range(0, S, block):
-        b = slice(s, s + block)
-        log_joint = log_joint_stack(pi_s[b], mu_s[b], np.linalg.cholesky(full[b]), X)  # (s, N, K)
-        log_lik[b] = logsumexp(log_joint, axis=-1)
-        g = np.exp(log_joint - log_lik[b][..., None])
-        gamma += g.sum(0)
-        if sample_z:
-            z[b] = np.minimum((np.cumsum(g, axis=-1) < u[b]).sum(-1), K - 1)
-    if sample_z:
-        new_post["z"] = (("chain", "draw", "obs_id"), z.reshape(C, D, N))
+    size = C * D * N
+    keep_pointwise = size <= MAX_POINTWISE if pointwise is None else bool(pointwise)
+    own_z = "z" in post
+    passed = draw_pass(pi, mu, Sigma, fam, X, pointwise=keep_pointwise,
+                       z_rng=rng if sample_z and not own_z else None)
+    left_out = [] if keep_pointwise else [
+        f"log_likelihood ({C} x {D} x {N} = {size:.3g} values, over the limit of "
+        f"{MAX_POINTWISE:.3g}; pointwise=True keeps it)"]
+    if own_z:
+        inverse = np.argsort(perms, axis=-1)                   # old label -> new label
+        z = post["z"].values
+        new_post["z"] = (("chain", "draw", "obs_id"),
+                         np.take_along_axis(inverse, z.astype(np.int64), axis=-1).astype(z.dtype))
+    elif sample_z:
+        new_post["z"] = (("chain", "draw", "obs_id"), passed["z"].reshape(C, D, N))
     new_post = new_post.assign_coords(obs_id=np.arange(N))
-    stats_ds = dt["sample_stats"].to_dataset().copy() if "sample_stats" in dt.children else \
-        xr.Dataset(coords={"chain": post.chain, "draw": post.draw})
     stats_ds["label_permutation"] = (("chain", "draw", "component"), perms)
-    out = with_groups(
-        dt, posterior=new_post, responsibilities=gamma_group(gamma / S), sample_stats=stats_ds,
-        log_likelihood=xr.Dataset({"x": (("chain", "draw", "obs_id"), log_lik.reshape(C, D, N))},
-                                  coords={"chain": post.chain, "draw": post.draw,
-                                          "obs_id": np.arange(N)}))
+    stats_ds["occupied"] = (("chain", "draw", "component"), occupied)
+    stats_ds["log_likelihood"] = (("chain", "draw"), passed["log_likelihood"].reshape(C, D))
+    groups = {"posterior": new_post, "responsibilities": gamma_group(passed["gamma"]),
+              "sample_stats": stats_ds}
+    children = {name: dt[name].to_dataset() for name in dt.children if name != "log_likelihood"}
+    if keep_pointwise:
+        groups["log_likelihood"] = xr.Dataset(
+            {"x": (("chain", "draw", "obs_id"), passed["pointwise"].reshape(C, D, N))},
+            coords={"chain": post.chain, "draw": post.draw, "obs_id": np.arange(N)})
+    out = xr.DataTree.from_dict({**children, **groups})
+    out.attrs.update(dt.attrs)
     out.attrs["relabel_reference_mu"] = reference.mu.tolist()
     out.attrs["relabel_draws_permuted"] = int((perms != np.arange(K)).any(-1).sum())
+    out.attrs["relabel_occupied"] = ("at least one allocated observation (sampled z)" if sampled
+                                     else "expected count N pi_k >= 1")
+    if left_out:
+        out.attrs["left_out"] = "; ".join(left_out)
     return out
 
 
@@ -544,3 +736,210 @@ def draws_to_datatree(pi, mu, Sigma, X, covariance_type, feature_names=None, gam
     dt.attrs.update({"covariance_type": covariance_type, "n_components": K,
                      "versions": versions()})
     return name_features(dt, feature_names)
+
+
+def occupied_posterior(tree):
+    """The posterior with each draw's empty components left out (NaN): for per-component summaries.
+
+    A component with no observation in a draw was drawn from the prior; its mean and
+    covariance say nothing about the cluster whose label it took. ``pi``, ``mu`` and a
+    per-component ``Sigma`` (VII, VVI, VVV; a shared covariance is kept) are NaN where
+    ``sample_stats.occupied`` is False; summarise them with NaN-aware statistics.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A relabelled posterior (:func:`relabel`), with ``sample_stats.occupied``.
+
+    Returns
+    -------
+    xarray.Dataset
+    """
+    post = tree["posterior"].to_dataset()
+    occupied = tree["sample_stats"]["occupied"]
+    fam = family(covariance_type_of(tree))
+    out = post.copy()
+    for name in ("pi", "mu", "Sigma"):
+        if name == "Sigma" and (fam.shared_prior or "component" not in post[name].dims):
+            continue
+        out[name] = post[name].where(occupied)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# label-invariant quantities: what a mixture's posterior says whatever its labels
+
+
+def log_prior_density(pi, mu, Sigma, prior, fam):
+    r""":meth:`models.Prior.log_density` for a stack of draws, every constant included.
+
+    .. math:: \log \mathrm{Dir}(\pi \mid \alpha) + \sum_k \log \mathcal N(\mu_k \mid m_0,
+        \Sigma_k / \kappa_0) + \log p(\Sigma)
+
+    with the covariance prior once per distinct covariance: inverse-Wishart
+    :math:`\mathcal W^{-1}(\nu_0, \Psi_0)` for matrices, inverse-gamma for variances
+    (:meth:`models.storage.Storage.prior_scale`: ``tr(Psi0) / (2 d)`` for one variance per
+    component, ``diag(Psi0) / 2`` per feature).
+
+    Parameters
+    ----------
+    pi : ndarray of shape (..., K)
+    mu : ndarray of shape (..., K, d)
+    Sigma : ndarray of shape (..., *storage shape)
+    prior : Prior
+        Proper.
+    fam : Family
+        A family with a conjugate prior (EII, VII, EEI, VVI, EEE, VVV).
+
+    Returns
+    -------
+    ndarray of shape (...)
+    """
+    lead = np.shape(pi)[:-1]
+    pi_s, mu_s, full = _stacked(np.asarray(pi, np.float64), np.asarray(mu, np.float64),
+                                np.asarray(Sigma, np.float64), fam)
+    S, K, d = mu_s.shape
+    alpha = prior.alpha_for(K)
+    lp = gammaln(alpha.sum()) - gammaln(alpha).sum() + xlogy(alpha - 1.0, pi_s).sum(-1)
+    L = np.linalg.cholesky(full)                                           # (S, K, d, d)
+    log_det = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1)     # (S, K)
+    y = np.linalg.solve(L, (mu_s - prior.m0)[..., None])[..., 0]
+    lp += (-0.5 * d * np.log(2 * np.pi / prior.kappa0) - 0.5 * log_det
+           - 0.5 * prior.kappa0 * (y**2).sum(-1)).sum(-1)
+    m = 1 if fam.shared_prior else K
+    if fam.storage.matrix:
+        nu, Psi = fam.storage.prior_scale(prior)
+        W = np.linalg.solve(L[:, :m], np.linalg.cholesky(Psi))
+        lp += (0.5 * nu * np.linalg.slogdet(Psi)[1] - 0.5 * nu * d * np.log(2.0)
+               - multigammaln(0.5 * nu, d) - 0.5 * (nu + d + 1) * log_det[:, :m]
+               - 0.5 * (W**2).sum((-1, -2))).sum(-1)
+    else:
+        a, b = fam.storage.prior_scale(prior)
+        var = np.diagonal(full[:, :m], axis1=-2, axis2=-1)                 # (S, m, d)
+        var = var[..., :1] if np.ndim(b) == 0 else var
+        lp += (a * np.log(b) - gammaln(a) - (a + 1.0) * np.log(var) - b / var).sum((-1, -2))
+    return lp.reshape(lead)
+
+
+def invariant_group(pi, log_likelihood, log_prior):
+    """The ``label_invariant`` group from the draws' weights, log-likelihoods and log priors.
+
+    Parameters
+    ----------
+    pi : ndarray of shape (C, D, K)
+    log_likelihood, log_prior : ndarray of shape (C, D)
+
+    Returns
+    -------
+    xarray.Dataset
+        ``log_likelihood``, ``log_posterior`` (chain, draw) and ``pi_sorted`` (chain, draw, rank).
+    """
+    C, D, K = pi.shape
+    return xr.Dataset({
+        "log_likelihood": (("chain", "draw"), log_likelihood),
+        "log_posterior": (("chain", "draw"), log_likelihood + log_prior),
+        "pi_sorted": (("chain", "draw", "rank"), -np.sort(-pi, axis=-1)),
+    }, coords={"chain": np.arange(C), "draw": np.arange(D), "rank": np.arange(K)})
+
+
+def label_invariant(tree, prior):
+    r"""The posterior's label-invariant quantities: log-likelihood, log posterior, sorted weights.
+
+    .. math:: \ell(\theta) = \sum_n \log p(x_n \mid \theta), \quad
+        \log p(\theta \mid x) + c = \ell(\theta) + \log p(\theta), \quad
+        \pi_{(1)} \ge \dots \ge \pi_{(K)}
+
+    None depends on the components' labels, so their r_hat and ESS say whether the chains
+    agree even where the labels cannot be aligned (a multimodal posterior). The log prior is
+    :meth:`models.Prior.log_density`'s, every constant included (:func:`log_prior_density`).
+    The log-likelihood is ``sample_stats.log_likelihood`` where :func:`relabel` stored it, else
+    the ``log_likelihood`` group summed over observations, else computed (:func:`draw_pass`).
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        With ``posterior`` (``pi``, ``mu``, ``Sigma``) and ``observed_data``.
+    prior : Prior
+        The prior the posterior was sampled under.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``log_likelihood``, ``log_posterior`` (chain, draw), ``pi_sorted`` (chain, draw, rank).
+    """
+    post = tree["posterior"]
+    fam = family(covariance_type_of(tree))
+    pi, mu, Sigma = (post[v].values for v in PARAMETERS)
+    C, D = pi.shape[:2]
+    stats = tree["sample_stats"] if "sample_stats" in tree.children else None
+    if stats is not None and "log_likelihood" in stats:
+        log_lik = stats["log_likelihood"].values
+    elif "log_likelihood" in tree.children:
+        log_lik = tree["log_likelihood"]["x"].sum("obs_id").values
+    else:
+        log_lik = draw_pass(pi, mu, Sigma, fam, tree["observed_data"]["x"].values,
+                            gamma=False)["log_likelihood"].reshape(C, D)
+    return invariant_group(pi, log_lik, log_prior_density(pi, mu, Sigma, prior, fam))
+
+
+def invariant_diagnostics(tree):
+    """r_hat, bulk and tail ESS of every label-invariant scalar (ArviZ's rank-normalised split r_hat).
+
+    ``arviz.rhat`` and ``arviz.ess`` (ArviZ 1.3 re-exports them from ``arviz_stats``, imported
+    here without the plotting half of ArviZ, which loads matplotlib).
+
+    Parameters
+    ----------
+    tree : xarray.DataTree or xarray.Dataset
+        A tree with a ``label_invariant`` group (:func:`label_invariant`), or the group itself.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``log_likelihood``, ``log_posterior``, ``pi_sorted[0]`` ... ``pi_sorted[K-1]``;
+        columns ``r_hat``, ``ess_bulk``, ``ess_tail`` (r_hat is NaN for one chain).
+    """
+    import pandas as pd
+    from arviz_stats import ess, rhat  # only once there are draws to diagnose
+
+    ds = tree["label_invariant"].to_dataset() if isinstance(tree, xr.DataTree) else tree
+    ds = ds[["log_likelihood", "log_posterior", "pi_sorted"]]
+    columns = {"r_hat": rhat(ds, sample_dims=["chain", "draw"]),
+               "ess_bulk": ess(ds, sample_dims=["chain", "draw"], method="bulk"),
+               "ess_tail": ess(ds, sample_dims=["chain", "draw"], method="tail")}
+    rows = {}
+    for col, res in columns.items():
+        for name in ("log_likelihood", "log_posterior"):
+            rows.setdefault(name, {})[col] = float(res[name])
+        for k, v in enumerate(np.atleast_1d(res["pi_sorted"].values)):
+            rows.setdefault(f"pi_sorted[{k}]", {})[col] = float(v)
+    return pd.DataFrame.from_dict(rows, orient="index")[list(columns)]
+
+
+def coclustering_group(z, K):
+    r"""The ``coclustering`` group: ``p_same`` (obs_id, obs_id_bis) from draws of the allocations.
+
+    .. math:: \hat p(z_n = z_m \mid x) = \frac1S \sum_s [z^{(s)}_n = z^{(s)}_m]
+
+    Label-invariant: the same under any relabelling of any draw.
+
+    Parameters
+    ----------
+    z : ndarray of int, shape (S, N)
+        One allocation per draw (any labels).
+    K : int
+
+    Returns
+    -------
+    xarray.Dataset
+    """
+    S, N = z.shape
+    p_same = np.zeros((N, N))
+    block = max(1, _BLOCK // (K * N))
+    for s0 in range(0, S, block):
+        zb = z[s0:s0 + block]
+        onehot = (zb[:, None, :] == np.arange(K)[None, :, None]).astype(np.float32)
+        G = onehot.reshape(-1, N)
+        p_same += (G.T @ G).astype(np.float64)
+    return xr.Dataset({"p_same": (("obs_id", "obs_id_bis"), p_same / S)},
+                      coords={"obs_id": np.arange(N), "obs_id_bis": np.arange(N)})

@@ -19,8 +19,8 @@ import em
 from em.variational import VBResult
 from models.params import GMMParams
 from models.pymc.inputs import check_count, check_inputs, check_start
-from models.pymc.routes import DEFAULT_SAMPLER, Settings, route
-from models.pymc.sampling import default_cores, run
+from models.pymc.routes import DEFAULT_SAMPLER, route
+from models.pymc.sampling import MAX_SECONDS, run, settings_for
 from models.results import (
     draws_to_datatree,
     match_labels,
@@ -77,14 +77,15 @@ def _resolve(init, inputs, seq):
 
 
 def sample(X, n_components=2, covariance_type="full", prior=None, init="em", random_seed=0,
-           draws=1000, tune=1000, chains=4, sampler=DEFAULT_SAMPLER, cores=None,
-           feature_names=None, progressbar=False, target_accept=0.9, **groups):
+           draws=None, tune=None, chains=4, sampler=DEFAULT_SAMPLER, cores=None,
+           feature_names=None, progressbar=False, target_accept=0.9, max_seconds=MAX_SECONDS,
+           pointwise=None, **groups):
     """:func:`models.pymc.sample`, started from EM (``init="em"``) or from given parameters.
 
     Parameters
     ----------
     X, n_components, covariance_type, prior, draws, tune, chains, sampler, cores, progressbar,
-    target_accept
+    target_accept, max_seconds, pointwise
         As :func:`models.pymc.sample`.
     init : "em" or GMMParams
         ``"em"``: every chain starts at the EM MAP estimate with a small jitter, and the draws
@@ -106,13 +107,10 @@ def sample(X, n_components=2, covariance_type="full", prior=None, init="em", ran
     chosen = route(sampler)
     chosen.require()
     em_seq, sampler_seq = seed_sequence(random_seed).spawn(2)
-    settings = Settings(draws=check_count(draws, "draws"), tune=check_count(tune, "tune", 0),
-                        chains=check_count(chains, "chains"),
-                        cores=default_cores(chains) if cores is None else min(
-                            check_count(cores, "cores"), chains),
-                        seed=sampler_seq, target_accept=target_accept, progressbar=progressbar)
+    settings = settings_for(chosen, draws, tune, chains, cores, sampler_seq, target_accept,
+                            progressbar, max_seconds, groups.get("sample_z", False))
     start = check_start(_resolve(init, inputs, em_seq), inputs.K, inputs.d)
-    dt = run(inputs, start, chosen, settings, **groups)
+    dt = run(inputs, start, chosen, settings, pointwise=pointwise, **groups)
     dt.attrs["random_seed"] = describe(seed_sequence(random_seed))
     return name_features(dt, feature_names)
 

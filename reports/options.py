@@ -126,9 +126,17 @@ def model(p, k_required=True):
 
 
 def sampler(p):
-    """How the posterior is drawn: the route table's choices, draws, tuning, chains, cores."""
-    p.add_argument("--draws", type=positive_int, default=1000, help="draws per chain")
-    p.add_argument("--tune", type=positive_int, default=1000, help="tuning steps per chain")
+    """How the posterior is drawn: the route table's choices, draws, tuning, chains, cores, time."""
+    p.add_argument("--draws", type=positive_int, default=None,
+                   help="draws per chain (default: the gibbs route runs until every "
+                   "label-invariant quantity has r_hat <= 1.01 and bulk ESS >= 400, keeping "
+                   "1000 draws per chain; the NUTS routes draw 1000)")
+    p.add_argument("--tune", type=positive_int, default=None,
+                   help="tuning steps (NUTS) or burn-in sweeps (gibbs with --draws) per chain "
+                   "(default: as many as --draws; gibbs: at most 500)")
+    p.add_argument("--max-seconds", type=positive_float, default=60.0,
+                   help="time budget of a run whose length convergence decides (gibbs without "
+                   "--draws); the run stops there and says it did not converge")
     p.add_argument("--chains", type=positive_int, default=4, help="chains")
     p.add_argument("--sampler", choices=list(ROUTES), default=DEFAULT_SAMPLER,
                    help="; ".join(f"{r.name}: {r.summary}"

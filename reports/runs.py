@@ -14,6 +14,7 @@ import numpy as np
 
 import em
 from models.prior import Prior
+from models.pymc.gibbs import KEEP
 from models.results import versions
 from reports import joint
 from reports.io import dataset_name, load_data
@@ -84,14 +85,24 @@ def sample(X, K, covariance_type, args, names, seq, progressbar=True, **kw):
     prior = Prior.default(X, K, covariance_type)
     return joint.sample(X, K, covariance_type, prior=prior, draws=args.draws, tune=args.tune,
                         chains=args.chains, random_seed=seq, sampler=args.sampler,
-                        cores=args.cores, progressbar=progressbar, feature_names=names, **kw)
+                        cores=args.cores, progressbar=progressbar, feature_names=names,
+                        max_seconds=getattr(args, "max_seconds", 60.0), **kw)
+
+
+def report_sampling(dt):
+    """Print how the run ended (one line) and what the results leave out, if anything."""
+    if dt.attrs.get("convergence"):
+        print(dt.attrs["convergence"])
+    if dt.attrs.get("left_out"):
+        print(f"note: left out {dt.attrs['left_out']}")
 
 
 def wants_predictive(X, args):
     """Whether the posterior predictive (chains x draws data sets) fits in the budget."""
-    size = args.chains * args.draws * X.size
+    draws = args.draws or KEEP
+    size = args.chains * draws * X.size
     if size > MAX_PREDICTIVE_VALUES:
-        print(f"note: no posterior_predictive group: {args.chains} x {args.draws} replicates of "
+        print(f"note: no posterior_predictive group: {args.chains} x {draws} replicates of "
               f"{X.shape[0]} x {X.shape[1]} data would hold {size:.2g} values (limit "
               f"{MAX_PREDICTIVE_VALUES:.2g}); lower --draws to get it.")
         return False

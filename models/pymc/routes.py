@@ -5,6 +5,10 @@ per chain and the same settings, and returns the same DataTree: a ``posterior`` 
 ``mu`` and ``Sigma`` (chain, draw, ...) and a ``sample_stats`` group. :func:`models.pymc.sample`
 relabels the draws and adds the rest of the results schema, whatever the route.
 
+The Gibbs route (:mod:`models.pymc.gibbs`, NumPy) samples the explicit-z model's full
+conditionals and decides its run length by convergence; the NUTS routes sample the marginal
+model with PyMC's, nutpie's, blackjax's or numpyro's NUTS, for fixed draws and tuning steps.
+
 Adding a route means adding one :class:`Route` to :data:`ROUTES` and its tests; the command
 line's ``--sampler`` choices and help are made from this table. This module imports neither PyMC
 nor JAX: each route's ``run`` loads what it needs when it runs.
@@ -25,8 +29,11 @@ class Settings:
 
     Attributes
     ----------
-    draws, tune, chains : int
-        Draws kept and tuning steps per chain, and chains.
+    draws : int or None
+        Draws kept per chain; None (routes that decide their run length, :attr:`Route.adapts`):
+        until converged or ``max_seconds``.
+    tune, chains : int
+        Tuning steps (burn-in sweeps) per chain, and chains.
     cores : int
         Processes for routes that run one chain per process.
     seed : numpy.random.SeedSequence
@@ -34,15 +41,25 @@ class Settings:
     target_accept : float
         NUTS's target acceptance rate.
     progressbar : bool
+    max_seconds : float
+        The time budget of a run whose length convergence decides.
+    keep_z : bool
+        Keep the sampled allocations ``z`` of every kept draw (routes that sample them).
+    thin : int
+        The Gibbs route with fixed ``draws``: keep every ``thin``-th sweep (``draws * thin``
+        sweeps after the burn-in).
     """
 
-    draws: int
+    draws: int | None
     tune: int
     chains: int
     cores: int
     seed: np.random.SeedSequence
     target_accept: float = 0.9
     progressbar: bool = False
+    max_seconds: float = 60.0
+    keep_z: bool = False
+    thin: int = 1
 
 
 @dataclass(frozen=True)
@@ -69,6 +86,14 @@ class Route:
     extra : str or None
         The optional dependency group (``pip install 'gmm-suite[extra]'``) that provides them,
         where they are not core dependencies.
+    adapts : bool
+        Decides its run length by convergence when ``draws`` is None (else it gets
+        :data:`FIXED_DRAWS` draws after as many tuning steps).
+    method : str
+        The results' ``method`` attribute.
+    burn_in : int or None
+        Tuning steps when a call with ``draws`` leaves ``tune`` to the route: at most this many
+        (None: as many as draws). Gibbs needs a burn-in from its start, not an adaptation.
     """
 
     name: str
@@ -78,6 +103,9 @@ class Route:
     warm: str
     needs: tuple = ()
     extra: str | None = None
+    adapts: bool = False
+    method: str = "nuts"
+    burn_in: int | None = None
 
     def require(self):
         """Raise ``ValueError`` naming the install command when a package the route needs is missing."""
@@ -92,6 +120,12 @@ class Route:
     def warm_up(self):
         """Import what :attr:`run` needs (a helper process does it while its parent works)."""
         importlib.import_module(self.warm)
+
+
+def _gibbs(inputs, starts, settings):
+    from models.pymc import gibbs
+
+    return gibbs.run(inputs, starts, settings)
 
 
 def _blackjax(inputs, starts, settings):
@@ -131,6 +165,10 @@ def _nutpie_jax(inputs, starts, settings):
 
 
 ROUTES = {r.name: r for r in (
+    Route("gibbs", "conjugate Gibbs sampling of the explicit-z model in NumPy, all chains at once; "
+          "runs until the label-invariant quantities converge (or --max-seconds)",
+          _gibbs, vectorises=True, warm="models.pymc.gibbs", adapts=True, method="gibbs",
+          burn_in=500),
     Route("blackjax", "blackjax's NUTS on JAX, all chains in one vectorised program",
           _blackjax, vectorises=True, warm="models.pymc.jax_routes",
           needs=("pymc", "jax", "blackjax")),
@@ -148,9 +186,13 @@ ROUTES = {r.name: r for r in (
           extra="nutpie"),
 )}
 
-#: the route a call gets unless it names one: the fastest to a first posterior, cold and warm, at
-#: equal ESS (benchmarks/pymc_sampling.py; docs/performance.md)
-DEFAULT_SAMPLER = "blackjax"
+#: the route a call gets unless it names one: the most ESS per second (benchmarks/gibbs_speed.py,
+#: benchmarks/pymc_sampling.py; docs/performance.md)
+DEFAULT_SAMPLER = "gibbs"
+
+#: draws and tuning steps per chain of a route that does not decide its run length, when a call
+#: leaves ``draws`` (``tune``) to the route
+FIXED_DRAWS = 1000
 
 
 def route(name):

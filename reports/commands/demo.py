@@ -123,7 +123,8 @@ def _demo(X, names, args, out, pool, t0, timings):
     args.components, args.covariance_type = K, ct
     # the neighbours only feed the LOO table: 2 chains x 500 draws are plenty for PSIS-LOO
     short = argparse.Namespace(**{**vars(args), "chains": min(args.chains, 2),
-                                  "draws": min(args.draws, 500), "tune": min(args.tune, 500)})
+                                  "draws": min(args.draws or 500, 500),
+                                  "tune": min(args.tune or 500, 500)})
     neighbours = [K2 for K2 in (K - 1, K + 1) if 1 <= K2 <= args.kmax]
     seqs = dict(zip((K - 1, K + 1), neighbour_seqs))
     # with a helper it samples both neighbours (the dearer, K + 1, first), while this process
@@ -157,7 +158,8 @@ def _demo(X, names, args, out, pool, t0, timings):
         timings.update(loo.get())
         # its work is done: it exits (on its own, see run) while this one renders
         pool.close()
-    line = f"[3/5] NUTS: {args.chains} chains x {args.draws} draws in {timings['sample_s']:.1f} s"
+    line = (f"[3/5] {dt.attrs.get('sampler', args.sampler)}: {dt.attrs.get('convergence', '')}; "
+            f"{timings['sample_s']:.1f} s")
     if neighbours:
         where = "in a second process" if helper else "after it"
         parts = [f"K = {K2} {timings[f'sample_K{K2}_s']:.1f} s" for K2 in neighbours]
@@ -175,7 +177,9 @@ def _demo(X, names, args, out, pool, t0, timings):
           f"{cover[-1]:.0%} of the posterior's draws")
     timings["total_before_report_s"] = time.perf_counter() - t0
     write_json(out / "run.json", runs.record(
-        args, names, title=f"Old Faithful: K={K} {ct} by EM, VB and NUTS", model=f"K={K} {ct}",
+        args, names, title=f"Old Faithful: K={K} {ct} by EM, VB and "
+        f"{dt.attrs.get('sampler', args.sampler)}",
+        model=f"K={K} {ct}", convergence=dt.attrs.get("convergence"),
         timings=timings, label_alignment=f"{dt.attrs.get('relabel_draws_permuted', 0)} draws "
         "permuted onto the EM MAP labels (Hungarian matching)", agreement=agreement))
     render(out, ready=ready)

@@ -62,7 +62,7 @@ def run(args):
             "choose them with --columns.")
     K, ct = tree.attrs["n_components"], covariance_type_of(tree)
     gamma, mean = posterior_gamma(tree, X)
-    source = "posterior" if tree.attrs.get("method") == "nuts" else "EM fit"
+    source = "EM fit" if str(tree.attrs.get("method", "")).startswith("em") else "posterior"
     target = runs.target(args, f"predict-{dataset_name(args.data)}-K{K}-{ct}")
     with ResultsFolder(target, args.force, "predict") as folder:
         label = gamma.argmax(axis=1)

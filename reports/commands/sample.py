@@ -5,10 +5,10 @@ from __future__ import annotations
 from reports import options
 
 NAME = "sample"
-SUMMARY = "Sample the posterior with NUTS, started from EM"
-DESCRIPTION = ("Writes posterior.nc (posterior, sample_stats, log_likelihood, "
-               "posterior_predictive, responsibilities) and run.json. Warns when r_hat > 1.01 "
-               "or there are divergences.")
+SUMMARY = "Sample the posterior (Gibbs or NUTS), started from EM"
+DESCRIPTION = ("Writes posterior.nc (posterior, sample_stats, label_invariant, log_likelihood, "
+               "posterior_predictive, responsibilities) and run.json. Says in one line how the "
+               "run ended; warns when r_hat > 1.01 or there are divergences.")
 
 
 def add_arguments(p):
@@ -35,8 +35,10 @@ def run(args):
                          posterior_predictive=runs.wants_predictive(X, args))
         dt.to_netcdf(folder.path / "posterior.nc")
         write_json(folder.path / "run.json", runs.record(
-            args, names, title=f"{stem}: K={args.components} {args.covariance_type} by NUTS"))
+            args, names, title=f"{stem}: K={args.components} {args.covariance_type} by "
+            f"{dt.attrs.get('sampler', args.sampler)}", convergence=dt.attrs.get("convergence")))
     print(summary(dt).to_string())
     print(f"divergences: {int(dt['sample_stats']['diverging'].sum())}")
+    runs.report_sampling(dt)
     runs.warn_sampling(dt)
     print(f"wrote {target / 'posterior.nc'}")

@@ -279,17 +279,20 @@ def _cold_then_warm(sampler, folder, cores=((None,), (None,))):
                               json.dumps(list(process))], env=env, capture_output=True, text=True)
         assert out.returncode == 0, out.stderr[-3000:]
         runs += [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
-    cache = folder / {"c": "pytensor", "numba": "numba", "nutpie": "numba"}.get(sampler, "jax")
+    cache = folder / {"c": "pytensor", "numba": "numba", "nutpie": "numba",
+                      "gibbs": "numba"}.get(sampler, "jax")
     assert any(cache.iterdir()), f"{sampler}: the first run left no compiled program"
     return runs
 
 
 # the routes that compile with JAX (seconds from empty caches); numba, c and nutpie on numba take
 # minutes: the slow tests below
-JAX_COMPILED = (*(r.name for r in gmm_pymc.ROUTES.values() if r.vectorises), "nutpie-jax")
+JAX_COMPILED = (*(r.name for r in gmm_pymc.ROUTES.values() if r.vectorises and not r.adapts),
+                "nutpie-jax")
 
 
-@pytest.mark.parametrize("sampler", JAX_COMPILED)
+# the Gibbs route compiles its few loops with numba (seconds from an empty cache)
+@pytest.mark.parametrize("sampler", ("gibbs", *JAX_COMPILED))
 def test_same_seed_same_draws_with_an_empty_and_a_filled_cache(sampler, tmp_path):
     cold, warm = _cold_then_warm(sampler, tmp_path)
     assert cold["sha1"] == warm["sha1"]
@@ -328,8 +331,9 @@ def test_same_seed_same_draws_with_an_empty_and_a_filled_cache_on_pytensors_rout
 
 @pytest.mark.parametrize("sampler", [s for s in JAX_COMPILED if s != gmm_pymc.DEFAULT_SAMPLER])
 def test_every_route_finds_the_default_routes_posterior(sampler, faithful_posterior):
-    # here the other JAX-compiled routes at 4 x 500; numba, c and nutpie (each a cold compile of
-    # a minute or more) are checked against the default in the slow determinism tests above
+    # here the JAX-compiled NUTS routes at 4 x 500 against the default (Gibbs, 4 x 1000); numba,
+    # c and nutpie (each a cold compile of a minute or more) are checked against the default in
+    # the slow determinism tests above
     X, prior, reference = faithful_posterior
     # the reference's start (EM from random_state 0): the same labels
     dt = joint.sample(X, 2, "full", prior=prior, init=joint.em_start(X, 2, "full", prior),
@@ -354,7 +358,8 @@ def test_compiling_is_announced(capsys, tmp_path, monkeypatch):
     X, _, _ = load_iris()
     prior = Prior.default(X, 2)
     for _ in range(2):
-        joint.sample(X, 2, "full", prior=prior, draws=5, tune=5, chains=1, progressbar=True)
+        joint.sample(X, 2, "full", prior=prior, draws=5, tune=5, chains=1, progressbar=True,
+                     sampler="blackjax")
     err = capsys.readouterr().err
     assert "compiling the model for K = 2, d = 4, full; first time for this shape" in err
     assert "compiling the model for K = 2, d = 4, full; compiled before" in err

@@ -86,10 +86,19 @@ def test_em_only_commands_run_without_the_bayesian_stack(argv, em_folder):
     assert "Traceback" not in err
 
 
+def test_the_gibbs_route_samples_without_the_bayesian_stack(em_folder):
+    where, _, _ = em_folder
+    code, out, err, modules = gmm(["sample", "faithful", "-k", "2", "--sampler", "gibbs",
+                                   "--out", "g"], where, block=BAYESIAN)
+    assert code == 0, err
+    assert not set(BAYESIAN) & modules
+    assert "converged after 4 x " in out
+
+
 def test_a_bayesian_command_without_its_stack_says_so_in_one_line(em_folder):
     where, _, _ = em_folder
-    code, out, err, _ = gmm(["sample", "faithful", "-k", "2", "--out", "s"], where,
-                            block=("pymc", "jax"))
+    code, out, err, _ = gmm(["sample", "faithful", "-k", "2", "--sampler", "blackjax", "--out",
+                             "s"], where, block=("pymc", "jax"))
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1, err
     assert "sampler='blackjax' needs the pymc package" in lines[0]

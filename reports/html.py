@@ -24,7 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from models.results import loo_pit_view, point_of
-from reports import figures
+from reports import figures, modes
 from reports.compare import ci_label, compare, sampling_problems, summary
 from reports.tables import as_frame
 
@@ -270,6 +270,51 @@ def _loo(res, out):
     return _img(figures.loo_plot(out / "loo.png", table)) + _table(table)
 
 
+def _modes(res, out):
+    path = res.folder / "modes.csv"
+    if not path.exists():
+        return None
+    rows = read_csv_rows(path)
+    lines = "".join(f"<p><strong>{html.escape(line)}</strong></p>" for line in (
+        modes.summary_line(rows, name) for name in ("EM MAP", "EM MLE")) if line)
+    parts = [lines, _table(modes.display_rows(rows), ["mode", "pi", "N_k", "log_posterior",
+                                                       "local_modes", "restarts", "share", "em"])]
+    local = res.folder / "local_modes.csv"
+    if local.exists():
+        local_rows = read_csv_rows(local)
+        parts.append(f"<details><summary>Every local mode EM reached ({len(local_rows)}), with "
+                     f"its log posterior</summary>{_table(local_rows)}</details>")
+    if res.post is not None and "modes" in res.post.children:
+        shares = [float(r["share"]) for r in rows]
+        parts.append(_img(figures.modes_trace(out / "modes.png",
+                                              res.post["modes"]["mode"].values, shares)))
+    return "".join(parts)
+
+
+def _invariant(res, out):
+    if res.post is None or "label_invariant" not in res.post.children:
+        return None
+    summ = modes.invariant_diagnostics(res.post)
+    rows = [{"quantity": i, **{c: float(summ.loc[i, c]) for c in summ.columns}}
+            for i in summ.index]
+    head = (f"<p>max r_hat = {summ['r_hat'].max():.4f}; min bulk ESS = "
+            f"{summ['ess_bulk'].min():.0f}; min tail ESS = {summ['ess_tail'].min():.0f}.</p>")
+    return head + _table(rows) + _img(figures.arviz_plot(
+        out / "invariant_rank.png", azp.plot_rank, res.post, group="label_invariant"))
+
+
+def _allocation(res, out):
+    if res.post is None or "responsibilities" not in res.post.children:
+        return None
+    p_same = (res.post["coclustering"]["p_same"].values if "coclustering" in res.post.children
+              else None)
+    note = "" if p_same is not None else _note(
+        "This sampler gives no co-clustering matrix (the Gibbs route does, up to 2000 "
+        "observations).")
+    return note + _img(figures.allocation(out / "allocation.png",
+                                          res.post["responsibilities"]["gamma"].values, p_same))
+
+
 def _record(res, out):
     if not res.record:
         return None
@@ -300,6 +345,21 @@ SECTIONS = (
             "Lower is better (scikit-learn's sign; mclust plots the negative). ICL adds a penalty for"
             " overlapping components, so it prefers well-separated clusters.",
             _selection),
+    Section("modes", "Modes of the posterior",
+            "EM's MAP from many restarts ends at several local modes; those that differ only in "
+            "where a light component sits are one row. Every posterior draw lies nearest one "
+            "local mode (by its weights, and its means weighted by their component's weight, "
+            "under the best matching of labels): a row's share is its share of the draws. "
+            "'em' names the EM estimates that lie nearest each row; N_k are the component "
+            "sizes (sums of responsibilities) at the row's highest local mode.",
+            _modes),
+    Section("invariant", "Convergence of the label-invariant quantities",
+            "The log likelihood, the log posterior and the weights sorted by size do not depend "
+            "on how the components are labelled, so they speak for the chains whatever the "
+            "relabelling did: judge convergence here first. r_hat should be at most 1.01 and "
+            "bulk ESS at least 400; the rank plots of the same quantities should stay inside "
+            "their envelope. A chain that stays in another mode shows here.",
+            _invariant),
     Section("rank", "Rank plots",
             "Ranks of each chain's draws among all draws: flat histograms inside the envelope mean "
             "the chains explore the same distribution.",
@@ -338,6 +398,13 @@ SECTIONS = (
             "One point per observation and component: points on the diagonal mean EM's gamma(z_nk) "
             "equals the posterior probability of the assignment.",
             _responsibilities),
+    Section("allocation", "Allocation probabilities",
+            "Each row an observation, ordered by its most probable component (then the most "
+            "certain first); each column a component of the posterior's labels; the shade is "
+            "p(z_n = k | data). Where the sampler gives it, the co-clustering matrix p(z_n = "
+            "z_m | data) in the same order: solid blocks are clusters the posterior is sure of, "
+            "whatever the labels.",
+            _allocation),
     Section("loo", "LOO across K",
             "Expected log predictive density (PSIS-LOO) of each sampled K, with its standard error: "
             "higher is better; differences within about 2 SE are not decisive.",

@@ -7,7 +7,8 @@ from reports import options
 NAME = "compare"
 SUMMARY = "Compare EM (MLE and MAP) with the posterior, scalar by scalar"
 DESCRIPTION = ("Writes em_mle.nc, em_map.nc and posterior.nc (all on the posterior's labels), "
-               "comparison.csv and run.json.")
+               "comparison.csv, modes.csv and local_modes.csv (EM's local modes, each with its "
+               "share of the draws, and the mode each EM estimate belongs to) and run.json.")
 
 
 def add_arguments(p):
@@ -17,6 +18,7 @@ def add_arguments(p):
     options.out(p, "reports/out/compare-<data>-K<k>-<type>")
     options.seed(p)
     options.sampler(p)
+    options.modes(p)
 
 
 def run(args):
@@ -29,21 +31,27 @@ def run(args):
 
     X, names, stem = runs.data(args)
     target = runs.target(args, runs.model_name(args, stem))
-    em_seq, sampler_seq = seed_sequence(args.seed, "--seed").spawn(2)
+    em_seq, sampler_seq, modes_seq = seed_sequence(args.seed, "--seed").spawn(3)
+    K, ct = args.components, args.covariance_type
     with ResultsFolder(target, args.force, "compare") as folder:
         mle, mapped, em_mle, em_map = runs.em_pair(X, args, names, em_seq)
-        dt = runs.sample(X, args.components, args.covariance_type, args, names, sampler_seq,
+        dt = runs.sample(X, K, ct, args, names, sampler_seq,
                          init=mapped.params, posterior_predictive=runs.wants_predictive(X, args))
+        mode_map = runs.find_modes(X, K, ct, args, modes_seq)
+        dt = runs.place_draws(mode_map, dt, X, {"EM MAP": (mapped.params.pi, mapped.params.mu),
+                                                "EM MLE": (mle.params.pi, mle.params.mu)})
         for name, tree in (("em_mle", em_mle), ("em_map", em_map), ("posterior", dt)):
             tree.to_netcdf(folder.path / f"{name}.nc")
         rows, agreement = compare(em_map, dt, em_mle_dt=em_mle)
         runs.write_rows(folder.path / "comparison.csv", rows)
+        runs.write_modes(folder.path, mode_map)
         write_json(folder.path / "run.json", runs.record(
-            args, names, agreement=agreement,
-            title=f"{stem}: K={args.components} {args.covariance_type} by EM and NUTS"))
-    print(format_table(rows, ["parameter", "em_mle", "em", "mean", "sd", "lower", "upper",
-                              "inside", "r_hat", "ess_bulk"]))
+            args, names, agreement=agreement, modes=mode_map.summary("EM MAP"),
+            title=f"{stem}: K={K} {ct} by EM and {args.sampler}"))
+    print(format_table(rows, ["parameter", "em_mle", "em", "mode_mean", "mean", "sd", "lower",
+                              "upper", "inside", "r_hat", "ess_bulk"]))
     print("responsibilities: mean |EM - posterior| = {mean_abs_gamma_diff:.4g}, max = "
           "{max_abs_gamma_diff:.4g}, same label {label_agreement:.1%}".format(**agreement))
     runs.warn_sampling(dt)
+    runs.print_modes(mode_map, ("EM MAP", "EM MLE"))
     print(f"wrote {target / 'comparison.csv'}")

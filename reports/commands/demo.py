@@ -111,7 +111,8 @@ def _demo(X, names, args, out, pool, t0, timings):
     from reports.io import write_json
     from reports.select import best, select_grid
 
-    select_seq, em_seq, sampler_seq, *neighbour_seqs = seed_sequence(args.seed, "--seed").spawn(5)
+    seq = seed_sequence(args.seed, "--seed")
+    select_seq, em_seq, sampler_seq, *neighbour_seqs = seq.spawn(5)
     # the demo samples its choice with PyMC: choose among the families the PyMC model has
     rows = select_grid(X, args.kmax, SKLEARN_TYPES, random_state=select_seq, progress=True)
     runs.write_rows(out / "select.csv", rows)
@@ -140,6 +141,10 @@ def _demo(X, names, args, out, pool, t0, timings):
     t_nuts = time.perf_counter()
     dt = runs.sample(X, K, ct, args, names, sampler_seq, init=mapped.params,
                      posterior_predictive=True)
+    mode_map = runs.find_modes(X, K, ct, args, runs.child(seq, 5))
+    dt = runs.place_draws(mode_map, dt, X, {"EM MAP": (mapped.params.pi, mapped.params.mu),
+                                            "EM MLE": (mle.params.pi, mle.params.mu)})
+    runs.write_modes(out, mode_map)
     dt.to_netcdf(out / "posterior.nc")
     shutil.copyfile(out / "posterior.nc", out / f"posterior_K{K}.nc")  # the LOO table's copy
     timings["sample_s"] = time.perf_counter() - t_nuts
@@ -168,7 +173,7 @@ def _demo(X, names, args, out, pool, t0, timings):
     runs.warn_sampling(dt)
     worst = max(r["r_hat"] for r in rows_c)
     print(f"[4/5] max r_hat {worst:.4f}; mean |EM gamma - posterior| "
-          f"{agreement['mean_abs_gamma_diff']:.4f}")
+          f"{agreement['mean_abs_gamma_diff']:.4f}; {mode_map.summary('EM MAP')}")
     timings["total_before_report_s"] = time.perf_counter() - t0
     write_json(out / "run.json", runs.record(
         args, names, title=f"Old Faithful: K={K} {ct} by EM and NUTS", model=f"K={K} {ct}",

@@ -38,7 +38,9 @@ from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 
 import em
-from models.results import draws_of
+from models.families import family
+from models.params import log_joint_stack
+from models.results import covariance_type_of, draws_of
 
 #: local modes whose log posteriors differ by at most this are one mode
 LOG_POSTERIOR_TOL = 1e-3
@@ -463,20 +465,36 @@ def label_invariant(tree, prior):
     post = tree["posterior"]
     pi = post["pi"].values
     log_lik = tree["log_likelihood"]["x"].sum("obs_id").values
-    fresh = log_lik.shape != pi.shape[:2]        # a tree whose log_likelihood is not per draw
-    X = tree["observed_data"]["x"].values
-    log_lik = np.empty(pi.shape[:2]) if fresh else log_lik
+    if log_lik.shape != pi.shape[:2]:          # a log_likelihood group not per draw
+        log_lik = _log_likelihood(tree)
     log_prior = np.empty(pi.shape[:2])
     for c, t, p in draws_of(tree):
         log_prior[c, t] = prior.log_density(p)
-        if fresh:
-            log_lik[c, t] = p.log_pdf(X).sum()
     coords = {"chain": post["chain"].values, "draw": post["draw"].values,
               "rank": np.arange(pi.shape[-1])}
     return xr.Dataset({"log_likelihood": (("chain", "draw"), log_lik),
                        "log_posterior": (("chain", "draw"), log_lik + log_prior),
                        "pi_sorted": (("chain", "draw", "rank"), -np.sort(-pi, axis=-1))},
                       coords=coords)
+
+
+def _log_likelihood(tree):
+    """``sum_n log p(x_n | theta)`` of every draw, shape (chain, draw)."""
+    post = tree["posterior"]
+    X = tree["observed_data"]["x"].values
+    fam = family(covariance_type_of(tree))
+    pi, mu = post["pi"].values, post["mu"].values
+    C, D, K, d = mu.shape
+    full = fam.to_full(post["Sigma"].values, K, d).reshape(C * D, K, d, d)
+    L = np.linalg.cholesky(0.5 * (full + np.swapaxes(full, -1, -2)))
+    pi = pi.reshape(C * D, K) / pi.reshape(C * D, K).sum(-1, keepdims=True)
+    mu = mu.reshape(C * D, K, d)
+    out = np.empty(C * D)
+    block = max(1, 2**22 // (K * X.shape[0] * d))
+    for s in range(0, C * D, block):
+        b = slice(s, s + block)
+        out[b] = logsumexp(log_joint_stack(pi[b], mu[b], L[b], X), axis=-1).sum(-1)
+    return out.reshape(C, D)
 
 
 def invariant_diagnostics(tree):

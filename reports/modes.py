@@ -170,7 +170,7 @@ class ModeMap:
         list of dict
             ``local_mode`` (0, 1, ... by log posterior), ``mode`` (its configuration's row in
             :meth:`rows`), ``log_posterior``, ``pi[k]`` and ``N_k[k]`` (heaviest component
-            first), ``restarts`` and ``share`` of the draws.
+            first), ``restarts`` and (once draws are assigned) ``share`` of the draws.
         """
         shares = self.shares()
         rows = []
@@ -178,9 +178,15 @@ class ModeMap:
             row = {"local_mode": j, "mode": self.number(j), "log_posterior": m.log_posterior}
             row.update({f"pi[{k}]": float(v) for k, v in enumerate(m.params.pi)})
             row.update({f"N_k[{k}]": float(v) for k, v in enumerate(m.N_k)})
-            row.update({"restarts": m.restarts, "share": float(shares[j])})
+            row["restarts"] = m.restarts
+            if self.draw_mode is not None:
+                row["share"] = float(shares[j])
             rows.append(row)
         return rows
+
+    def em_share(self, name="EM MAP"):
+        """The share of the draws in the row of an EM estimate placed by :func:`assign`."""
+        return self.configuration_shares()[int(self.configuration[self.em[name]])]
 
     def summary(self, name="EM MAP"):
         """One plain line on where an EM estimate sits among the draws (:func:`summary_line`)."""

@@ -98,7 +98,7 @@ def compare(em_dt, post_dt, em_mle_dt=None):
     Parameters
     ----------
     em_dt : xarray.DataTree
-        :func:`reports.joint.em_to_datatree` output (usually the MAP, the posterior's mode).
+        :func:`reports.joint.em_to_datatree` output (usually the MAP, a mode of the posterior).
     post_dt : xarray.DataTree
         :func:`models.pymc.sample` output.
     em_mle_dt : xarray.DataTree or None

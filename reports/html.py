@@ -407,7 +407,8 @@ SECTIONS = (
             _energy),
     Section("forest", "Posterior intervals with EM estimates",
             "Every scalar on a common scale (posterior sd units): the blue bar is the posterior {ci};"
-            " the EM MAP (diamond) should sit near the posterior mode, the MLE (cross) nearby.",
+            " the EM MAP (diamond) sits at a mode of the posterior (the modes section says how much of "
+            "the posterior lies near it), the MLE (cross) nearby.",
             _forest),
     Section("comparison", "EM against the posterior, scalar by scalar",
             "EM estimate, posterior mean, sd, {ci} (lower, upper), r_hat and ESS; 'inside' says "

@@ -421,8 +421,8 @@ def allocation(path, gamma, p_same=None):
         for b in bounds:
             ax2.axhline(b, color="k", lw=0.6)
             ax2.axvline(b, color="k", lw=0.6)
-        ax2.set_title("co-clustering p(z_n = z_m | data)", fontsize=9)
-        ax2.set_xlabel("observation m")
-        ax2.set_ylabel("observation n")
+        ax2.set_title("co-clustering p(z_n = z_m | data), rows as on the left", fontsize=9)
+        ax2.set_xlabel("observation m, in the same order")
+        ax2.tick_params(labelleft=False)
     fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label="probability")
     return _save(fig, path)

@@ -224,8 +224,9 @@ def _comparison(res, out):
     if res.post is None or res.em_map is None:
         return None
     rows, _ = res.comparison
-    return _table(rows, ["parameter", "em_mle", "em", "mean", "sd", "lower", "upper", "inside",
-                         "r_hat", "ess_bulk"] if res.em_mle is not None else None)
+    return _table(rows, ["parameter", "em_mle", "em", "mode_mean", "mean", "sd", "lower",
+                         "upper", "inside", "r_hat", "ess_bulk"] if res.em_mle is not None
+                  else None)
 
 
 def _ppc(res, out):
@@ -412,7 +413,8 @@ SECTIONS = (
             _forest),
     Section("comparison", "EM against the posterior, scalar by scalar",
             "EM estimate, posterior mean, sd, {ci} (lower, upper), r_hat and ESS; 'inside' says "
-            "whether EM lies inside the posterior interval.",
+            "whether EM lies inside the posterior interval. mode_mean is the posterior mean over "
+            "the draws of the mode EM's MAP belongs to (the modes section).",
             _comparison),
     Section("ppc", "Posterior predictive check",
             "Observed marginal densities (black) against data sets simulated from posterior draws "

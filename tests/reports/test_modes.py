@@ -162,7 +162,7 @@ def _switching_posterior(switch):
     pi = p.pi * (1 + 0.02 * rng.standard_normal((C, D, 2)))
     pi /= pi.sum(-1, keepdims=True)
     mu = p.mu * (1 + 0.002 * rng.standard_normal((C, D, 2, 2)))
-    Sigma = np.broadcast_to(p.Sigma, (C, D, 2, 2, 2)).copy()
+    Sigma = p.Sigma * np.exp(0.01 * rng.standard_normal((C, D, 2, 1, 1)))
     if switch:
         pi[1], mu[1], Sigma[1] = pi[1][..., ::-1], mu[1][:, ::-1], Sigma[1][:, ::-1]
     tree = point_to_datatree(p, X, names)

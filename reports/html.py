@@ -276,13 +276,13 @@ def _modes(res, out):
     if not path.exists():
         return None
     rows = read_csv_rows(path)
+    local = res.folder / "local_modes.csv"
+    local_rows = read_csv_rows(local) if local.exists() else None
     lines = "".join(f"<p><strong>{html.escape(line)}</strong></p>" for line in (
-        modes.summary_line(rows, name) for name in ("EM MAP", "EM MLE")) if line)
+        modes.summary_line(rows, name, local_rows) for name in ("EM MAP", "EM MLE")) if line)
     parts = [lines, _table(modes.display_rows(rows), ["mode", "pi", "N_k", "log_posterior",
                                                        "local_modes", "restarts", "share", "em"])]
-    local = res.folder / "local_modes.csv"
-    if local.exists():
-        local_rows = read_csv_rows(local)
+    if local_rows:
         parts.append(f"<details><summary>Every local mode EM reached ({len(local_rows)}), with "
                      f"its log posterior</summary>{_table(local_rows)}</details>")
     if res.post is not None and "modes" in res.post.children:

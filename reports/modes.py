@@ -170,7 +170,8 @@ class ModeMap:
         list of dict
             ``local_mode`` (0, 1, ... by log posterior), ``mode`` (its configuration's row in
             :meth:`rows`), ``log_posterior``, ``pi[k]`` and ``N_k[k]`` (heaviest component
-            first), ``restarts`` and (once draws are assigned) ``share`` of the draws.
+            first), ``restarts``, (once draws are assigned) ``share`` of the draws, and ``em``
+            (the EM estimates nearest it).
         """
         shares = self.shares()
         rows = []
@@ -181,6 +182,7 @@ class ModeMap:
             row["restarts"] = m.restarts
             if self.draw_mode is not None:
                 row["share"] = float(shares[j])
+            row["em"] = ", ".join(name for name, i in self.em.items() if i == j)
             rows.append(row)
         return rows
 
@@ -190,10 +192,10 @@ class ModeMap:
 
     def summary(self, name="EM MAP"):
         """One plain line on where an EM estimate sits among the draws (:func:`summary_line`)."""
-        return summary_line(self.rows(), name)
+        return summary_line(self.rows(), name, self.local_rows())
 
 
-def summary_line(rows, name="EM MAP"):
+def summary_line(rows, name="EM MAP", local_rows=None):
     """One plain line on where an EM estimate sits among the draws.
 
     "EM's MAP is a mode of the posterior" with the share of the draws near it; "the posterior
@@ -205,6 +207,10 @@ def summary_line(rows, name="EM MAP"):
         The modes table (:meth:`ModeMap.rows`, or ``modes.csv`` read back).
     name : str
         The estimate, as the table's ``em`` column names it.
+    local_rows : list of dict or None
+        Every local mode (:meth:`ModeMap.local_rows`, or ``local_modes.csv``): where the
+        estimate's own local mode is not its row's highest, the line gives its log posterior
+        and weights.
 
     Returns
     -------
@@ -216,14 +222,22 @@ def summary_line(rows, name="EM MAP"):
         return ""
     share, number = float(mine[0]["share"]), mine[0]["mode"]
     largest = share >= max(float(r["share"]) for r in rows)
+    own = [r for r in local_rows or () if name in str(r.get("em", "")).split(", ")]
+    if own and float(own[0]["log_posterior"]) != float(mine[0]["log_posterior"]):
+        pis = [float(v) for k, v in own[0].items() if k.startswith("pi[")]
+        number = (f"{number} of {len(rows)}, at a lower local mode of that row: log posterior "
+                  f"{float(own[0]['log_posterior']):.2f}, weights "
+                  f"{', '.join(f'{v:.3f}' for v in pis)}")
+    else:
+        number = f"{number} of {len(rows)}"
     if name != "EM MAP":   # the MLE is no mode of the posterior: say where it lies
         what = {"EM MLE": "EM's MLE"}.get(name, name)
-        return f"{what} lies nearest mode {number} of {len(rows)} ({share:.1%} of the draws)."
+        return f"{what} lies nearest mode {number} ({share:.1%} of the draws)."
     if len(rows) == 1:
         return (f"EM's MAP is at the one mode of the posterior that EM reaches, with {share:.1%} "
                 "of the draws near it: the posterior mode.")
     line = (f"EM's MAP is a mode of the posterior with {share:.1%} of the draws near it (mode "
-            f"{number} of {len(rows)})")
+            f"{number})")
     if largest:
         return line + ": the largest share, so it is the posterior mode."
     if share < 0.5:

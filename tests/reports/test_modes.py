@@ -148,6 +148,16 @@ def test_summary_line_says_where_em_is():
     assert modes.summary_line([row(1, 0.7), row(2, 0.3, "EM MAP, EM MLE")], "EM MLE") == (
         "EM's MLE lies nearest mode 2 of 2 (30.0% of the draws).")
     assert modes.summary_line([row(1, 1.0)]) == ""
+    # EM's own local mode below its row's highest: the line says which
+    rows = [{**row(1, 0.8), "log_posterior": -173.48}, {**row(2, 0.2, "EM MAP"),
+                                                       "log_posterior": -174.0}]
+    local = [{"local_mode": 0, "mode": 1, "log_posterior": -173.48, "em": ""},
+             {"local_mode": 1, "mode": 2, "log_posterior": -174.0, "em": ""},
+             {"local_mode": 2, "mode": 2, "log_posterior": -178.47, "pi[0]": 0.6139,
+              "pi[1]": 0.3333, "pi[2]": 0.0528, "em": "EM MAP"}]
+    assert modes.summary_line(rows, "EM MAP", local).startswith(
+        "EM's MAP is a mode of the posterior with 20.0% of the draws near it (mode 2 of 2, at a "
+        "lower local mode of that row: log posterior -178.47, weights 0.614, 0.333, 0.053). ")
 
 
 def _switching_posterior(switch):

@@ -302,10 +302,10 @@ def _invariant(res, out):
             f"{summ['ess_bulk'].min():.0f}; min tail ESS = {summ['ess_tail'].min():.0f}.</p>")
     return head + _table(rows) + _img(figures.arviz_plot(
         out / "invariant_rank.png", azp.plot_rank, res.post, group="label_invariant",
-        **_thinned(res.post, summ)))
+        **rank_thinning(res.post, summ)))
 
 
-def _thinned(tree, summ):
+def rank_thinning(tree, summ):
     """``plot_rank``'s thinning: every k-th draw, k = 2 x draws / the smallest ESS shown.
 
     Its multi-chain test takes the draws as independent: on autocorrelated draws it rejects
@@ -325,7 +325,7 @@ def _rank(res, out):
     coords, note = _plot_coords(res.post["posterior"])
     return _note(note) + _img(figures.arviz_plot(
         out / "rank.png", azp.plot_rank, res.post, var_names=["pi", "mu"], coords=coords,
-        **_thinned(res.post, res.diagnostics)))
+        **rank_thinning(res.post, res.diagnostics)))
 
 
 def _allocation(res, out):

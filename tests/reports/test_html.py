@@ -8,7 +8,7 @@ from scipy.stats import rankdata
 from models.results import with_groups
 from reports import figures, html, modes
 from reports.runs import write_rows
-from tests.reports.test_modes import _switching_posterior
+from tests.reports.test_modes import switching_posterior
 
 
 def test_allocation_order_is_by_most_probable_component_then_certainty():
@@ -42,7 +42,7 @@ def test_rank_plots_are_thinned_to_half_the_smallest_ess():
         ds = xr.Dataset({"x": (("chain", "draw"), x)})
         tree = xr.DataTree.from_dict({"posterior": ds})
         summ = az.summary(ds, kind="diagnostics", round_to="none")
-        factor = html._thinned(tree, summ)["stats"]["thin"]["factor"]
+        factor = html.rank_thinning(tree, summ)["stats"]["thin"]["factor"]
         assert 6 <= factor <= 12
         raw.append(p_value(x))
         thinned.append(p_value(x[:, ::factor]))
@@ -53,7 +53,7 @@ def test_rank_plots_are_thinned_to_half_the_smallest_ess():
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     """A posterior folder: one chain's labels swapped, a modes table, a co-clustering matrix."""
-    X, prior, tree = _switching_posterior(switch=True)
+    X, prior, tree = switching_posterior(switch=True)
     gamma = tree["responsibilities"]["gamma"].values
     z = gamma.argmax(1)
     p_same = np.where(z[:, None] == z[None, :], 0.9, 0.1)

@@ -160,7 +160,7 @@ def test_summary_line_says_where_em_is():
         "lower local mode of that row: log posterior -178.47, weights 0.614, 0.333, 0.053). ")
 
 
-def _switching_posterior(switch):
+def switching_posterior(switch):
     """Old Faithful draws around EM's MAP, 2 chains x 200; chain 1's labels swapped if asked."""
     X, names = load_faithful()
     prior = Prior.default(X, 2)
@@ -184,7 +184,7 @@ def _switching_posterior(switch):
 
 
 def test_label_invariant_quantities_and_their_diagnostics():
-    X, prior, tree = _switching_posterior(switch=True)
+    X, prior, tree = switching_posterior(switch=True)
     inv = modes.label_invariant(tree, prior)
     post = tree["posterior"]
     for c, t in ((0, 3), (1, 150)):

@@ -70,7 +70,8 @@ def sampling_problems(dt):
     """
     summ = summary(dt, kind="diagnostics", round_to="none")
     r_hat = summ["r_hat"].dropna()             # one chain has no r_hat
-    n_div = int(dt["sample_stats"]["diverging"].sum())
+    stats = dt["sample_stats"]
+    n_div = int(stats["diverging"].sum()) if "diverging" in stats else 0   # Gibbs has none
     problems = []
     if len(r_hat) and not r_hat.max() <= 1.01:
         problems.append(f"max r_hat {r_hat.max():.3f} > 1.01 ({r_hat.idxmax()})")

@@ -196,7 +196,8 @@ def _diagnostics(res, out):
     if res.post is None:
         return None
     summ = res.diagnostics
-    n_div = int(res.post["sample_stats"]["diverging"].sum())
+    stats = res.post["sample_stats"]
+    n_div = int(stats["diverging"].sum()) if "diverging" in stats else 0
     rows = [{"parameter": i, **{c: float(summ.loc[i, c]) for c in summ.columns}}
             for i in summ.index]
     return (f"<p>max r_hat = {summ['r_hat'].max():.4f}; min bulk ESS = "

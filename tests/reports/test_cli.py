@@ -242,6 +242,8 @@ def test_demo_report_has_every_section(tmp_path, capsys):
         (["fit", "faithful", "-k", "2", "--out", "EXISTING", "--force"], "gmm did not write"),
         (["select", "faithful", "--types", "full,fullish"], "unknown covariance type"),
         (["select", "faithful", "--kmin", "4", "--kmax", "3"], "--kmin 4 is above --kmax 3"),
+        (["sample", "faithful", "-k", "2", "--mode-restarts", "10"],
+         "'10' restarts cannot map the modes; use at least 50"),
         (["predict", "no/such/folder", "faithful"], "neither a results folder"),
         (["report", "no/such/folder"], "does not exist"),
     ],

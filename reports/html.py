@@ -205,7 +205,7 @@ def _diagnostics(res, out):
 
 
 def _energy(res, out):
-    if res.post is None:
+    if res.post is None or "energy" not in res.post["sample_stats"]:   # Gibbs has no energy
         return None
     return _img(figures.arviz_plot(out / "energy.png", azp.plot_energy, res.post))
 

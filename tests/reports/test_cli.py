@@ -517,17 +517,18 @@ def test_a_collapsed_fit_fails_and_is_never_sampled(tmp_path, capsys, monkeypatc
     assert "NaN" not in out and "nan" not in out
 
 
-@pytest.mark.slow(cpu_s=120)
+@pytest.mark.slow(cpu_s=60)
 def test_iris_modes_by_gibbs(tmp_path, capsys):
     # iris, K = 3 full, Prior.default: the configuration near (0.60, 0.33, 0.065) holds 85-99 %
     # of the draws and the three species at most 5 % (bayesm's 4 x 100,000 sweeps: 98.8 % nearer
-    # the first, the species about 0.3 %; tests/data/bayesm). Needs the Gibbs route.
+    # the first, the species about 0.3 %; tests/data/bayesm). Needs the Gibbs route, run until
+    # its label-invariant quantities converge (a fixed 4 x 2,000 draws gave 87 % at ESS 14).
     from models.pymc.routes import ROUTES
 
     if "gibbs" not in ROUTES:
         pytest.skip("the Gibbs route (sampler='gibbs') is not in this tree")
-    code, out, err = run(capsys, "sample", "iris", "-k", "3", "--sampler", "gibbs", "--draws",
-                         "2000", "--tune", "500", "--out", tmp_path / "g")
+    code, out, err = run(capsys, "sample", "iris", "-k", "3", "--sampler", "gibbs", "--out",
+                         tmp_path / "g")
     assert code == 0, err
     rows = read_rows(tmp_path / "g" / "modes.csv")
     weights = [np.array([float(v) for v in r["pi"].split(", ")]) for r in rows]

@@ -73,7 +73,13 @@ class EMResult:
         Effective sample size ``sum_n w_n``.
     prior : Prior or None
     restarts : list of float
-        Final objective of each restart (NaN for a restart that degenerated).
+        Final objective of each restart (NaN for a restart that failed: it degenerated or
+        collapsed).
+    restart_params : list of GMMParams or None
+        Final parameters of each restart (None for a restart that failed), in the order of
+        ``restarts``: the local optima EM reached.
+    restart_errors : list of str
+        Why each restart failed, one line each ("" for a restart that did not).
     """
 
     params: GMMParams
@@ -88,6 +94,8 @@ class EMResult:
     n_samples: float
     prior: Prior | None
     restarts: list = field(default_factory=list)
+    restart_params: list = field(default_factory=list)
+    restart_errors: list = field(default_factory=list)
     _X: object = field(default=None, repr=False)
 
     @cached_property
@@ -266,16 +274,18 @@ def iterate(X, w, shift, state, update, max_iter, tol, dtype, chunk, tol_per_sam
 
     Returns
     -------
-    state, value, hard, history, n_iter, converged
+    state, value, hard, history, n_iter, converged, N_k
         The final state (``update.final``), the last pass's value and ``hard`` sum, the
-        objective at each state, the number of updates and whether the change fell below
-        ``tol``.
+        objective at each state, the number of updates, whether the change fell below ``tol``,
+        and the last pass's ``N_k``.
     """
     history, converged, XX = [], False, None
     shared = update.family.storage.shared
+    N_k = None
     for n_iter in range(max_iter + 1):
         stats, value, hard = em_pass(X, w, shift, update.point(state), dtype, chunk, XX=XX,
                                      kernel=update.kernel(state, shift, dtype))
+        N_k = stats.N_k
         if shared and not is_dask(X):
             XX = stats.M                  # sum_n w_n x_n x_n^T: the same in every pass
         history.append(value + update.penalty(state))
@@ -296,7 +306,40 @@ def iterate(X, w, shift, state, update, max_iter, tol, dtype, chunk, tol_per_sam
             if callback is not None:      # scikit-learn's mode: keep the last valid iterate
                 callback(n_iter, history[-1], False)
             break
-    return update.final(state), value, hard, np.asarray(history), n_iter, converged
+    return update.final(state), value, hard, np.asarray(history), n_iter, converged, N_k
+
+
+def collapse_reason(N_k, one, K, covariance_type, scale):
+    """Why a fit has collapsed, in one line, or "" when every component holds an observation.
+
+    A component whose responsibilities sum to less than one observation's worth (``N_k < 1``
+    with unit weights) is empty: the fit describes fewer than K clusters, whatever its
+    objective. mclust reports no fit then; neither does :func:`fit`.
+
+    Parameters
+    ----------
+    N_k : ndarray of shape (K,)
+        ``sum_n w_n gamma_nk`` at the estimate.
+    one : float
+        One observation's worth: the mean weight (1 without weights).
+    K : int
+    covariance_type : str
+    scale : ndarray of shape (d,)
+        The columns' variances: a hint to scale them when they differ by more than 100x.
+
+    Returns
+    -------
+    str
+    """
+    empty = np.flatnonzero(np.asarray(N_k) < one)
+    if not len(empty):
+        return ""
+    k = int(empty[0])
+    spread = float(np.max(scale) / np.min(scale)) if np.min(scale) > 0 else 1.0
+    fix = (f"lower K, or scale the columns (their variances differ by a factor of {spread:.2g})"
+           if spread > 100 else "lower K")
+    return (f"component {k} is empty (N_k = {float(N_k[k] / one):.2g} observations): K = {K} is "
+            f"too many for {covariance_type} here; {fix}.")
 
 
 def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=None,
@@ -360,10 +403,13 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     tol_per_sample : bool, default False
         Read ``tol`` per sample, as scikit-learn does (see ``tol``).
     check_collapse : bool, default True
-        Without a proper prior, stop a restart whose covariance becomes singular relative to
-        the data's column variances (below 1000 eps of them). False stops only when a
-        covariance is not positive-definite, as scikit-learn does, and then ends that restart
-        at its last valid parameters, not converged, instead of raising.
+        A restart has failed when, at its end, a component holds less than one observation's
+        worth of responsibility (``N_k`` below the mean weight, 1 without weights): it has
+        collapsed, and the best restart that did not wins. Without a proper prior, a restart
+        whose covariance becomes singular relative to the data's column variances (below 1000
+        eps of them) stops and fails too. False, as scikit-learn does, keeps empty components
+        and stops only when a covariance is not positive-definite, then ends that restart at
+        its last valid parameters, not converged, instead of raising.
     callback : callable or None
         Called after every pass as ``callback(restart, n_iter, objective, converged)``, where
         ``n_iter`` counts the M-steps taken before the pass and ``converged`` is None while the
@@ -383,9 +429,11 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
 
     Raises
     ------
+    DegenerateComponentError
+        (a ``ValueError``) Every restart failed: a component emptied (``N_k < 1``) or, without
+        a prior, collapsed onto a point or a subspace; the one-line message says what to change.
     ValueError
-        Invalid input, or (without a prior) a component that collapsed; the message says what
-        to change.
+        Invalid input; the message says what to change.
     """
     fam = family(covariance_type)
     if is_dask(X):
@@ -440,7 +488,8 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     else:
         runs = [(init, s) for s in seq.spawn(n_init)]
 
-    best, errors, finals = None, [], []
+    best, errors, finals, ends, reasons = None, [], [], [], []
+    one = n_eff / N                       # one observation's worth of responsibility
     iterator = runs
     if progress:
         from tqdm.auto import tqdm
@@ -456,16 +505,26 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
                 start = update(em_pass(X, w, shift, start, dtype, chunk)[0], None)
             out = iterate(X, w, shift, start, update, max_iter, tol_eff, dtype, chunk,
                           tol_per_sample, n_eff, report, check_collapse)
+            # a point estimate with an empty component describes fewer than K clusters; VB
+            # empties components on purpose (effective_n_components_)
+            why = ("" if variational or not check_collapse else
+                   collapse_reason(out[6], one, K, covariance_type, scale))
+            if why:
+                raise DegenerateComponentError(why)
         except DegenerateComponentError as exc:
             errors.append(exc)
             finals.append(float("nan"))
+            ends.append(None)
+            reasons.append(str(exc).splitlines()[0])
             continue
         finals.append(float(out[3][-1]))
+        ends.append(out[0])
+        reasons.append("")
         if best is None or out[3][-1] > best[3][-1]:
             best = out
     if best is None:
         raise errors[-1]
-    state, log_lik, hard, history, n_iter, converged = best
+    state, log_lik, hard, history, n_iter, converged, _ = best
     name = "VB" if variational else "EM"
     if not converged and max_iter > 0:
         if n_iter < max_iter:             # only check_collapse=False stops early unconverged
@@ -503,6 +562,8 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         n_samples=float(n_eff),
         prior=prior,
         restarts=finals,
+        restart_params=ends,
+        restart_errors=reasons,
         _X=X,
     )
 

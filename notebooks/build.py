@@ -179,9 +179,21 @@ rhat_fixed = float(az.summary(fixed, var_names=["mu"])["r_hat"].max())
 print("max r_hat after relabel:", rhat_fixed)
 print("draws permuted:", fixed.attrs["relabel_draws_permuted"])
 '''),
-    md("## MLE and MAP against the posterior mode and mean"),
+    md("""
+## MLE and MAP against PyMC's optimiser and the posterior mean
+
+EM's MAP is a mode of the posterior: `find_map` (PyMC's optimiser on the same density) finds it
+too. Whether it is *the* posterior mode depends on how much of the posterior lies near it: here
+EM's restarts reach one mode, and every draw lies near it (notebook 5 shows a posterior where
+that fails).
+"""),
     code('''
+from reports import modes
+
 mode = joint.find_map(X, 2, prior=prior)
+mode_map = modes.assign(modes.em_modes(X, 2, "full", prior), fixed, X,
+                        {"EM MAP": (map_.params.pi, map_.params.mu)})
+print(mode_map.summary("EM MAP"))
 summ = az.summary(fixed, var_names=["pi", "mu"], round_to="none")
 table = summ[["mean", "sd"]].copy()
 table["EM MAP"] = np.concatenate([map_.params.pi, map_.params.mu.ravel()])
@@ -200,6 +212,7 @@ assert rhat_mixed > 1.5, "pooled chains with switched labels do not mix"
 assert rhat_fixed < 1.02, "relabel removes the label switching"
 assert gap_mode < 1e-5, "EM MAP and find_map agree to 1e-5"
 assert z_scores.max() < 1.0, "EM MAP lies within one posterior sd of the posterior mean"
+assert mode_map.em_share("EM MAP") == 1.0, "every draw lies near EM's MAP: the posterior mode"
 '''),
 ]
 
@@ -355,8 +368,104 @@ assert counts_bad[0] + counts_bad[-1] > counts_bad[1:-1].sum() / 3 * 2, "its his
 '''),
 ]
 
+NOTEBOOKS["05_modes.ipynb"] = [
+    md("""
+# 5. Iris: a posterior with several modes
 
-NOTEBOOKS["05_variational.ipynb"] = [
+A mixture's posterior has K! copies of every mode (one per labelling), and often more than one
+mode besides: different ways of cutting the data into K clusters. EM from one start climbs to one
+of them. On iris with K = 3 full covariances under mclust's prior (`Prior.default`), EM's
+restarts end at several local modes, and the one they reach most often is not where the
+posterior is.
+"""),
+    code(SETUP + '''
+from pathlib import Path
+
+import pandas as pd
+import xarray as xr
+
+from models import Prior, load_iris
+from models.pymc.routes import ROUTES
+from reports import joint, modes
+from reports.tables import format_table
+
+X, columns, species = load_iris()
+prior = Prior.default(X, 3, "full")
+'''),
+    md("""
+## EM's local modes
+
+`em_modes` runs EM's MAP from 52 starts (mclust's and Ward's agglomerations, 50 k-means++) and
+keeps the distinct ends: log posteriors more than 1e-3 apart. Each has its log posterior, its
+weights (heaviest first) and its component sizes (sums of responsibilities).
+"""),
+    code('''
+mode_map = modes.em_modes(X, 3, "full", prior, random_state=0)
+print(format_table(mode_map.local_rows()))
+'''),
+    md("""
+## The posterior's draws, each at its nearest mode
+
+The draws come from the conjugate Gibbs sampler (`sampler="gibbs"`), which moves between modes;
+where this tree lacks it, from bayesm's Gibbs sampler in R on the same model and prior
+(`tests/data/bayesm/iris_modes_draws.csv`, made by `make_modes.R`). Each draw goes to its nearest
+local mode in a distance that does not depend on the labels (weights, and means weighted by
+their component's weight, under the best matching); local modes that differ only in where a
+light component sits are one row.
+"""),
+    code('''
+if "gibbs" in ROUTES:
+    post = joint.sample(X, 3, prior=prior, init=mode_map.modes[0].params, sampler="gibbs",
+                        draws=1000 if FAST else 5000, tune=500, chains=4, random_seed=1)
+    source = "the Gibbs route"
+else:
+    D = pd.read_csv(Path("..") / "tests/data/bayesm/iris_modes_draws.csv")
+    pi = D[["pi1", "pi2", "pi3"]].to_numpy().reshape(4, -1, 3)
+    mu = D[[f"mu{k}_{j}" for k in range(1, 4) for j in range(1, 5)]].to_numpy().reshape(4, -1, 3, 4)
+    post = xr.DataTree.from_dict({"posterior": xr.Dataset(
+        {"pi": (("chain", "draw", "component"), pi),
+         "mu": (("chain", "draw", "component", "feature"), mu)},
+        coords={"chain": np.arange(4), "draw": np.arange(pi.shape[1])})})
+    source = "bayesm (R)"
+best = mode_map.modes[0].params
+modes.assign(mode_map, post, X, {"EM MAP": (best.pi, best.mu)})
+rows = mode_map.rows()
+print(f"draws from {source}")
+print(format_table(modes.display_rows(rows)))
+print(mode_map.summary("EM MAP"))
+'''),
+    md("""
+The first row holds setosa (0.333), one large component (about 0.60: versicolor and most of
+virginica) and one light component (about 0.06) that picks a few points; the three species
+(about a third each) hold almost none of the draws, though most of EM's restarts end there.
+"""),
+    code('''
+pi_sorted = -np.sort(-post["posterior"]["pi"].values.reshape(-1, 3), axis=1)
+row = np.array([mode_map.number(j) for j in mode_map.draw_mode.ravel()])
+fig, ax = plt.subplots(figsize=(5.5, 4))
+for r in rows:
+    sel = row == r["mode"]
+    ax.scatter(pi_sorted[sel, 0], pi_sorted[sel, 2], s=4, alpha=0.5,
+               label=f"mode {r['mode']} ({r['share']:.1%})")
+for m in mode_map.modes:
+    ax.plot(m.params.pi[0], m.params.pi[2], "kx", ms=8)
+ax.set_xlabel("largest weight"); ax.set_ylabel("smallest weight"); ax.legend(fontsize=8)
+ax.set_title("Draws' sorted weights by mode; x: EM's local modes");
+'''),
+    md("## What this notebook claims"),
+    code('''
+weights = [np.array([float(v) for v in r["pi"].split(", ")]) for r in rows]
+major = [r for r, w in zip(rows, weights) if np.all(np.abs(w - [0.60, 0.33, 0.065]) <= 0.05)]
+species = [r for r, w in zip(rows, weights) if np.all(np.abs(w - 1 / 3) <= 0.05)]
+assert len(major) == 1 and 0.85 <= major[0]["share"] <= 0.99, "most draws lie near (0.60, 0.33, 0.065)"
+assert sum(r["share"] for r in species) <= 0.05, "the three species hold at most 5 % of the draws"
+assert major[0]["em"] == "EM MAP", "EM's best restart is the posterior mode"
+assert sum(r["restarts"] for r in species) > 26, "yet most of EM's restarts end at the species"
+'''),
+]
+
+
+NOTEBOOKS["06_variational.ipynb"] = [
     md("""
 # 5. Variational Bayes against the exact posterior
 

@@ -70,7 +70,8 @@ def sampling_problems(dt):
     """
     summ = summary(dt, kind="diagnostics", round_to="none")
     r_hat = summ["r_hat"].dropna()             # one chain has no r_hat
-    n_div = int(dt["sample_stats"]["diverging"].sum())
+    stats = dt["sample_stats"]
+    n_div = int(stats["diverging"].sum()) if "diverging" in stats else 0   # Gibbs has none
     problems = []
     if len(r_hat) and not r_hat.max() <= 1.01:
         problems.append(f"max r_hat {r_hat.max():.3f} > 1.01 ({r_hat.idxmax()})")
@@ -79,13 +80,26 @@ def sampling_problems(dt):
     return "; ".join(problems)
 
 
+def _mode_means(post_dt):
+    """Posterior means over the draws of EM's MAP's mode (the ``modes`` group), or None."""
+    if "modes" not in post_dt.children or "em_map_mode" not in post_dt["modes"].attrs:
+        return None
+    near = (post_dt["modes"]["mode"] == post_dt["modes"].attrs["em_map_mode"]).values.ravel()
+    if not near.any():
+        return None
+    post = lower_triangle(post_dt).stack(sample=("chain", "draw")).isel(sample=near)
+    post = post.drop_vars(["sample", "chain", "draw"]).rename({"sample": "draw"}).expand_dims(
+        "chain")
+    return az.summary(post, var_names=SCALARS, kind="stats", round_to="none")["mean"]
+
+
 def compare(em_dt, post_dt, em_mle_dt=None):
     """A table of EM estimate, posterior mean, sd, central interval, r_hat and ESS per scalar.
 
     Parameters
     ----------
     em_dt : xarray.DataTree
-        :func:`reports.joint.em_to_datatree` output (usually the MAP, the posterior's mode).
+        :func:`reports.joint.em_to_datatree` output (usually the MAP, a mode of the posterior).
     post_dt : xarray.DataTree
         :func:`models.pymc.sample` output.
     em_mle_dt : xarray.DataTree or None
@@ -94,9 +108,11 @@ def compare(em_dt, post_dt, em_mle_dt=None):
     Returns
     -------
     rows : list of dict
-        Keys ``parameter``, ``em`` (and ``em_mle``), ``mean``, ``sd``, ``lower``, ``upper``
-        (ArviZ's default credible interval, :func:`ci_label`), ``inside`` (EM inside the
-        interval), ``r_hat``, ``ess_bulk``, ``ess_tail``; covariances once (lower triangle).
+        Keys ``parameter``, ``em`` (and ``em_mle``), ``mode_mean`` (the posterior mean over
+        the draws of the mode EM's MAP belongs to, where ``post_dt`` has a ``modes`` group),
+        ``mean``, ``sd``, ``lower``, ``upper`` (ArviZ's default credible interval,
+        :func:`ci_label`), ``inside`` (EM inside the interval), ``r_hat``, ``ess_bulk``,
+        ``ess_tail``; covariances once (lower triangle).
     agreement : dict
         ``mean_abs_gamma_diff`` and ``max_abs_gamma_diff`` between EM's responsibilities and the
         posterior mean of p(z_n = k | x_n), and ``label_agreement`` of the argmax labels.
@@ -104,6 +120,7 @@ def compare(em_dt, post_dt, em_mle_dt=None):
     summ = summary(post_dt, round_to="none")
     em_summ = summary(em_dt, kind="stats", round_to="none")
     mle_summ = None if em_mle_dt is None else summary(em_mle_dt, kind="stats", round_to="none")
+    mode_means = _mode_means(post_dt)
     lo_col = [c for c in summ.columns if c.endswith("_lb")][0]
     hi_col = [c for c in summ.columns if c.endswith("_ub")][0]
     rows = []
@@ -115,6 +132,8 @@ def compare(em_dt, post_dt, em_mle_dt=None):
                "ess_bulk": float(r["ess_bulk"]), "ess_tail": float(r["ess_tail"])}
         if mle_summ is not None:
             row["em_mle"] = float(mle_summ.loc[name, "mean"])
+        if mode_means is not None:
+            row["mode_mean"] = float(mode_means[name])
         row["inside"] = bool(row["lower"] <= row["em"] <= row["upper"])
         rows.append(row)
     g_em = em_dt["responsibilities"]["gamma"].values

@@ -364,3 +364,103 @@ def _diagonal(ax, kind, y, z, u, pi, mu, var):
         grid = np.linspace(bins[0], bins[-1], 200)
         ax.plot(grid, sum(p * norm.pdf(grid, m, s) for p, m, s in zip(pi, mu, np.sqrt(var))),
                 color="C0")
+
+
+# ---------------------------------------------------------------------------------------------
+# The posterior's modes and allocations
+# ---------------------------------------------------------------------------------------------
+def modes_trace(path, mode, shares):
+    """Each draw's mode (the modes table's row), chain by chain, against the draw.
+
+    Parameters
+    ----------
+    path : Path
+    mode : ndarray of int, shape (chain, draw)
+        Row numbers 1, 2, ... of the modes table.
+    shares : sequence of float
+        Each row's share of the draws, for the legend.
+
+    Returns
+    -------
+    Path
+    """
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Patch
+
+    C, D = mode.shape
+    M = len(shares)
+    colors = [f"C{(m - 1) % 10}" for m in range(1, M + 1)]
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * C + 1.4))
+    ax.imshow(mode, aspect="auto", interpolation="nearest", cmap=ListedColormap(colors),
+              norm=BoundaryNorm(np.arange(0.5, M + 1), M), extent=(-0.5, D - 0.5, C - 0.5, -0.5))
+    ax.set_yticks(range(C), [f"chain {c}" for c in range(C)], fontsize=8)
+    ax.set_xlabel("draw")
+    shown = [m for m in range(M) if shares[m] > 0][:10]
+    ax.legend([Patch(color=colors[m]) for m in shown],
+              [f"mode {m + 1} ({shares[m]:.1%})" for m in shown], fontsize=7,
+              loc="upper center", bbox_to_anchor=(0.5, -0.35 if C < 3 else -0.2),
+              ncols=min(len(shown), 5), frameon=False)
+    ax.set_title("The mode each draw lies nearest, chain by chain", fontsize=10)
+    return _save(fig, path)
+
+
+def allocation_order(gamma):
+    """Observations ordered by their most probable component, then most certain first.
+
+    Parameters
+    ----------
+    gamma : ndarray of shape (N, K)
+
+    Returns
+    -------
+    ndarray of int, shape (N,)
+    """
+    return np.lexsort((-gamma.max(axis=1), gamma.argmax(axis=1)))
+
+
+def allocation(path, gamma, p_same=None):
+    """Allocation probabilities p(z_n = k | data), and the co-clustering matrix where given.
+
+    Both in one order (:func:`allocation_order`): blocks of observations by their most probable
+    component.
+
+    Parameters
+    ----------
+    path : Path
+    gamma : ndarray of shape (N, K)
+        The posterior's allocation probabilities, on its labels.
+    p_same : ndarray of shape (N, N) or None
+        ``p(z_n = z_m | data)``.
+
+    Returns
+    -------
+    Path
+    """
+    order = allocation_order(gamma)
+    N, K = gamma.shape
+    z = gamma.argmax(axis=1)[order]
+    ncols = 1 if p_same is None else 2
+    fig, axes = plt.subplots(1, ncols, figsize=(3.2 + 0.35 * K + (5.2 if ncols == 2 else 0), 5),
+                             squeeze=False, width_ratios=[1, 3] if ncols == 2 else [1])
+    ax = axes[0, 0]
+    im = ax.imshow(gamma[order], aspect="auto", interpolation="nearest", cmap="Blues",
+                   vmin=0, vmax=1)
+    ax.set_xticks(range(K), [str(k) for k in range(K)])
+    ax.set_xlabel("component k")
+    ax.set_ylabel(f"observation ({N}), by most probable component")
+    ax.set_title("p(z_n = k | data)", fontsize=9)
+    bounds = np.flatnonzero(np.diff(z)) + 0.5
+    for b in bounds:
+        ax.axhline(b, color="k", lw=0.6)
+    if p_same is not None:
+        ax2 = axes[0, 1]
+        ax2.imshow(np.asarray(p_same)[np.ix_(order, order)], interpolation="nearest",
+                   cmap="Blues", vmin=0, vmax=1)
+        for b in bounds:
+            ax2.axhline(b, color="k", lw=0.6)
+            ax2.axvline(b, color="k", lw=0.6)
+        ax2.set_title("co-clustering p(z_n = z_m | data), rows as on the left", fontsize=9)
+        ax2.set_xlabel("observation m, in the same order")
+        ax2.tick_params(labelleft=False)
+    fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label="probability")
+    return _save(fig, path)

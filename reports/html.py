@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from models.results import loo_pit_view, point_of
-from reports import figures
+from models.results import invariant_diagnostics, loo_pit_view, point_of
+from reports import figures, modes
 from reports.compare import ci_label, compare, compare_vb, sampling_problems, summary
 from reports.tables import as_frame
 
@@ -197,7 +197,8 @@ def _diagnostics(res, out):
     if res.post is None:
         return None
     summ = res.diagnostics
-    n_div = int(res.post["sample_stats"]["diverging"].sum())
+    stats = res.post["sample_stats"]
+    n_div = int(stats["diverging"].sum()) if "diverging" in stats else 0
     rows = [{"parameter": i, **{c: float(summ.loc[i, c]) for c in summ.columns}}
             for i in summ.index]
     return (f"<p>max r_hat = {summ['r_hat'].max():.4f}; min bulk ESS = "
@@ -205,7 +206,7 @@ def _diagnostics(res, out):
 
 
 def _energy(res, out):
-    if res.post is None:
+    if res.post is None or "energy" not in res.post["sample_stats"]:   # Gibbs has no energy
         return None
     return _img(figures.arviz_plot(out / "energy.png", azp.plot_energy, res.post))
 
@@ -225,8 +226,9 @@ def _comparison(res, out):
     if res.post is None or res.em_map is None:
         return None
     rows, _ = res.comparison
-    return _table(rows, ["parameter", "em_mle", "em", "mean", "sd", "lower", "upper", "inside",
-                         "r_hat", "ess_bulk"] if res.em_mle is not None else None)
+    return _table(rows, ["parameter", "em_mle", "em", "mode_mean", "mean", "sd", "lower",
+                         "upper", "inside", "r_hat", "ess_bulk"] if res.em_mle is not None
+                  else None)
 
 
 def _variational(res, out):
@@ -286,6 +288,75 @@ def _loo(res, out):
     return _img(figures.loo_plot(out / "loo.png", table)) + _table(table)
 
 
+def _modes(res, out):
+    path = res.folder / "modes.csv"
+    if not path.exists():
+        return None
+    rows = read_csv_rows(path)
+    local = res.folder / "local_modes.csv"
+    local_rows = read_csv_rows(local) if local.exists() else None
+    lines = "".join(f"<p><strong>{html.escape(line)}</strong></p>" for line in (
+        modes.summary_line(rows, name, local_rows) for name in ("EM MAP", "EM MLE")) if line)
+    parts = [lines, _table(modes.display_rows(rows), ["mode", "pi", "N_k", "log_posterior",
+                                                       "local_modes", "restarts", "share", "em"])]
+    if local_rows:
+        parts.append(f"<details><summary>Every local mode EM reached ({len(local_rows)}), with "
+                     f"its log posterior</summary>{_table(local_rows)}</details>")
+    if res.post is not None and "modes" in res.post.children:
+        shares = [float(r["share"]) for r in rows]
+        parts.append(_img(figures.modes_trace(out / "modes.png",
+                                              res.post["modes"]["mode"].values, shares)))
+    return "".join(parts)
+
+
+def _invariant(res, out):
+    if res.post is None or "label_invariant" not in res.post.children:
+        return None
+    summ = invariant_diagnostics(res.post)
+    rows = [{"quantity": i, **{c: float(summ.loc[i, c]) for c in summ.columns}}
+            for i in summ.index]
+    head = (f"<p>max r_hat = {summ['r_hat'].max():.4f}; min bulk ESS = "
+            f"{summ['ess_bulk'].min():.0f}; min tail ESS = {summ['ess_tail'].min():.0f}.</p>")
+    return head + _table(rows) + _img(figures.arviz_plot(
+        out / "invariant_rank.png", azp.plot_rank, res.post, group="label_invariant",
+        **rank_thinning(res.post, summ)))
+
+
+def rank_thinning(tree, summ):
+    """``plot_rank``'s thinning: every k-th draw, k = 2 x draws / the smallest ESS shown.
+
+    Its multi-chain test takes the draws as independent: on autocorrelated draws it rejects
+    chains that r_hat rightly accepts (4 chains of 1000 AR(1) draws with rho = 0.6 give
+    p < 0.01 nearly half the time). Thinned to the ESS it still rejects NUTS's converged chains
+    too often; to half the ESS it does not.
+    """
+    n = tree["posterior"].sizes["chain"] * tree["posterior"].sizes["draw"]
+    ess = np.nanmin(summ[["ess_bulk", "ess_tail"]].to_numpy())
+    factor = int(np.ceil(2 * n / ess)) if np.isfinite(ess) and ess > 0 else 1
+    return {"thin": factor > 1, "stats": {"thin": {"factor": factor}}}
+
+
+def _rank(res, out):
+    if res.post is None:
+        return None
+    coords, note = _plot_coords(res.post["posterior"])
+    return _note(note) + _img(figures.arviz_plot(
+        out / "rank.png", azp.plot_rank, res.post, var_names=["pi", "mu"], coords=coords,
+        **rank_thinning(res.post, res.diagnostics)))
+
+
+def _allocation(res, out):
+    if res.post is None or "responsibilities" not in res.post.children:
+        return None
+    p_same = (res.post["coclustering"]["p_same"].values if "coclustering" in res.post.children
+              else None)
+    note = "" if p_same is not None else _note(
+        "This sampler gives no co-clustering matrix (the Gibbs route does, up to 2000 "
+        "observations).")
+    return note + _img(figures.allocation(out / "allocation.png",
+                                          res.post["responsibilities"]["gamma"].values, p_same))
+
+
 def _record(res, out):
     if not res.record:
         return None
@@ -316,10 +387,30 @@ SECTIONS = (
             "Lower is better (scikit-learn's sign; mclust plots the negative). ICL adds a penalty for"
             " overlapping components, so it prefers well-separated clusters.",
             _selection),
+    Section("modes", "Modes of the posterior",
+            "EM's MAP from many restarts ends at several local modes; those that differ only in "
+            "where a light component sits are one row. Every posterior draw lies nearest one "
+            "local mode (by its weights, and its means weighted by their component's weight, "
+            "under the best matching of labels): a row's share is its share of the draws. "
+            "'em' names the EM estimates that lie nearest each row; N_k are the component "
+            "sizes (sums of responsibilities) at the row's highest local mode.",
+            _modes),
+    Section("invariant", "Convergence of the label-invariant quantities",
+            "The log likelihood, the log posterior and the weights sorted by size do not depend "
+            "on how the components are labelled, so they speak for the chains whatever the "
+            "relabelling did: judge convergence here first. r_hat should be at most 1.01 and "
+            "bulk ESS at least 400; the rank plots of the same quantities (thinned to half "
+            "their smallest ESS, as the test takes the draws as independent) should stay "
+            "inside their envelope. r_hat compares the chains' centres and spreads, the rank "
+            "test their whole distributions: where only the test flags a chain (black), the "
+            "chains differ in a tail, not in where they sit. A chain that stays in another "
+            "mode shows in both.",
+            _invariant),
     Section("rank", "Rank plots",
             "Ranks of each chain's draws among all draws: flat histograms inside the envelope mean "
-            "the chains explore the same distribution.",
-            _arviz_plot("rank", azp.plot_rank)),
+            "the chains explore the same distribution. The draws are thinned to half their "
+            "smallest ESS first: the test takes them as independent.",
+            _rank),
     Section("trace", "Trace plots",
             "Draws against iteration for every chain: overlapping, stationary 'hairy caterpillars' "
             "are what convergence looks like.",
@@ -334,11 +425,13 @@ SECTIONS = (
             _energy),
     Section("forest", "Posterior intervals with EM estimates",
             "Every scalar on a common scale (posterior sd units): the blue bar is the posterior {ci};"
-            " the EM MAP (diamond) should sit near the posterior mode, the MLE (cross) nearby.",
+            " the EM MAP (diamond) sits at a mode of the posterior (the modes section says how much of "
+            "the posterior lies near it), the MLE (cross) nearby.",
             _forest),
     Section("comparison", "EM against the posterior, scalar by scalar",
             "EM estimate, posterior mean, sd, {ci} (lower, upper), r_hat and ESS; 'inside' says "
-            "whether EM lies inside the posterior interval.",
+            "whether EM lies inside the posterior interval. mode_mean is the posterior mean over "
+            "the draws of the mode EM's MAP belongs to (the modes section).",
             _comparison),
     Section("variational", "Variational Bayes against the posterior",
             "The same model and prior by three estimators: EM (MLE, MAP), variational Bayes and "
@@ -361,6 +454,13 @@ SECTIONS = (
             "One point per observation and component: points on the diagonal mean EM's gamma(z_nk) "
             "equals the posterior probability of the assignment.",
             _responsibilities),
+    Section("allocation", "Allocation probabilities",
+            "Each row an observation, ordered by its most probable component (then the most "
+            "certain first); each column a component of the posterior's labels; the shade is "
+            "p(z_n = k | data). Where the sampler gives it, the co-clustering matrix p(z_n = "
+            "z_m | data) in the same order: solid blocks are clusters the posterior is sure of, "
+            "whatever the labels.",
+            _allocation),
     Section("loo", "LOO across K",
             "Expected log predictive density (PSIS-LOO) of each sampled K, with its standard error: "
             "higher is better; differences within about 2 SE are not decisive.",

@@ -33,7 +33,7 @@ from models.validation import check_X, feature_names_of
 
 
 def em_start(X, n_components, covariance_type, prior, random_state=0, tol=1e-6):
-    """The EM estimate used as start and label reference (it need only be near the mode).
+    """The EM estimate used as start and label reference (it need only be near a mode).
 
     Parameters
     ----------
@@ -123,7 +123,7 @@ def find_map(X, n_components=2, covariance_type="full", prior=None, init="em", r
     -------
     GMMParams
     """
-    from models.pymc.map import find_map as pymc_find_map  # PyMC, only for the mode
+    from models.pymc.map import find_map as pymc_find_map  # PyMC, only for find_map
 
     inputs = check_inputs(X, n_components, covariance_type, prior)
     start = _resolve(init, inputs, seed_sequence(random_state, "random_state"))

@@ -147,3 +147,18 @@ def sampler(p):
                    help="processes for the routes that run a process per chain (default: every "
                    "available core, at most one per chain; the vectorised routes run every "
                    "chain in one program); the draws do not depend on it")
+
+
+def at_least_50(value):
+    """An integer >= 50, as argparse's ``type`` (EM restarts that map the posterior's modes)."""
+    v = positive_int(value)
+    if v < 50:
+        raise argparse.ArgumentTypeError(f"{value!r} restarts cannot map the modes; use at least 50")
+    return v
+
+
+def modes(p):
+    """How the posterior's modes are mapped: EM's restarts."""
+    p.add_argument("--mode-restarts", type=at_least_50, default=50,
+                   help="EM restarts (k-means++, besides two agglomerations) whose local modes "
+                   "the modes table shows, each with its share of the draws (at least 50)")

@@ -15,8 +15,8 @@ import numpy as np
 import em
 from models.prior import Prior
 from models.pymc.gibbs import KEEP
-from models.results import versions
-from reports import joint
+from models.results import versions, with_groups
+from reports import joint, modes
 from reports.io import dataset_name, load_data
 from reports.options import UserError, read_options, split_names
 from reports.tables import as_frame
@@ -95,6 +95,82 @@ def report_sampling(dt):
         print(dt.attrs["convergence"])
     if dt.attrs.get("left_out"):
         print(f"note: left out {dt.attrs['left_out']}")
+
+
+def child(seq, i):
+    """The ``i``-th child stream of ``seq``, whatever ``seq`` has spawned so far.
+
+    The same stream ``seq.spawn`` gives as its ``i``-th child, without advancing its count: a
+    step that runs first can take a later child, so the other steps keep theirs.
+    """
+    return np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, i),
+                                  pool_size=seq.pool_size)
+
+
+def find_modes(X, K, covariance_type, args, seq):
+    """EM's local modes under the posterior's prior (``Prior.default``).
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, d)
+    K : int
+    covariance_type : str
+    args : argparse.Namespace
+        With ``mode_restarts`` (default :data:`reports.modes.MIN_RESTARTS`).
+    seq : numpy.random.SeedSequence
+        EM's restarts' stream.
+
+    Returns
+    -------
+    reports.modes.ModeMap
+    """
+    prior = Prior.default(X, K, covariance_type)
+    return modes.em_modes(X, K, covariance_type, prior,
+                          n_init=getattr(args, "mode_restarts", modes.MIN_RESTARTS),
+                          random_state=seq)
+
+
+def place_draws(mode_map, dt, X, estimates):
+    """Each draw's and each EM estimate's nearest mode; the posterior with its ``modes`` group.
+
+    Parameters
+    ----------
+    mode_map : reports.modes.ModeMap
+    dt : xarray.DataTree
+        The posterior.
+    X : ndarray of shape (N, d)
+    estimates : dict of str to (pi, mu)
+        EM estimates to place (:func:`reports.modes.assign`).
+
+    Returns
+    -------
+    xarray.DataTree
+    """
+    modes.assign(mode_map, dt, X, estimates)
+    return with_groups(dt, modes=modes.modes_group(mode_map, dt))
+
+
+def write_modes(folder, mode_map):
+    """Write ``modes.csv`` (the table, a row per configuration) and ``local_modes.csv``.
+
+    ``local_modes.csv`` lists every local mode EM reached, with its log posterior.
+    """
+    write_rows(folder / "modes.csv", mode_map.rows())
+    write_rows(folder / "local_modes.csv", mode_map.local_rows())
+
+
+def print_modes(mode_map, names=("EM MAP",)):
+    """The modes table, and one line per EM estimate on where it sits."""
+    from reports.tables import format_table
+
+    failed = len(mode_map.failures)
+    print(f"modes of the posterior: EM's MAP from {mode_map.n_restarts} restarts"
+          + (f" ({failed} failed: {mode_map.failures[0]})" if failed else "")
+          + f" reaches {len(mode_map.modes)} local mode(s), in {len(mode_map.leaders)} "
+          "configuration(s); share = the share of the draws nearest each")
+    print(format_table(modes.display_rows(mode_map.rows())))
+    for name in names:
+        print(mode_map.summary(name))
 
 
 def wants_predictive(X, args):

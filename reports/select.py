@@ -116,7 +116,7 @@ def bic_table(rows, criterion="bic"):
         vals = [cell.get((K, t), np.nan) for t in types]
         lines.append(f"{K:>3}" + "".join(
             (f"{v:.2f}" if np.isfinite(v) else "failed").rjust(width + 1) for v in vals))
-    top = ranked(rows, criterion)[:3]
+    top = [r for r in ranked(rows, criterion) if np.isfinite(r[criterion])][:3]
     lines += ["", f"Top 3 models based on the {criterion.upper()} criterion:",
               "".join(f"{r['covariance_type']},{r['K']}".rjust(width + 1) for r in top),
               "".join(f"{r[criterion]:.2f}".rjust(width + 1) for r in top)]

@@ -111,8 +111,8 @@ def _demo(X, names, args, out, pool, t0, timings):
     from reports.io import write_json
     from reports.select import best, select_grid
 
-    select_seq, em_seq, sampler_seq, *neighbour_seqs, vb_seq = seed_sequence(
-        args.seed, "--seed").spawn(6)
+    select_seq, em_seq, sampler_seq, *neighbour_seqs, vb_seq, modes_seq = seed_sequence(
+        args.seed, "--seed").spawn(7)
     # the demo samples its choice with PyMC: choose among the families the PyMC model has
     rows = select_grid(X, args.kmax, SKLEARN_TYPES, random_state=select_seq, progress=True)
     runs.write_rows(out / "select.csv", rows)
@@ -142,6 +142,10 @@ def _demo(X, names, args, out, pool, t0, timings):
     t_nuts = time.perf_counter()
     dt = runs.sample(X, K, ct, args, names, sampler_seq, init=mapped.params,
                      posterior_predictive=True)
+    mode_map = runs.find_modes(X, K, ct, args, modes_seq)
+    dt = runs.place_draws(mode_map, dt, X, {"EM MAP": (mapped.params.pi, mapped.params.mu),
+                                            "EM MLE": (mle.params.pi, mle.params.mu)})
+    runs.write_modes(out, mode_map)
     dt.to_netcdf(out / "posterior.nc")
     shutil.copyfile(out / "posterior.nc", out / f"posterior_K{K}.nc")  # the LOO table's copy
     timings["sample_s"] = time.perf_counter() - t_nuts
@@ -174,12 +178,13 @@ def _demo(X, names, args, out, pool, t0, timings):
     cover = sorted(r["vb_coverage"] for r in rows_c)
     print(f"[4/5] max r_hat {worst:.4f}; mean |EM gamma - posterior| "
           f"{agreement['mean_abs_gamma_diff']:.4f}; VB's intervals hold {cover[0]:.0%}-"
-          f"{cover[-1]:.0%} of the posterior's draws")
+          f"{cover[-1]:.0%} of the posterior's draws; {mode_map.summary('EM MAP')}")
     timings["total_before_report_s"] = time.perf_counter() - t0
     write_json(out / "run.json", runs.record(
         args, names, title=f"Old Faithful: K={K} {ct} by EM, VB and "
         f"{dt.attrs.get('sampler', args.sampler)}",
         model=f"K={K} {ct}", convergence=dt.attrs.get("convergence"),
+        modes=mode_map.summary("EM MAP"),
         timings=timings, label_alignment=f"{dt.attrs.get('relabel_draws_permuted', 0)} draws "
         "permuted onto the EM MAP labels (Hungarian matching)", agreement=agreement))
     render(out, ready=ready)
@@ -192,7 +197,7 @@ def _with_vb(X, args, names, out, reference, post, rows, seq):
 
     fit_seq, draw_seq = seq.spawn(2)
     vb = joint.align(runs.vb(X, args, fit_seq, progress=False), reference)
-    vb_dt = joint.vb_to_datatree(vb, X, names, draws=args.chains * args.draws,
-                                 random_seed=draw_seq)
+    vb_dt = joint.vb_to_datatree(vb, X, names, draws=post["posterior"].sizes["chain"]
+                                 * post["posterior"].sizes["draw"], random_seed=draw_seq)
     vb_dt.to_netcdf(out / "vb.nc")
     return compare_vb(rows, vb_dt, post)

@@ -59,7 +59,7 @@ def run(args):
     for r in rows:
         if r["error"]:
             print(f"failed: K={r['K']} {r['covariance_type']}: {r['error']}")
-    print(format_table(ranked(rows, args.criterion)[:3],
+    print(format_table([r for r in ranked(rows, args.criterion) if np.isfinite(r["bic"])][:3],
                        ["K", "covariance_type", "log_likelihood", "n_parameters", "bic", "icl"]))
     print(f"best by {args.criterion.upper()}: K={top['K']} {top['covariance_type']}")
     print(f"wrote {target / 'select.csv'}, {target / 'select.png'} and {target / 'em.nc'} "

@@ -1,3 +1,4 @@
+import re
 import warnings
 from pathlib import Path
 
@@ -182,8 +183,18 @@ class TestDegenerateData:
         with pytest.raises(ValueError, match="Column 1 of X is constant"):
             em.fit(X, 2)
         for ct in SKLEARN_TYPES:
-            res = em.fit(X, 2, ct, prior=Prior.default(X, 2, ct))
+            # a prior keeps every covariance proper; where the MAP empties a component, the
+            # fit fails (N_k < 1), and with check_collapse=False it is kept, as scikit-learn's
+            prior = Prior.default(X, 2, ct)
+            res = em.fit(X, 2, ct, prior=prior, check_collapse=False, n_init=1)
             assert np.isfinite(res.log_posterior)
+            if res.gamma.sum(0).min() >= 1:
+                assert em.fit(X, 2, ct, prior=prior, n_init=1).log_posterior == res.log_posterior
+            else:
+                with pytest.raises(em.DegenerateComponentError,
+                                   match=r"^component \d is empty .*: K = 2 is too many for "
+                                   f"{ct} here; lower K.$"):
+                    em.fit(X, 2, ct, prior=prior, n_init=1)
 
     def test_duplicated_points_and_k_close_to_n(self):
         X = np.repeat(np.random.default_rng(0).normal(size=(6, 2)), 2, axis=0)
@@ -255,3 +266,80 @@ def test_reaches_mclusts_maxima_and_bic_choice():
         best = rows.loc[rows["bic"].idxmax()]          # mclust's BIC: higher is better
         assert min(ours, key=ours.get) == (best["model"], best["G"]), name
         assert ours[best["model"], best["G"]] <= -best["bic"] + 0.02     # our sign: lower is better
+
+
+def _wine():
+    from sklearn.datasets import load_wine
+
+    return load_wine().data
+
+
+def test_restart_params_are_each_restarts_end():
+    # each restart's parameters give its objective, recomputed from the densities
+    X, _ = load_faithful()
+    prior = Prior.default(X, 3, "full")
+    res = em.fit(X, 3, prior=prior, n_init=3, random_state=1)
+    assert len(res.restart_params) == len(res.restarts) == len(res.restart_errors) == 5
+    for lp, p, why in zip(res.restarts, res.restart_params, res.restart_errors):
+        assert why == ""
+        assert p.log_pdf(X).sum() + prior.log_density(p) == pytest.approx(lp, rel=1e-12)
+    best = int(np.argmax(res.restarts))
+    np.testing.assert_array_equal(res.restart_params[best].mu, res.params.mu)
+
+
+def test_an_empty_component_is_a_failed_fit_as_in_mclust():
+    # wine unscaled, VVI, mclust's prior: every restart empties components (pi = (5e-16, 1, 0),
+    # three equal means, log-likelihood -7315 against the MLE's -3294). mclust returns no fit
+    # for K = 2 or 3 (mclustBIC(X, G = 1:3, modelNames = "VVI", prior = priorControl()): BIC
+    # -15071.39, NA, NA); neither does em.fit, with one line that says why and what to do.
+    X = _wine()
+    for K in (2, 3):
+        with pytest.raises(em.DegenerateComponentError) as info:
+            em.fit(X, K, "VVI", prior=Prior.default(X, K, "VVI"), n_init=1)
+        msg = str(info.value)
+        assert "\n" not in msg
+        assert re.fullmatch(rf"component \d is empty \(N_k = .* observations\): K = {K} is too "
+                            r"many for VVI here; lower K, or scale the columns \(their "
+                            r"variances differ by a factor of 6\.4e\+06\)\.", msg), msg
+    assert em.fit(X, 1, "VVI", prior=Prior.default(X, 1, "VVI")).bic == pytest.approx(
+        15071.39, abs=0.01)
+    # scaled, the same model holds three components (the three cultivars' sizes: 59, 71, 48)
+    Xs = (X - X.mean(0)) / X.std(0)
+    res = em.fit(Xs, 3, "VVI", prior=Prior.default(Xs, 3, "VVI"), n_init=1)
+    assert res.converged and np.sort(res.gamma.sum(0)).min() > 45
+    # scikit-learn's rule (check_collapse=False) keeps the empty components
+    kept = em.fit(X, 3, "VVI", prior=Prior.default(X, 3, "VVI"), check_collapse=False, n_init=1)
+    assert kept.converged and kept.gamma.sum(0).min() < 1e-10
+
+
+def test_the_best_restart_that_did_not_collapse_wins():
+    # two starts on Old Faithful: one with a component far from the data (it empties), one
+    # from the two clusters; the fit is the second's, and the first says why it failed
+    X, _ = load_faithful()
+    prior = Prior.default(X, 3, "full")
+    good = em.fit(X, 3, prior=prior, random_state=0)
+    far = GMMParams(np.array([0.98, 0.01, 0.01]),
+                    np.array([[3.5, 70.0], [30.0, 900.0], [40.0, 1000.0]]),
+                    np.stack([np.cov(X.T)] * 3), "full")
+    res = em.fit(X, 3, prior=prior, init=[far, good.params])
+    assert res.restart_errors[0].startswith("component ") and "is empty" in res.restart_errors[0]
+    assert np.isnan(res.restarts[0]) and res.restart_params[0] is None
+    assert res.restart_errors[1] == "" and res.gamma.sum(0).min() >= 1
+    assert res.log_posterior == pytest.approx(good.log_posterior, rel=1e-9)
+    with pytest.raises(em.DegenerateComponentError, match="K = 3 is too many for full"):
+        em.fit(X, 3, prior=prior, init=[far])
+
+
+def test_one_observation_is_the_mean_weight():
+    # with weights, one observation's worth is the mean weight: weights of 0.01 leave every
+    # N_k (1.74 and 0.98 here) near or below 1 but far above 0.01, and the fit holds; the empty
+    # wine components stay empty
+    X, _ = load_faithful()
+    w = np.full(len(X), 0.01)
+    res = em.fit(X, 2, prior=Prior.default(X, 2), sample_weight=w, n_init=1)
+    N_k = w @ res.gamma
+    assert N_k.min() < 1 and N_k.min() > 0.5 and res.converged
+    X = _wine()
+    with pytest.raises(em.DegenerateComponentError, match="is empty"):
+        em.fit(X, 2, "VVI", prior=Prior.default(X, 2, "VVI"), sample_weight=np.full(len(X), 0.5),
+               n_init=1)

@@ -33,6 +33,11 @@ from reports.joint import em_to_datatree
 FAST = ["--draws", "150", "--tune", "150", "--chains", "2"]
 
 
+def read_rows(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
 def run(capsys, *argv):
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
@@ -152,8 +157,14 @@ def test_sample_compare_and_report(tmp_path, capsys):
     assert code == 0 and "r_hat" in out
     dt = xr.open_datatree(tmp_path / "p" / "posterior.nc")
     assert {"posterior", "sample_stats", "log_likelihood", "observed_data",
-            "responsibilities", "posterior_predictive"} <= set(dt.children)
+            "responsibilities", "posterior_predictive", "label_invariant",
+            "modes"} <= set(dt.children)
     assert dt["posterior"]["mu"].shape == (2, 150, 2, 2)
+    # the chains start at EM's best local mode, the first row of the modes table
+    assert "modes of the posterior: EM's MAP from 52 restarts reaches 1 local mode(s)" in out
+    assert dt["modes"].attrs["em_map_mode"] == 1 and (dt["modes"]["mode"] == 1).all()
+    inv = dt["label_invariant"]
+    np.testing.assert_allclose(inv["log_likelihood"], dt["log_likelihood"]["x"].sum("obs_id"))
 
     code, out, _ = run(capsys, "compare", "faithful", "-k", "2", *FAST, "--out",
                        str(tmp_path / "c"))
@@ -177,6 +188,16 @@ def test_sample_compare_and_report(tmp_path, capsys):
         assert 0.75 < float(r["vb_sd_ratio"]) < 1.25, r
         assert abs(float(r["vb"]) - float(r["mean"])) < 0.5 * float(r["sd"]), r
     assert "VB's 89% ETI intervals hold" in out
+    # the modes table: EM's local modes, each row's share of the draws, EM beside its own; the
+    # comparison's mode_mean is the mean over the draws of EM's MAP's mode
+    assert "modes of the posterior: EM's MAP from 52 restarts" in out
+    assert "EM's MAP is at the one mode of the posterior that EM reaches" in out
+    modes_rows = read_rows(tmp_path / "c" / "modes.csv")
+    assert [r["em"] for r in modes_rows] == ["EM MAP, EM MLE"]
+    assert float(modes_rows[0]["share"]) == 1.0 and modes_rows[0]["pi"].startswith("0.64")
+    assert (tmp_path / "c" / "local_modes.csv").exists()
+    for r in rows:
+        assert float(r["mode_mean"]) == pytest.approx(float(r["mean"]), rel=1e-9)
     # one interval convention: ArviZ's default (the summary's own columns)
     post = xr.open_datatree(tmp_path / "c" / "posterior.nc")
     summ = az.summary(post, var_names=["pi"], round_to="none")
@@ -217,13 +238,14 @@ def test_demo_report_has_every_section(tmp_path, capsys):
         assert "Not available" not in section, sid
         assert "How to read it" in section
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    # data, classification, uncertainty, density, selection, rank, trace, energy, forest,
-    # variational, ppc, loo_pit, gamma, loo
-    assert len(images) == 14
+    # data, classification, uncertainty, density, selection, modes, invariant_rank, rank, trace,
+    # forest, variational, ppc, loo_pit, gamma, allocation, loo (the default route, Gibbs, has no
+    # energy)
+    assert len(images) == 16
     for b64 in images:
         Image.open(io.BytesIO(base64.b64decode(b64))).verify()
     pngs = sorted(folder.glob("*.png"))
-    assert len(pngs) == 14
+    assert len(pngs) == 16
     for p in pngs:
         Image.open(p).verify()
     record = json.loads((folder / "run.json").read_text())
@@ -262,6 +284,8 @@ def test_demo_report_has_every_section(tmp_path, capsys):
         (["fit", "faithful", "-k", "2", "--out", "EXISTING", "--force"], "gmm did not write"),
         (["select", "faithful", "--types", "full,fullish"], "unknown covariance type"),
         (["select", "faithful", "--kmin", "4", "--kmax", "3"], "--kmin 4 is above --kmax 3"),
+        (["sample", "faithful", "-k", "2", "--mode-restarts", "10"],
+         "'10' restarts cannot map the modes; use at least 50"),
         (["predict", "no/such/folder", "faithful"], "neither a results folder"),
         (["report", "no/such/folder"], "does not exist"),
     ],
@@ -488,6 +512,79 @@ def test_sample_warns_on_divergences_and_r_hat(tmp_path, capsys, monkeypatch):
     assert "3 divergent transition(s)" in warning[0] and "r_hat" in warning[0]
     assert run(capsys, "report", tmp_path / "p")[0] == 0
     assert 'class="banner"' in (tmp_path / "p" / "index.html").read_text()
+
+
+def _wine_csv(tmp_path):
+    from sklearn.datasets import load_wine
+
+    path = tmp_path / "wine.csv"
+    load_wine(as_frame=True).data.to_csv(path, index=False)
+    return path
+
+
+def test_a_collapsed_fit_fails_and_is_never_sampled(tmp_path, capsys, monkeypatch):
+    # wine, unscaled, VVI under mclust's prior: every EM restart empties two components
+    # (pi = (5e-16, 1, 0)); mclust returns no fit (mclustBIC(X, G = 1:3, modelNames = "VVI",
+    # prior = priorControl()): -15071.39, NA, NA)
+    path = _wine_csv(tmp_path)
+    code, out, err = run(capsys, "fit", path, "-k", "3", "--covariance-type", "VVI", "--map",
+                         "--out", tmp_path / "f")
+    assert code == 2 and "converged" not in out
+    assert re.search(r"gmm: error: component \d is empty \(N_k = .* observations\): K = 3 "
+                        r"is too many for VVI here; lower K, or scale the columns \(their "
+                        r"variances differ by a factor of 6\.4e\+06\)\.\n$", err), err
+    assert not (tmp_path / "f").exists()
+
+    def sampled(*args, **kwargs):
+        raise AssertionError("sampled from a collapsed fit")
+
+    monkeypatch.setattr(reports.joint, "sample", sampled)
+    code, _, err = run(capsys, "sample", path, "-k", "3", "--covariance-type", "VVI", "--out",
+                       tmp_path / "p")
+    assert code == 2 and "K = 3 is too many for VVI here" in err and "sampled" not in err
+    code, out, err = run(capsys, "select", path, "--types", "VVI", "--kmin", "1", "--kmax", "3",
+                         "--map", "--out", tmp_path / "s")
+    assert code == 0, err
+    rows = {int(r["K"]): r for r in read_rows(tmp_path / "s" / "select.csv")}
+    assert float(rows[1]["bic"]) == pytest.approx(15071.39, abs=0.01)
+    for K in (2, 3):
+        assert rows[K]["bic"] == "nan" and rows[K]["converged"] == "False"
+        assert rows[K]["error"].startswith("component ") and "is empty" in rows[K]["error"]
+        assert f"failed: K={K} VVI: component " in out
+    # mclust's layout: failed cells, no BIC, and the top models are the fits that did not fail
+    assert [line.split() for line in out.splitlines() if line[:3].strip() in ("2", "3")] == [
+        ["2", "failed"], ["3", "failed"]]
+    assert out.split("Top 3 models based on the BIC criterion:")[1].split()[:2] == [
+        "VVI,1", "15071.39"]
+    assert "NaN" not in out and "nan" not in out
+
+
+@pytest.mark.slow(cpu_s=60)
+def test_iris_modes_by_gibbs(tmp_path, capsys):
+    # iris, K = 3 full, Prior.default: the configuration near (0.60, 0.33, 0.065) holds 85-99 %
+    # of the draws and the three species at most 5 % (bayesm's 4 x 100,000 sweeps: 98.8 % nearer
+    # the first, the species about 0.3 %; tests/data/bayesm). Needs the Gibbs route, run until
+    # its label-invariant quantities converge (a fixed 4 x 2,000 draws gave 87 % at ESS 14).
+    from models.pymc.routes import ROUTES
+
+    if "gibbs" not in ROUTES:
+        pytest.skip("the Gibbs route (sampler='gibbs') is not in this tree")
+    code, out, err = run(capsys, "sample", "iris", "-k", "3", "--sampler", "gibbs", "--out",
+                         tmp_path / "g")
+    assert code == 0, err
+    rows = read_rows(tmp_path / "g" / "modes.csv")
+    weights = [np.array([float(v) for v in r["pi"].split(", ")]) for r in rows]
+    major = [r for r, w in zip(rows, weights)
+             if np.all(np.abs(w - [0.60, 0.33, 0.065]) <= 0.05)]
+    species = [r for r, w in zip(rows, weights) if np.all(np.abs(w - 1 / 3) <= 0.05)]
+    assert len(major) == 1 and 0.85 <= float(major[0]["share"]) <= 0.99
+    assert sum(float(r["share"]) for r in species) <= 0.05
+    assert major[0]["em"] == "EM MAP" and "so it is the posterior mode" in out
+    code, _, err = run(capsys, "report", tmp_path / "g")
+    assert code == 0, err
+    page = (tmp_path / "g" / "index.html").read_text()
+    section = page.split('id="allocation"')[1].split("</section>")[0]
+    assert "co-clustering" in section and "gives no co-clustering" not in section
 
 
 def test_r_and_excel_files_are_read_right_through_the_command(tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""EM's estimates equal the PyMC model's posterior modes (MLE and MAP)."""
+"""EM's estimates are modes of the PyMC model's posterior (the MLE under the flat prior, the MAP):
+PyMC's optimiser, started near one, climbs to it."""
 
 import numpy as np
 import pytest

@@ -670,10 +670,6 @@ def relabel(dt, reference, rng=None, sample_z=False, pointwise=None):
     return out
 
 
-#: values of a per-draw log-likelihood (draws x observations) past which it is left out
-MAX_LOG_LIKELIHOOD_VALUES = 25_000_000
-
-
 def draws_to_datatree(pi, mu, Sigma, X, covariance_type, feature_names=None, gamma=None):
     """Independent draws of the parameters (one chain) and data in the results schema.
 
@@ -697,7 +693,7 @@ def draws_to_datatree(pi, mu, Sigma, X, covariance_type, feature_names=None, gam
     xarray.DataTree
         ``posterior``, ``responsibilities``, ``observed_data``, and ``log_likelihood`` (each
         draw's ``log p(x_n | theta)``) when it holds at most
-        :data:`MAX_LOG_LIKELIHOOD_VALUES` values; attrs ``covariance_type``, ``n_components``
+        ``MAX_POINTWISE`` values; attrs ``covariance_type``, ``n_components``
         and ``versions``.
     """
     fam = family(covariance_type)
@@ -714,7 +710,7 @@ def draws_to_datatree(pi, mu, Sigma, X, covariance_type, feature_names=None, gam
               "observed_data": xr.Dataset({"x": (("obs_id", "feature"), X)},
                                           coords={k: coords[k] for k in ("obs_id", "feature")})}
     pi_s, mu_s, full = _stacked(pi, mu, Sigma, fam)
-    keep_log_lik = S * N <= MAX_LOG_LIKELIHOOD_VALUES
+    keep_log_lik = S * N <= MAX_POINTWISE
     log_lik = np.empty((S, N)) if keep_log_lik else None
     mean_gamma = np.zeros((N, K))
     block = max(1, _BLOCK // (K * N * d))
@@ -872,9 +868,11 @@ def label_invariant(tree, prior):
     pi, mu, Sigma = (post[v].values for v in PARAMETERS)
     C, D = pi.shape[:2]
     stats = tree["sample_stats"] if "sample_stats" in tree.children else None
-    if stats is not None and "log_likelihood" in stats:
+    # the totals a relabelling stored, else the pointwise group's sums, where they belong to
+    # these draws (a tree rebuilt around new draws may keep an older group), else computed
+    if stats is not None and "log_likelihood" in stats and stats["log_likelihood"].shape == (C, D):
         log_lik = stats["log_likelihood"].values
-    elif "log_likelihood" in tree.children:
+    elif "log_likelihood" in tree.children and tree["log_likelihood"]["x"].shape[:2] == (C, D):
         log_lik = tree["log_likelihood"]["x"].sum("obs_id").values
     else:
         log_lik = draw_pass(pi, mu, Sigma, fam, tree["observed_data"]["x"].values,

@@ -256,8 +256,8 @@ def _ppc(res, out):
 
 
 def _loo_pit(res, out):
-    if res.post is None or "posterior_predictive" not in res.post.children:
-        return None
+    if res.post is None or not {"posterior_predictive", "log_likelihood"} <= set(res.post.children):
+        return None      # the pointwise log-likelihood is left out of very large posteriors
     return _img(figures.arviz_plot(out / "loo_pit.png", azp.plot_loo_pit, loo_pit_view(res.post)))
 
 
@@ -274,7 +274,8 @@ def _responsibilities(res, out):
 
 
 def _loo(res, out):
-    by_K = {int(k.split("_K")[1]): t for k, t in res.trees.items() if k.startswith("posterior_K")}
+    by_K = {int(k.split("_K")[1]): t for k, t in res.trees.items()
+            if k.startswith("posterior_K") and "log_likelihood" in t.children}
     if len(by_K) < 2:
         return None
     table = []

@@ -221,11 +221,12 @@ def test_sample_compare_and_report(tmp_path, capsys):
     code, out, _ = run(capsys, "report", str(tmp_path / "c"))
     assert code == 0
     page = (tmp_path / "c" / "index.html").read_text()
-    for sid in ("data", "forest", "comparison", "variational", "rank", "trace", "energy",
-                "responsibilities", "ppc", "diagnostics"):
+    for sid in ("data", "forest", "comparison", "variational", "rank", "trace",
+                "responsibilities", "ppc", "diagnostics", "modes", "invariant", "allocation"):
         assert f'id="{sid}"' in page
         section = page.split(f'id="{sid}"')[1].split("</section>")[0]
         assert "Not available" not in section, sid
+    assert 'id="energy"' not in page       # the default route, Gibbs, has no energy to plot
 
 
 def test_demo_report_has_every_section(tmp_path, capsys):
@@ -233,7 +234,7 @@ def test_demo_report_has_every_section(tmp_path, capsys):
     assert code == 0 and "report:" in out
     folder = tmp_path / "demo"
     page = (folder / "index.html").read_text()
-    for sid in (s.id for s in SECTIONS):
+    for sid in (s.id for s in SECTIONS if s.id != "energy"):   # Gibbs, the default, has none
         section = page.split(f'id="{sid}"')[1].split("</section>")[0]
         assert "Not available" not in section, sid
         assert "How to read it" in section

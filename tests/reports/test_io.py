@@ -205,8 +205,8 @@ def test_ctrl_c_during_sample_one_line_exit_130(tmp_path, when):
     # early: the command is running; sampling: the progress bar has moved
     started = ((lambda stderr: not no_temporary_folders(tmp_path)) if when == "early"
                else progress_moved)
-    interrupt(["sample", "faithful", "-k", "2", "--draws", "100000", "--chains", "1", "--out",
-               str(out)], started, tmp_path)
+    interrupt(["sample", "faithful", "-k", "2", "--sampler", "blackjax", "--draws", "100000",
+               "--chains", "1", "--out", str(out)], started, tmp_path)
     assert not out.exists() and no_temporary_folders(tmp_path)
 
 
@@ -215,7 +215,8 @@ def test_ctrl_c_during_demo_stops_its_helper_without_a_leak_warning(tmp_path):
     # K = 4 for the LOO table: the Ctrl-C terminates the helper mid-run, which once left tqdm's
     # process lock for the resource tracker to report as a leaked semaphore
     out = tmp_path / "demo"
-    stderr = interrupt(["demo", "--draws", "100000", "--chains", "2", "--out", str(out)],
+    stderr = interrupt(["demo", "--sampler", "blackjax", "--draws", "100000", "--chains", "2",
+                        "--out", str(out)],
                        progress_moved, tmp_path)
     assert "leaked" not in stderr and "Warning" not in stderr, stderr[-3000:]
     assert not out.exists() and no_temporary_folders(tmp_path)

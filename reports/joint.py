@@ -205,7 +205,7 @@ def vb_to_datatree(vb_result, X, feature_names=None, draws=1000, random_seed=0):
     -------
     xarray.DataTree
         ``posterior`` (the draws), ``responsibilities`` (``q(z)``), ``log_likelihood`` (per
-        draw, within :data:`models.results.MAX_LOG_LIKELIHOOD_VALUES`), ``observed_data``, and
+        draw, within :data:`models.results.MAX_POINTWISE`), ``observed_data``, and
         ``variational``: the means ``pi``, ``mu``, ``Sigma`` (``E[Sigma]``, NaN where it has
         none) and the factors' parameters ``alpha``, ``kappa``, ``sigma_shape``, ``sigma_scale``
         (inverse-Wishart ``nu``, ``Psi`` or inverse-gamma ``a``, ``b``, one per component);

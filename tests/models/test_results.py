@@ -189,7 +189,7 @@ def test_draws_to_datatree_holds_each_draws_log_likelihood_and_the_mean_responsi
 
 def test_a_log_likelihood_over_the_budget_is_left_out(monkeypatch):
     X, _, _, stack = some_draws()
-    monkeypatch.setattr(results, "MAX_LOG_LIKELIHOOD_VALUES", 5 * 272 - 1)
+    monkeypatch.setattr(results, "MAX_POINTWISE", 5 * 272 - 1)
     dt = draws_to_datatree(stack["pi"], stack["mu"], stack["Sigma"], X, "diag")
     assert "log_likelihood" not in dt.children and "responsibilities" in dt.children
     assert dt["posterior"]["pi"].shape == (1, 5, 2)

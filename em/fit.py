@@ -14,7 +14,8 @@ from functools import cached_property
 
 import numpy as np
 
-from em.distributed import check_dask_X, column_moments, dask_pass, is_dask
+from em import missing as em_missing
+from em.distributed import check_dask_X, column_moments, dask_missingness, dask_pass, is_dask
 from em.estep import e_step
 from em.init import check_init, check_init_params, initial_params
 from em.mstep import DegenerateComponentError, params_from_stats, validated
@@ -30,6 +31,7 @@ from models.features import (
     normalise,
     stats_from_moments,
 )
+from models.missing import scan
 from models.params import GMMParams
 from models.prior import Prior, check_prior
 from models.seeds import seed_sequence
@@ -96,10 +98,12 @@ class EMResult:
         return self.params.covariance_type
 
 
-def _column_moments(X, w, chunk):
-    """Weighted column mean and variance, streamed over row blocks."""
+def _column_moments(X, w, chunk, missing=None):
+    """Weighted column mean and variance (of the observed cells), streamed over row blocks."""
     if is_dask(X):
-        return column_moments(X, w)
+        return column_moments(X, w, missing is not None)
+    if missing is not None:
+        return em_missing.column_moments(X, w, chunk)
     N, d = X.shape
     wsum, s = 0.0, np.zeros(d)
     for start, Xb in iter_blocks(X, chunk):
@@ -116,11 +120,14 @@ def _column_moments(X, w, chunk):
     return mean, v / wsum, wsum
 
 
-def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
+def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None, missing=None):
     """One pass: E-step at ``params`` and the sufficient statistics for the next M-step.
 
-    Per block: the features ``Z`` (:mod:`em._features`), the log joints ``A @ Z``, the fused
-    normalisation, and the statistics ``G @ Z.T``; the buffers are reused across blocks.
+    Per block: the features ``Z`` (:mod:`models.features`), the log joints ``A @ Z``, the fused
+    normalisation, and the statistics ``G @ Z.T``; the buffers are reused across blocks. With
+    missing cells, each block is filled first and the incomplete rows' log joints and
+    statistics corrected (:mod:`em.missing`): the same kernels, plus two compiled loops over
+    those rows.
 
     Parameters
     ----------
@@ -140,6 +147,8 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
     XX : ndarray of shape (d, d) or None
         Tied only: ``sum_n w_n x_n x_n^T`` of the centred data from an earlier pass (it does
         not depend on the parameters), so this pass need not form it again.
+    missing : em.missing.Missing or None
+        ``X``'s missing cells (None: ``X`` has none).
 
     Returns
     -------
@@ -150,8 +159,9 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
         ``sum_n w_n max_k log gamma_nk`` (for ICL).
     """
     if is_dask(X):
-        return dask_pass(em_pass, X, w, shift, params, dtype, chunk, with_stats)
+        return dask_pass(em_pass, X, w, shift, params, dtype, chunk, with_stats, missing)
     kernel = log_joint_of(params, shift, dtype)
+    fix = None if missing is None else missing.start(params, shift)
     rows = min(chunk, X.shape[0])
     p = n_features(params.d, kernel.kind)
     Z_buf, L_buf = np.empty(p * rows, dtype), np.empty(params.K * rows, dtype)
@@ -162,8 +172,12 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
     XX = XX if known else (np.zeros((params.d, params.d)) if tied else None)
     log_lik, hard = 0.0, 0.0
     for start, Xb in iter_blocks(X, chunk):
+        if fix is not None:
+            Xb = fix.fill(start, Xb)
         Z = features(Xb, shift, kernel.kind, dtype, Z_buf)
         G, _ = kernel(Z, L_buf, shared=False)
+        if fix is not None:
+            fix.correct(G)
         m, log_t = normalise(G)           # G now holds gamma; log p(x_n) = m + log_t
         wb = None if w is None else w[start:start + chunk]
         if wb is None:
@@ -181,14 +195,18 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
             GZ += GZ_b
             if tied and not known:
                 XX += XX_b
+            if fix is not None and with_stats:
+                fix.accumulate(G)
     if XX is not None:  # tied: the shared term, sum_n w_n x_n^T Lambda x_n = <Lambda, XX>
         log_lik -= 0.5 * float(np.sum(kernel.Lam * XX))
     total = stats_from_moments(GZ, XX, storage) if with_stats else None
+    if fix is not None and with_stats:
+        total = fix.finish(total)
     return total, float(log_lik), float(hard)
 
 
 def _run(X, w, shift, scale, params, prior, fam, covariance_type, reg_covar, max_iter, tol, dtype,
-         chunk, tol_per_sample=False, n_eff=1.0, callback=None, check_collapse=True):
+         chunk, tol_per_sample=False, n_eff=1.0, callback=None, check_collapse=True, missing=None):
     """EM from ``params`` until the objective changes by at most ``tol``.
 
     The change is relative to the objective, or (``tol_per_sample``) the change of the objective
@@ -200,8 +218,8 @@ def _run(X, w, shift, scale, params, prior, fam, covariance_type, reg_covar, max
     check_scale = None if (proper or not check_collapse) else scale
     history, converged, XX = [], False, None
     for n_iter in range(max_iter + 1):
-        stats, log_lik, hard = em_pass(X, w, shift, params, dtype, chunk, XX=XX)
-        if fam.storage.shared and not is_dask(X):
+        stats, log_lik, hard = em_pass(X, w, shift, params, dtype, chunk, XX=XX, missing=missing)
+        if fam.storage.shared and not is_dask(X) and missing is None:
             XX = stats.M                  # sum_n w_n x_n x_n^T: the same in every pass
         history.append(log_lik + log_prior(params))
         if n_iter > 0:
@@ -242,7 +260,10 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     X : array-like of shape (N, d)
         Data; a NumPy array, memmap or zarr array is read in row blocks of ``chunk_size``; a
         ``dask.array.Array`` is processed block by block on its scheduler (one pass per
-        iteration, statistics summed by a tree reduction, the M-step on the client).
+        iteration, statistics summed by a tree reduction, the M-step on the client). NaN marks
+        a value missing at random: EM then maximises the observed-data likelihood (or posterior),
+        treating the missing cells as latent (:mod:`em.missing`); a row or a column with nothing
+        observed is refused.
     n_components : int, default 1
         K, with ``1 <= K <= N``.
     covariance_type : str, default "full"
@@ -302,7 +323,13 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         to change.
     """
     fam = family(covariance_type)
-    X = check_dask_X(X) if is_dask(X) else check_X(X)
+    if is_dask(X):
+        X = check_dask_X(X, allow_nan=True)
+        missingness = dask_missingness(X)
+    else:
+        X = check_X(X, finite=False)
+        missingness = scan(X)            # the one pass that finds NaN (and refuses inf)
+    missing = None if missingness is None else em_missing.Missing(missingness)
     N, d = X.shape
     K = check_n_components(n_components, N)
     w = check_sample_weight(sample_weight, N)
@@ -326,7 +353,7 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
                and not tol_per_sample else tol)
     chunk = default_chunk(K, d, fam.storage, dtype) if chunk_size is None else check_positive(
         chunk_size, "chunk_size", integer=True)
-    shift, scale, n_eff = _column_moments(X, w, chunk)
+    shift, scale, n_eff = _column_moments(X, w, chunk, missing)
     shift = shift.astype(dtype).astype(np.float64)  # exact in dtype: centring rounds once
     proper = prior is not None and not prior.is_flat
     if not proper and reg_covar == 0 and np.any(scale <= 0):
@@ -343,6 +370,9 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         runs = [("hc", seqs[0]), ("ward", seqs[0])] + [("k-means++", s) for s in seqs[1:]]
     else:
         runs = [(init, s) for s in seq.spawn(n_init)]
+    filled = None
+    if missing is not None and not isinstance(init, list | GMMParams):
+        filled = em_missing.Filled(X, shift, np.random.default_rng(seq.spawn(1)[0]))
 
     best, errors, finals = None, [], []
     iterator = runs
@@ -354,10 +384,10 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         report = None if callback is None else (lambda *a, i=i: callback(i, *a))
         try:
             start = _start(X, K, fam, run, w, prior_c, shift, init_subsample, reg_covar,
-                           covariance_type)
+                           covariance_type, filled)
             out = _run(X, w, shift, scale, start, prior, fam, covariance_type, reg_covar,
                        max_iter, tol_eff, dtype, chunk, tol_per_sample, n_eff, report,
-                       check_collapse)
+                       check_collapse, missing)
         except DegenerateComponentError as exc:
             errors.append(exc)
             finals.append(float("nan"))
@@ -403,15 +433,22 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     )
 
 
-def _start(X, K, fam, run, w, prior_c, shift, init_subsample, reg_covar, covariance_type):
-    """Initial parameters of one restart (``run`` is a GMMParams or a (method, SeedSequence) pair)."""
+def _start(X, K, fam, run, w, prior_c, shift, init_subsample, reg_covar, covariance_type,
+           filled=None):
+    """Initial parameters of one restart (``run`` is a GMMParams or a (method, SeedSequence) pair).
+
+    ``filled`` (:class:`em.missing.Filled`): the centred data with missing cells filled, for the
+    starts' clustering.
+    """
     if isinstance(run, GMMParams):
         return run
     init, seed = run
     if init_subsample is None and (is_dask(X) or X.shape[0] * X.shape[1] > 4 * BLOCK_ELEMENTS):
         init_subsample = max(10 * K, 4 * BLOCK_ELEMENTS // X.shape[1])
     if init_subsample is not None and init_subsample < X.shape[0]:
-        Xc = _Centred(X, shift)
+        Xc = _Centred(X, shift) if filled is None else filled
+    elif filled is not None:
+        Xc, init_subsample = filled.all(), None
     else:
         Xc, init_subsample = np.asarray(X, np.float64) - shift, None
     return initial_params(Xc, K, fam, init, w, seed, prior_c, shift, init_subsample, reg_covar,

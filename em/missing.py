@@ -144,8 +144,8 @@ def _correct(Xc, rows, pats, Lam, lin, index, n_missing, C, cterm, L, U):  # pra
             q = 0.0
             for j in range(m):
                 s = 0.0
-                for q in range(m):
-                    s += C[p, k, j, q] * res[q]
+                for i in range(m):
+                    s += C[p, k, j, i] * res[i]
                 U[t, k, j] = s
                 q += s * res[j]
             L[k, r] += 0.5 * q + cterm[p, k]

@@ -9,6 +9,7 @@ import importlib
 
 from em.estep import e_step, predict_proba, score_samples
 from em.fit import EMResult, fit
+from em.missing import impute
 from em.mstep import DegenerateComponentError, m_step
 
 #: names loaded on first use -> the module that defines them
@@ -20,6 +21,7 @@ __all__ = [
     "GaussianMixture",
     "e_step",
     "fit",
+    "impute",
     "m_step",
     "predict_proba",
     "score_samples",

@@ -55,7 +55,7 @@ def e_step(X, params):
     X = check_X(X, finite=False)
     if X.shape[1] != params.d:
         raise ValueError(f"X has {X.shape[1]} features but params have d={params.d}.")
-    missing = scan(X)
+    missing = scan(X, require_columns=False)
     if missing is not None:
         shift = np.nanmean(X, axis=0, dtype=np.float64)
         lj = observed_log_joint(X, params, Missing(missing), shift)

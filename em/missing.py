@@ -39,9 +39,12 @@ import numba
 import numpy as np
 
 from models.features import default_chunk, features, log_joint_of
-from models.missing import fill_conditional, observed_moments
+from models.missing import fill_conditional, observed_moments, scan
+from models.missing import impute as missing_impute
+from models.params import GMMParams
+from models.seeds import seed_sequence
 from models.storage import upper_precision_factors
-from models.validation import iter_blocks
+from models.validation import check_positive, check_X, iter_blocks
 
 _HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
 
@@ -495,3 +498,41 @@ class Filled:
         if self._all is None:
             self._all = self[:]
         return self._all
+
+
+def impute(X, params, n_imputations=None, random_state=None):
+    r"""Fill the missing cells (NaN) of ``X`` from the mixture's conditional ``p(x_m | x_o)``.
+
+    .. math:: \hat x_{n,m} = \sum_k \gamma_k(x_{n,o})\, \bigl(\mu_{k,m} + \Sigma_{k,mo}
+        \Sigma_{k,oo}^{-1}(x_{n,o} - \mu_{k,o})\bigr)
+
+    Without ``n_imputations``: each missing cell's conditional mean, the components' conditional
+    means averaged by the responsibilities of the row's observed cells. With it: that many draws
+    of the missing cells from the conditional mixture (a component from the responsibilities,
+    then its Gaussian conditional), for multiple imputation.
+
+    Parameters
+    ----------
+    X : array-like of shape (N, d)
+        NaN where a value is missing; every row needs an observed value.
+    params : GMMParams
+    n_imputations : int or None
+        None: the conditional mean. An integer m >= 1: m completed data sets.
+    random_state : int, numpy.random.SeedSequence, Generator or None
+        Seeds the draws.
+
+    Returns
+    -------
+    ndarray of shape (N, d), or (m, N, d) with ``n_imputations``
+        ``X`` completed; its observed cells unchanged.
+    """
+    if not isinstance(params, GMMParams):
+        raise TypeError(f"params must be a models.GMMParams, got {type(params).__name__}.")
+    X = check_X(X, d=params.d, finite=False).astype(np.float64, copy=False)
+    scan(X, require_columns=False)
+    full = params.family.to_full(params.Sigma, params.K, params.d)
+    if n_imputations is None:
+        return missing_impute(X, params.pi, params.mu, full)
+    m = check_positive(n_imputations, "n_imputations", integer=True)
+    rng = np.random.default_rng(seed_sequence(random_state, "random_state"))
+    return missing_impute(X, params.pi, params.mu, full, m, rng)

@@ -183,7 +183,7 @@ def has_missing(X):
     return any(np.isnan(b).any() for _, b in iter_blocks(X, max(1, BLOCK_ELEMENTS // X.shape[1])))
 
 
-def scan(X, name="X", keep_rows=True):
+def scan(X, name="X", keep_rows=True, require_columns=True):
     """Check ``X``'s cells and find its patterns of missingness, in one pass over row blocks.
 
     NaN is a missing cell. Infinite values, a row with nothing observed and a column with nothing
@@ -197,6 +197,8 @@ def scan(X, name="X", keep_rows=True):
         The name the messages use.
     keep_rows : bool
         Keep the incomplete rows and their patterns (:attr:`Missingness.rows`).
+    require_columns : bool
+        Refuse a column with nothing observed (to fit; new data may leave a feature out).
 
     Returns
     -------
@@ -242,7 +244,7 @@ def scan(X, name="X", keep_rows=True):
         raise ValueError(f"{name} has no observed value in row {bad[0]}{more}; drop those rows.")
     if not rows:
         return None
-    if (column_observed == 0).any():
+    if require_columns and (column_observed == 0).any():
         j = int(np.flatnonzero(column_observed == 0)[0])
         raise ValueError(f"{name} has no observed value in column {j}; drop that column.")
     rows, keys = np.concatenate(rows), np.concatenate(keys)

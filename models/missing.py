@@ -32,8 +32,8 @@ from scipy.special import logsumexp
 from models.validation import BLOCK_ELEMENTS, iter_blocks
 
 __all__ = ["Missingness", "conditional", "draw_missing", "fill_conditional", "groups",
-           "has_missing", "impute", "log_gauss_observed", "observed_moments", "pattern_keys",
-           "scan"]
+           "has_missing", "impute", "impute_draws", "log_gauss_observed", "observed_moments",
+           "pattern_keys", "scan"]
 
 _LOG_2PI = np.log(2 * np.pi)
 
@@ -468,12 +468,12 @@ def impute(X, pi, mu, Sigma, n_imputations=None, rng=None, with_variance=False):
     Sigma : ndarray of shape (K, d, d)
         Full covariances.
     n_imputations : int or None
-        None: the conditional mean. An integer m: m draws of the missing cells, each row's
-        component drawn from its responsibilities, then ``x_m`` from that component's conditional.
+        None: the conditional mean. An integer m: m draws of the missing cells
+        (:func:`impute_draws` with the same parameters m times).
     rng : numpy.random.Generator or None
         For the draws.
     with_variance : bool
-        Also return the conditional variance of each cell (0 where observed).
+        Also return the conditional variance of each cell (0 where observed); the mean only.
 
     Returns
     -------
@@ -483,10 +483,14 @@ def impute(X, pi, mu, Sigma, n_imputations=None, rng=None, with_variance=False):
         With ``with_variance`` only.
     """
     X = np.asarray(X, dtype=np.float64)
+    if n_imputations is not None:
+        m = n_imputations
+        return impute_draws(X, np.broadcast_to(pi, (m,) + np.shape(pi)),
+                            np.broadcast_to(mu, (m,) + np.shape(mu)),
+                            np.broadcast_to(Sigma, (m,) + np.shape(Sigma)), rng)
     with np.errstate(divide="ignore"):
         log_pi = np.log(pi)
-    out = (np.array(X) if n_imputations is None
-           else np.repeat(X[None], n_imputations, axis=0))
+    out = np.array(X)
     var = np.zeros_like(X) if with_variance else None
     for observed, rows in groups(X):
         if observed.all():
@@ -495,27 +499,58 @@ def impute(X, pi, mu, Sigma, n_imputations=None, rng=None, with_variance=False):
         lj = log_pi + log_dens
         gamma = np.exp(lj - logsumexp(lj, axis=1, keepdims=True))           # (n, K)
         cols = np.flatnonzero(~observed)
-        if n_imputations is None:
-            mean = np.einsum("nk,nkm->nm", gamma, cm)
-            out[np.ix_(rows, cols)] = mean
-            if with_variance:
-                second = np.einsum("nk,nkm->nm", gamma, cm**2 + np.diagonal(cc, axis1=1,
-                                                                             axis2=2)[None])
-                var[np.ix_(rows, cols)] = np.maximum(second - mean**2, 0.0)
-            continue
-        Lc = _cholesky_psd(cc)
-        for i in range(n_imputations):
-            z = _categorical(gamma, rng)
-            eps = rng.standard_normal((rows.size, cols.size))
-            out[i][np.ix_(rows, cols)] = cm[np.arange(rows.size), z] + np.einsum(
-                "nij,nj->ni", Lc[z], eps)
+        mean = np.einsum("nk,nkm->nm", gamma, cm)
+        out[np.ix_(rows, cols)] = mean
+        if with_variance:
+            second = np.einsum("nk,nkm->nm", gamma,
+                               cm**2 + np.diagonal(cc, axis1=1, axis2=2)[None])
+            var[np.ix_(rows, cols)] = np.maximum(second - mean**2, 0.0)
     return (out, var) if with_variance else out
 
 
-def _categorical(gamma, rng):
-    """One draw per row from the rows of ``gamma`` (n, K)."""
-    u = rng.uniform(size=(gamma.shape[0], 1))
-    return np.minimum((np.cumsum(gamma, axis=1) < u).sum(axis=1), gamma.shape[1] - 1)
+def impute_draws(X, pi, mu, Sigma, rng):
+    """One draw of the missing cells from ``p(x_m | x_o, theta_s)`` for each of S mixtures.
+
+    For posterior draws ``theta_s`` this is multiple imputation whose spread carries the
+    parameters' uncertainty: each row's component is drawn from its responsibilities under
+    ``theta_s``, then its missing cells from that component's conditional.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, d)
+        NaN where missing.
+    pi : ndarray of shape (S, K)
+    mu : ndarray of shape (S, K, d)
+    Sigma : ndarray of shape (S, K, d, d)
+        Full covariances.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray of shape (S, N, d)
+        ``X`` completed S times.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    S = pi.shape[0]
+    with np.errstate(divide="ignore"):
+        log_pi = np.log(pi)
+    out = np.repeat(X[None], S, axis=0)
+    take = np.arange(S)[:, None]
+    for observed, rows in groups(X):
+        if observed.all():
+            continue
+        log_dens, cm, cc = conditional(mu, Sigma, X[np.ix_(rows, observed)], observed)
+        lj = log_pi[:, None, :] + log_dens                                  # (S, n, K)
+        gamma = np.exp(lj - logsumexp(lj, axis=-1, keepdims=True))
+        u = rng.uniform(size=gamma.shape[:2] + (1,))
+        z = np.minimum((np.cumsum(gamma, axis=-1) < u).sum(axis=-1), gamma.shape[-1] - 1)
+        cols = np.flatnonzero(~observed)
+        Lc = _cholesky_psd(cc)                                              # (S, K, m, m)
+        eps = rng.standard_normal((S, rows.size, cols.size))
+        n = np.arange(rows.size)[None, :]
+        draw = cm[take, n, z] + np.einsum("snij,snj->sni", Lc[take, z], eps)
+        out[:, rows[:, None], cols[None, :]] = draw
+    return out
 
 
 def _cholesky_psd(C):

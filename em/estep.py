@@ -57,7 +57,9 @@ def e_step(X, params):
         raise ValueError(f"X has {X.shape[1]} features but params have d={params.d}.")
     missing = scan(X, require_columns=False)
     if missing is not None:
-        shift = np.nanmean(X, axis=0, dtype=np.float64)
+        seen = ~np.isnan(X)                # the observed cells' means (0 for an empty column)
+        shift = np.where(seen, X, 0.0).sum(axis=0, dtype=np.float64) / np.maximum(
+            seen.sum(axis=0), 1)
         lj = observed_log_joint(X, params, Missing(missing), shift)
         log_lik = logsumexp(lj, axis=1)
         return lj - log_lik[:, None], log_lik

@@ -397,7 +397,7 @@ class GMMParams:
                              "is the mixture itself).")
         if not np.all(np.isfinite(x[observed])):
             j = int(np.flatnonzero(~np.isfinite(x) & observed)[0])
-            raise ValueError(f"x[{j}] = {x[j]!r} is marked observed; mark it False in observed.")
+            raise ValueError(f"x[{j}] = {float(x[j])} is marked observed; mark it False in observed.")
         full = self.family.to_full(self.Sigma, self.K, self.d)
         log_dens, mean, cov = conditional(self.mu, full, x[observed][None], observed)
         with np.errstate(divide="ignore"):

@@ -528,6 +528,12 @@ def test_fit_select_and_impute_with_missing_cells(tmp_path, capsys):
     assert float(c["value"]) == pytest.approx(mean, rel=1e-10)
     assert float(c["sd"]) == pytest.approx(np.sqrt(var), rel=1e-8)
     assert run(capsys, "report", tmp_path / "imp")[0] == 0
+    # predict: each row's responsibilities from its observed cells
+    code, out, err = run(capsys, "predict", tmp_path / "fit", path, "--out", tmp_path / "pred")
+    assert code == 0, err
+    with open(tmp_path / "pred" / "predict.csv") as fh:
+        gamma = np.array([[float(r["gamma_0"]), float(r["gamma_1"])] for r in csv.DictReader(fh)])
+    np.testing.assert_allclose(gamma, params.responsibilities(Xm), atol=1e-10)
     # from a posterior: each draw imputes once; the value is their mean, with their spread
     from models.results import posterior_imputations
     from models.seeds import seed_sequence

@@ -483,14 +483,9 @@ def impute(X, pi, mu, Sigma, n_imputations=None, rng=None, with_variance=False):
         With ``with_variance`` only.
     """
     X = np.asarray(X, dtype=np.float64)
-    if n_imputations is not None:
-        m = n_imputations
-        return impute_draws(X, np.broadcast_to(pi, (m,) + np.shape(pi)),
-                            np.broadcast_to(mu, (m,) + np.shape(mu)),
-                            np.broadcast_to(Sigma, (m,) + np.shape(Sigma)), rng)
     with np.errstate(divide="ignore"):
         log_pi = np.log(pi)
-    out = np.array(X)
+    out = np.array(X) if n_imputations is None else np.repeat(X[None], n_imputations, axis=0)
     var = np.zeros_like(X) if with_variance else None
     for observed, rows in groups(X):
         if observed.all():
@@ -499,6 +494,11 @@ def impute(X, pi, mu, Sigma, n_imputations=None, rng=None, with_variance=False):
         lj = log_pi + log_dens
         gamma = np.exp(lj - logsumexp(lj, axis=1, keepdims=True))           # (n, K)
         cols = np.flatnonzero(~observed)
+        if n_imputations is not None:      # one factorisation, every imputation's draws
+            out[:, rows[:, None], cols[None, :]] = _draw(gamma[None], cm[None],
+                                                         _cholesky_psd(cc)[None], rng,
+                                                         n_imputations)
+            continue
         mean = np.einsum("nk,nkm->nm", gamma, cm)
         out[np.ix_(rows, cols)] = mean
         if with_variance:
@@ -535,22 +535,30 @@ def impute_draws(X, pi, mu, Sigma, rng):
     with np.errstate(divide="ignore"):
         log_pi = np.log(pi)
     out = np.repeat(X[None], S, axis=0)
-    take = np.arange(S)[:, None]
     for observed, rows in groups(X):
         if observed.all():
             continue
         log_dens, cm, cc = conditional(mu, Sigma, X[np.ix_(rows, observed)], observed)
         lj = log_pi[:, None, :] + log_dens                                  # (S, n, K)
         gamma = np.exp(lj - logsumexp(lj, axis=-1, keepdims=True))
-        u = rng.uniform(size=gamma.shape[:2] + (1,))
-        z = np.minimum((np.cumsum(gamma, axis=-1) < u).sum(axis=-1), gamma.shape[-1] - 1)
         cols = np.flatnonzero(~observed)
-        Lc = _cholesky_psd(cc)                                              # (S, K, m, m)
-        eps = rng.standard_normal((S, rows.size, cols.size))
-        n = np.arange(rows.size)[None, :]
-        draw = cm[take, n, z] + np.einsum("snij,snj->sni", Lc[take, z], eps)
-        out[:, rows[:, None], cols[None, :]] = draw
+        out[:, rows[:, None], cols[None, :]] = _draw(gamma, cm, _cholesky_psd(cc), rng, S)
     return out
+
+
+def _draw(gamma, cm, Lc, rng, S):
+    """S draws per row: a component from ``gamma``, then its conditional Gaussian.
+
+    ``gamma`` (s, n, K), ``cm`` (s, n, K, m) and ``Lc`` (s, K, m, m), with s = S (a draw's own
+    parameters) or s = 1 (shared by every draw). Returns (S, n, m).
+    """
+    n, K = gamma.shape[1:]
+    u = rng.uniform(size=(S, n, 1))
+    z = np.minimum((np.cumsum(gamma, axis=-1) < u).sum(axis=-1), K - 1)   # (S, n)
+    eps = rng.standard_normal((S, n, cm.shape[-1]))
+    own = np.arange(S)[:, None] if gamma.shape[0] == S else np.zeros((S, 1), int)
+    rows = np.arange(n)[None, :]
+    return cm[own, rows, z] + np.einsum("snij,snj->sni", Lc[own, z], eps)
 
 
 def _cholesky_psd(C):

@@ -7,6 +7,7 @@ they need scikit-learn's estimator machinery, which the command line's EM comman
 
 from em.estep import e_step, predict_proba, score_samples
 from em.fit import EMResult, fit
+from em.missing import impute
 from em.mstep import DegenerateComponentError, m_step
 from models.lazy import exports
 
@@ -20,6 +21,7 @@ __all__ = [
     "GaussianMixture",
     "e_step",
     "fit",
+    "impute",
     "m_step",
     "predict_proba",
     "score_samples",

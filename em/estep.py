@@ -19,7 +19,9 @@ import numpy as np
 from scipy.special import logsumexp
 
 from em.distributed import is_dask, lazy_e_step
+from em.missing import Missing, observed_log_joint
 from models.features import default_chunk, features, log_joint_of
+from models.missing import scan
 from models.params import GMMParams
 from models.validation import check_source, check_X, is_block_source, iter_blocks
 
@@ -30,11 +32,13 @@ def e_step(X, params):
     .. math:: \log \gamma(z_{nk}) = \log \pi_k + \log \mathcal{N}(x_n \mid \mu_k, \Sigma_k)
         - \log \sum_j \pi_j \mathcal{N}(x_n \mid \mu_j, \Sigma_j)
 
-    (lecture notes, section 2.1; computed with logsumexp).
+    (lecture notes, section 2.1; computed with logsumexp). A row with missing cells (NaN) takes
+    the density of its observed cells, ``N(x_o | mu_{k,o}, Sigma_{k,oo})`` (:mod:`em.missing`).
 
     Parameters
     ----------
     X : array-like of shape (N, d)
+        NaN where a value is missing (a row needs one observed value).
     params : GMMParams
 
     Returns
@@ -51,9 +55,17 @@ def e_step(X, params):
     if is_block_source(X):      # block by block, concatenated
         parts = [e_step(B, params) for B in check_source(X).blocks()]
         return np.vstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-    X = check_X(X)
+    X = check_X(X, finite=False)
     if X.shape[1] != params.d:
         raise ValueError(f"X has {X.shape[1]} features but params have d={params.d}.")
+    missing = scan(X, require_columns=False)
+    if missing is not None:
+        seen = ~np.isnan(X)                # the observed cells' means (0 for an empty column)
+        shift = np.where(seen, X, 0.0).sum(axis=0, dtype=np.float64) / np.maximum(
+            seen.sum(axis=0), 1)
+        lj = observed_log_joint(X, params, Missing(missing), shift)
+        log_lik = logsumexp(lj, axis=1)
+        return lj - log_lik[:, None], log_lik
     shift = X.mean(axis=0, dtype=np.float64)  # centring keeps the quadratic forms accurate
     kernel = log_joint_of(params, shift, np.float64)
     log_joint = log_joint_rows(X, kernel, shift, params.family.storage)

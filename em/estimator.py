@@ -23,6 +23,7 @@ from em.mstep import DegenerateComponentError, m_step, params_from_stats
 from em.online import RunningStats, check_schedule
 from models.families import family
 from models.features import default_chunk
+from models.missing import fill_conditional, observed_moments
 from models.params import GMMParams
 from models.prior import check_prior
 from models.simulation import draw_given_z
@@ -159,7 +160,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     """Gaussian mixture fitted by EM: a drop-in for ``sklearn.mixture.GaussianMixture``.
 
     The constructor, the fitted attributes and the methods are scikit-learn's, with their
-    meanings; the EM loop is :func:`em.fit`.
+    meanings; the EM loop is :func:`em.fit`. Unlike scikit-learn's, ``fit``, ``predict``,
+    ``predict_proba``, ``score_samples`` and ``score`` take NaN as a value missing at random
+    (:mod:`em.missing`): the fit maximises the observed-data likelihood, and a prediction uses
+    each row's observed features. The starts' initial responsibilities come from the data
+    with each missing cell at its conditional mean under one Gaussian.
 
     Parameters
     ----------
@@ -246,6 +251,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.learning_decay = learning_decay
         self.learning_offset = learning_offset
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True      # NaN is a missing value (em.missing)
+        return tags
+
     # -- checks -----------------------------------------------------------------------------
     def _check_settings(self):
         for name in ("n_components", "n_init", "verbose_interval"):
@@ -312,7 +322,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         fam = self._check_settings()
         warm = self.warm_start and hasattr(self, "converged_")
         self._online = None              # partial_fit's running statistics start afresh
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2,
+                          ensure_all_finite="allow-nan")
         K, (N, d) = self.n_components, X.shape
         check_prior(self.prior, K, d, fam)
         if N < K:
@@ -325,6 +336,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         sample_weight = check_sample_weight(sample_weight, N)
         rs = check_random_state(self.random_state)
         X64 = X.astype(np.float64, copy=False)
+        if np.isnan(X64).any():            # the starts cluster rows filled by one Gaussian
+            X64 = fill_conditional(X64, *observed_moments(X64))
         try:
             starts = ([self.params_] if warm else
                       [self._start(X64, rs, given) for _ in range(self.n_init)])
@@ -443,7 +456,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _e_step(self, X):
         params = self._params()
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False,
+                          ensure_all_finite="allow-nan")
         log_gamma, log_lik = e_step(X, params)
         return log_gamma.astype(X.dtype), log_lik.astype(X.dtype)
 

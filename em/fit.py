@@ -15,7 +15,8 @@ from functools import cached_property
 
 import numpy as np
 
-from em.distributed import check_dask_X, column_moments, dask_pass, is_dask
+from em import missing as em_missing
+from em.distributed import check_dask_X, column_moments, dask_missingness, dask_pass, is_dask
 from em.estep import e_step
 from em.init import check_init, check_init_params, initial_params
 from em.mstep import DegenerateComponentError, params_from_stats, validated
@@ -32,6 +33,7 @@ from models.features import (
     normalise,
     stats_from_moments,
 )
+from models.missing import scan
 from models.params import GMMParams
 from models.prior import Prior, check_prior
 from models.seeds import seed_sequence
@@ -109,10 +111,12 @@ class EMResult:
         return self.params.covariance_type
 
 
-def _column_moments(X, w, chunk):
-    """Weighted column mean and variance, streamed over row blocks."""
+def _column_moments(X, w, chunk, missing=None):
+    """Weighted column mean and variance (of the observed cells), streamed over row blocks."""
     if is_dask(X):
-        return column_moments(X, w)
+        return column_moments(X, w, missing is not None)
+    if missing is not None:
+        return em_missing.column_moments(X, w, chunk)
     N, d = X.shape
     wsum, s = 0.0, np.zeros(d)
     for start, Xb in iter_blocks(X, chunk):
@@ -129,11 +133,15 @@ def _column_moments(X, w, chunk):
     return mean, v / wsum, wsum
 
 
-def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None, kernel=None):
+def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None, kernel=None,
+            missing=None):
     """One pass: E-step at ``params`` and the sufficient statistics for the next M-step.
 
-    Per block: the features ``Z`` (:mod:`em._features`), the log joints ``A @ Z``, the fused
-    normalisation, and the statistics ``G @ Z.T``; the buffers are reused across blocks.
+    Per block: the features ``Z`` (:mod:`models.features`), the log joints ``A @ Z``, the fused
+    normalisation, and the statistics ``G @ Z.T``; the buffers are reused across blocks. With
+    missing cells, each block is filled first and the incomplete rows' log joints and
+    statistics corrected (:mod:`em.missing`): the same kernels, plus two compiled loops over
+    those rows.
 
     Parameters
     ----------
@@ -156,6 +164,9 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None, kernel=
     kernel : LogJoint or None
         The E-step kernel to use instead of ``log_joint_of(params, shift, dtype)`` (variational
         Bayes: the same features, other coefficients, :mod:`em.bayesian`).
+    missing : em.missing.Missing or None
+        ``X``'s missing cells (None: ``X`` has none). Only with the log joint at ``params``
+        (``kernel`` None).
 
     Returns
     -------
@@ -167,8 +178,9 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None, kernel=
     """
     if is_dask(X):
         return dask_pass(functools.partial(em_pass, kernel=kernel), X, w, shift, params, dtype,
-                         chunk, with_stats)
+                         chunk, with_stats, missing)
     kernel = log_joint_of(params, shift, dtype) if kernel is None else kernel
+    fix = None if missing is None else missing.start(params, shift)
     rows = min(chunk, X.shape[0])
     p = n_features(params.d, kernel.kind)
     Z_buf, L_buf = np.empty(p * rows, dtype), np.empty(params.K * rows, dtype)
@@ -179,8 +191,12 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None, kernel=
     XX = XX if known else (np.zeros((params.d, params.d)) if tied else None)
     log_lik, hard = 0.0, 0.0
     for start, Xb in iter_blocks(X, chunk):
+        if fix is not None:
+            Xb = fix.fill(start, Xb)
         Z = features(Xb, shift, kernel.kind, dtype, Z_buf)
         G, _ = kernel(Z, L_buf, shared=False)
+        if fix is not None:
+            fix.correct(G)
         m, log_t = normalise(G)           # G now holds gamma; log p(x_n) = m + log_t
         wb = None if w is None else w[start:start + chunk]
         if wb is None:
@@ -198,9 +214,13 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None, kernel=
             GZ += GZ_b
             if tied and not known:
                 XX += XX_b
+            if fix is not None and with_stats:
+                fix.accumulate(G)
     if XX is not None:  # tied: the shared term, sum_n w_n x_n^T Lambda x_n = <Lambda, XX>
         log_lik -= 0.5 * float(np.sum(kernel.Lam * XX))
     total = stats_from_moments(GZ, XX, storage) if with_stats else None
+    if fix is not None and with_stats:
+        total = fix.finish(total)
     return total, float(log_lik), float(hard)
 
 
@@ -261,7 +281,7 @@ class PointUpdate:
 
 
 def iterate(X, w, shift, state, update, max_iter, tol, dtype, chunk, tol_per_sample=False,
-            n_eff=1.0, callback=None, check_collapse=True):
+            n_eff=1.0, callback=None, check_collapse=True, missing=None):
     """Iterate from ``state`` until the objective changes by at most ``tol``.
 
     Each iteration is the same two halves for every estimator: one :func:`em_pass` at the
@@ -284,9 +304,9 @@ def iterate(X, w, shift, state, update, max_iter, tol, dtype, chunk, tol_per_sam
     N_k = None
     for n_iter in range(max_iter + 1):
         stats, value, hard = em_pass(X, w, shift, update.point(state), dtype, chunk, XX=XX,
-                                     kernel=update.kernel(state, shift, dtype))
+                                     kernel=update.kernel(state, shift, dtype), missing=missing)
         N_k = stats.N_k
-        if shared and not is_dask(X):
+        if shared and not is_dask(X) and missing is None:
             XX = stats.M                  # sum_n w_n x_n x_n^T: the same in every pass
         history.append(value + update.penalty(state))
         if n_iter > 0:
@@ -359,7 +379,10 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     X : array-like of shape (N, d), or a source of row blocks
         Data; a NumPy array, memmap or zarr array is read in row blocks of ``chunk_size``; a
         ``dask.array.Array`` is processed block by block on its scheduler (one pass per
-        iteration, statistics summed by a tree reduction, the M-step on the client). A source
+        iteration, statistics summed by a tree reduction, the M-step on the client). NaN marks
+        a value missing at random: EM then maximises the observed-data likelihood (or posterior),
+        treating the missing cells as latent (:mod:`em.missing`); a row or a column with nothing
+        observed is refused (variational Bayes and block sources take complete data). A source
         of row blocks (a sequence of 2-D arrays, or a callable that returns a fresh iterator
         over them, :class:`models.validation.BlockSource`) is read once to check it and count
         its rows, once to draw the initial subsample, then once per iteration: memory is one
@@ -437,9 +460,14 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     """
     fam = family(covariance_type)
     if is_dask(X):
-        X = check_dask_X(X)
+        X = check_dask_X(X, allow_nan=True)
+        missingness = dask_missingness(X)
+    elif is_block_source(X):
+        X, missingness = check_source(X), None
     else:
-        X = check_source(X) if is_block_source(X) else check_X(X)
+        X = check_X(X, finite=False)
+        missingness = scan(X)            # the one pass that finds NaN (and refuses inf)
+    missing = None if missingness is None else em_missing.Missing(missingness)
     N, d = X.shape
     K = check_n_components(n_components, N)
     w = check_sample_weight(sample_weight, N)
@@ -449,6 +477,9 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     tol = check_positive(tol, "tol", allow_zero=True)
     reg_covar = check_positive(reg_covar, "reg_covar", allow_zero=True)
     variational = _check_method(method, prior, K, d, fam, covariance_type)
+    if variational and missing is not None:
+        raise ValueError("method='vb' takes complete data; X has missing cells (NaN). Fit by EM "
+                         "(method='em'), which treats them as latent, or drop the incomplete rows.")
     weight_threshold = check_positive(weight_threshold, "weight_threshold", allow_zero=True)
     seq = seed_sequence(random_state, "random_state")
     for start in (init if isinstance(init, list) else [init]):
@@ -464,7 +495,7 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
                and not tol_per_sample else tol)
     chunk = default_chunk(K, d, fam.storage, dtype) if chunk_size is None else check_positive(
         chunk_size, "chunk_size", integer=True)
-    shift, scale, n_eff = _column_moments(X, w, chunk)
+    shift, scale, n_eff = _column_moments(X, w, chunk, missing)
     shift = shift.astype(dtype).astype(np.float64)  # exact in dtype: centring rounds once
     proper = prior is not None and not prior.is_flat
     if not proper and reg_covar == 0 and np.any(scale <= 0):
@@ -480,6 +511,9 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         update = PointUpdate(fam, prior, shift,
                              None if (proper or not check_collapse) else scale, reg_covar,
                              covariance_type)
+    filled = None
+    if missing is not None and not isinstance(init, list | GMMParams):
+        filled = em_missing.Filled(X, shift, np.random.default_rng(seq.spawn(1)[0]))
     if isinstance(init, list | GMMParams):
         runs = init if isinstance(init, list) else [init]
     elif init == "auto":   # the agglomerations are deterministic but for a subsample's rows
@@ -500,11 +534,11 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
         report = None if callback is None else (lambda *a, i=i: callback(i, *a))
         try:
             start = _start(X, K, fam, run, w, prior_c, shift, init_subsample, reg_covar,
-                           covariance_type)
+                           covariance_type, filled)
             if variational:   # q from the responsibilities at the initial parameters
                 start = update(em_pass(X, w, shift, start, dtype, chunk)[0], None)
             out = iterate(X, w, shift, start, update, max_iter, tol_eff, dtype, chunk,
-                          tol_per_sample, n_eff, report, check_collapse)
+                          tol_per_sample, n_eff, report, check_collapse, missing)
             # a point estimate with an empty component describes fewer than K clusters; VB
             # empties components on purpose (effective_n_components_)
             why = ("" if variational or not check_collapse else
@@ -588,8 +622,13 @@ def _check_method(method, prior, K, d, fam, covariance_type):
     return True
 
 
-def _start(X, K, fam, run, w, prior_c, shift, init_subsample, reg_covar, covariance_type):
-    """Initial parameters of one restart (``run`` is a GMMParams or a (method, SeedSequence) pair)."""
+def _start(X, K, fam, run, w, prior_c, shift, init_subsample, reg_covar, covariance_type,
+           filled=None):
+    """Initial parameters of one restart (``run`` is a GMMParams or a (method, SeedSequence) pair).
+
+    ``filled`` (:class:`em.missing.Filled`): the centred data with missing cells filled, for the
+    starts' clustering.
+    """
     if isinstance(run, GMMParams):
         return run
     init, seed = run
@@ -597,7 +636,9 @@ def _start(X, K, fam, run, w, prior_c, shift, init_subsample, reg_covar, covaria
                                    or X.shape[0] * X.shape[1] > 4 * BLOCK_ELEMENTS):
         init_subsample = max(10 * K, 4 * BLOCK_ELEMENTS // X.shape[1])
     if init_subsample is not None and init_subsample < X.shape[0]:
-        Xc = _Centred(X, shift)
+        Xc = _Centred(X, shift) if filled is None else filled
+    elif filled is not None:
+        Xc, init_subsample = filled.all(), None
     else:
         Xc, init_subsample = np.asarray(X, np.float64) - shift, None
     return initial_params(Xc, K, fam, init, w, seed, prior_c, shift, init_subsample, reg_covar,

@@ -16,6 +16,7 @@ from scipy import linalg
 from scipy.special import logsumexp
 
 from models.families import COVARIANCE_TYPES, SKLEARN_TYPES, Family, family
+from models.missing import conditional, log_gauss_observed, scan
 from models.storage import cholesky_factors
 from models.validation import check_X
 
@@ -78,13 +79,19 @@ def log_joint_stack(pi, mu, L, X):
     L : ndarray of shape (..., K, d, d)
         Lower Cholesky factors of the covariances.
     X : ndarray of shape (N, d)
-        Checked float64 data.
+        Checked float64 data; NaN where a value is missing (each row then on its observed
+        features: :func:`models.missing.log_gauss_observed`).
 
     Returns
     -------
     ndarray of shape (..., N, K)
     """
     d = X.shape[1]
+    if np.isnan(X).any():
+        with np.errstate(divide="ignore"):
+            log_pi = np.log(pi)
+        Sigma = L @ np.swapaxes(L, -1, -2)
+        return log_pi[..., None, :] + log_gauss_observed(mu, Sigma, X)
     # Mahalanobis terms through triangular solves with L_k (no explicit inverse).
     diff = X[..., None, :, :] - mu[..., :, None, :]                     # (..., K, N, d)
     y = linalg.solve_triangular(L, np.swapaxes(diff, -1, -2), lower=True)  # (..., K, d, N)
@@ -297,7 +304,9 @@ class GMMParams:
 
     # -- densities ------------------------------------------------------------------------
     def _check_X(self, X):
-        return check_X(X, d=self.d).astype(np.float64, copy=False)
+        X = check_X(X, d=self.d, finite=False).astype(np.float64, copy=False)
+        scan(X, require_columns=False)     # inf and empty rows refused; NaN is missing
+        return X
 
     def log_joint(self, X):
         r"""Log joint density of each point and each component.
@@ -308,6 +317,8 @@ class GMMParams:
         Parameters
         ----------
         X : array-like of shape (N, d)
+            NaN where a value is missing: a row then takes the density of its observed features,
+            ``N(x_o | mu_{k,o}, Sigma_{k,oo})``.
 
         Returns
         -------
@@ -323,6 +334,7 @@ class GMMParams:
         Parameters
         ----------
         X : array-like of shape (N, d)
+            NaN where a value is missing (the density of the observed features).
 
         Returns
         -------
@@ -339,6 +351,7 @@ class GMMParams:
         Parameters
         ----------
         X : array-like of shape (N, d)
+            NaN where a value is missing (responsibilities from the observed features).
 
         Returns
         -------
@@ -346,6 +359,110 @@ class GMMParams:
         """
         lj = self.log_joint(X)
         return np.exp(lj - logsumexp(lj, axis=1, keepdims=True))
+
+    def condition(self, x, observed):
+        r"""The mixture of the missing features given one row's observed ones (GMM regression).
+
+        .. math:: p(x_m \mid x_o) = \sum_k \gamma_k(x_o)\, \mathcal N\bigl(x_m \mid
+            \mu_{k,m} + \Sigma_{k,mo}\Sigma_{k,oo}^{-1}(x_o - \mu_{k,o}),\;
+            \Sigma_{k,mm} - \Sigma_{k,mo}\Sigma_{k,oo}^{-1}\Sigma_{k,om}\bigr)
+
+        with ``gamma_k(x_o)`` the responsibilities of the observed features.
+
+        Parameters
+        ----------
+        x : array-like of shape (d,)
+            One row; its unobserved entries are ignored (NaN, say).
+        observed : array-like of bool, shape (d,)
+            True for the features to condition on: at least one, and not all.
+
+        Returns
+        -------
+        GMMParams
+            Full covariance, over the ``m`` unobserved features in their order: ``pi`` the
+            responsibilities, ``mu`` (K, m) the conditional means, ``Sigma`` (K, m, m) the
+            conditional covariances.
+        """
+        x = np.asarray(x, dtype=np.float64)
+        observed = np.asarray(observed)
+        if x.shape != (self.d,) or observed.shape != (self.d,):
+            raise ValueError(f"x and observed must have shape (d,) = ({self.d},), got {x.shape} "
+                             f"and {observed.shape}; condition takes one row.")
+        if observed.dtype != bool:
+            raise TypeError(f"observed must be a boolean mask of shape ({self.d},), got dtype "
+                            f"{observed.dtype}.")
+        if observed.all() or not observed.any():
+            raise ValueError(f"observed has {int(observed.sum())} of {self.d} features; condition "
+                             "on at least one and leave at least one out (the marginal of all "
+                             "is the mixture itself).")
+        if not np.all(np.isfinite(x[observed])):
+            j = int(np.flatnonzero(~np.isfinite(x) & observed)[0])
+            raise ValueError(f"x[{j}] = {float(x[j])} is marked observed; mark it False in observed.")
+        full = self.family.to_full(self.Sigma, self.K, self.d)
+        log_dens, mean, cov = conditional(self.mu, full, x[observed][None], observed)
+        with np.errstate(divide="ignore"):
+            lj = np.log(self.pi) + log_dens[0]
+        gamma = np.exp(lj - logsumexp(lj))
+        return GMMParams(gamma / gamma.sum(), mean[0], 0.5 * (cov + np.swapaxes(cov, 1, 2)),
+                         "full")
+
+    def marginal(self, features, names=None):
+        """The mixture of some features, the others integrated out.
+
+        The marginal of a Gaussian is its sub-vector's Gaussian, so each component keeps its
+        weight and takes its means and covariances on ``features``. The result keeps
+        :attr:`covariance_type` where the family is closed under marginalising (EII, VII, EEI,
+        VEI, VVI, EEE, VEE, VVV, and every family for one component), and is full-covariance
+        otherwise.
+
+        Parameters
+        ----------
+        features : sequence of int or str
+            The features to keep, in the order given: positions (0-based), or names with
+            ``names``.
+        names : sequence of str or None
+            The ``d`` feature names, when ``features`` holds names.
+
+        Returns
+        -------
+        GMMParams
+        """
+        index = self._feature_index(features, names)
+        fam = self.family
+        mu = self.mu[:, index]
+        try:
+            return GMMParams(self.pi, mu, fam.storage.select_features(self.Sigma, index),
+                             self.covariance_type)
+        except ValueError:                 # the family's constraints do not survive
+            full = fam.to_full(self.Sigma, self.K, self.d)
+            return GMMParams(self.pi, mu, full[:, index[:, None], index[None, :]], "full")
+
+    def _feature_index(self, features, names):
+        if isinstance(features, str | int | np.integer):
+            features = [features]
+        features = list(features)
+        if not features:
+            raise ValueError("features is empty; name at least one feature to keep.")
+        if names is not None:
+            names = [str(n) for n in names]
+            if len(names) != self.d:
+                raise ValueError(f"names has {len(names)} entries for d = {self.d} features.")
+        index = []
+        for f in features:
+            if isinstance(f, str):
+                if names is None or f not in names:
+                    raise ValueError(
+                        f"feature {f!r} is not " + ("among names " + str(names) if names else
+                                                    "a position; pass names=[...] to select by "
+                                                    "name"))
+                index.append(names.index(f))
+            elif isinstance(f, int | np.integer) and -self.d <= f < self.d:
+                index.append(int(f) % self.d)
+            else:
+                raise ValueError(f"feature {f!r} is not a position 0..{self.d - 1} or a name.")
+        if len(set(index)) != len(index):
+            raise ValueError(f"features {features} name a feature twice.")
+        return np.asarray(index)
 
     def permute(self, perm):
         """Return the mixture with components reordered as ``perm`` (new k = old ``perm[k]``).

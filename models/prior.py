@@ -35,6 +35,7 @@ from scipy import stats
 from scipy.special import gammaln, xlogy
 
 from models.families import FAMILIES, family
+from models.missing import observed_moments, scan
 from models.params import GMMParams
 from models.validation import check_X
 
@@ -155,9 +156,14 @@ class Prior:
         singular; its variance is then floored at 1e-6 times the largest column variance (or 1 if
         every column is constant).
 
+        With missing values (NaN), the means and covariances come from the observed cells: each
+        mean over its column's observed cells, each covariance over the rows where both columns
+        are observed (:func:`models.missing.observed_moments`).
+
         Parameters
         ----------
         X : array-like of shape (N, d)
+            NaN where a value is missing.
         K : int
             Number of components.
         covariance_type : str
@@ -172,17 +178,20 @@ class Prior:
         Prior
         """
         fam = family(covariance_type)
-        X = check_X(X, min_rows=2).astype(np.float64, copy=False)
+        X = check_X(X, min_rows=2, finite=False).astype(np.float64, copy=False)
+        missing = scan(X, keep_rows=False)
         if isinstance(K, bool) or int(K) != K or K < 1:
             raise ValueError(f"K must be a positive integer, got {K!r}.")
         d = X.shape[1]
         fac = (1.0 / K) ** (2.0 / d)
-        cov = np.atleast_2d(np.cov(X, rowvar=False))
+        if missing is None:
+            m0, cov = X.mean(axis=0), np.atleast_2d(np.cov(X, rowvar=False))
+        else:
+            m0, cov = observed_moments(X)
         var = np.diag(cov).copy()
         floor = 1e-6 * var.max() if var.max() > 0 else 1.0
         Psi0 = fam.storage.default_scale(cov, np.maximum(var, floor), floor)
-        return cls(alpha=alpha, m0=X.mean(axis=0), kappa0=0.01, nu0=d + 2.0, Psi0=fac * Psi0,
-                   mclust=mclust)
+        return cls(alpha=alpha, m0=m0, kappa0=0.01, nu0=d + 2.0, Psi0=fac * Psi0, mclust=mclust)
 
     # -- properties -------------------------------------------------------------------------
     @property

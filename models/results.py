@@ -36,6 +36,7 @@ from scipy.special import gammaln, logsumexp, multigammaln, xlogy
 
 from models.families import family
 from models.features import PRODUCTS, SQUARES, features, log_joint_stacked, normalise_stacked
+from models.missing import impute_draws
 from models.params import GMMParams, log_joint_stack
 from models.simulation import simulate
 from models.storage import PRECISE_ABOVE, storage_of_dims
@@ -941,3 +942,37 @@ def coclustering_group(z, K):
         p_same += (G.T @ G).astype(np.float64)
     return xr.Dataset({"p_same": (("obs_id", "obs_id_bis"), p_same / S)},
                       coords={"obs_id": np.arange(N), "obs_id_bis": np.arange(N)})
+
+
+def posterior_imputations(tree, X, random_seed=0, max_draws=None):
+    """The missing cells of ``X`` drawn once per posterior draw: ``x_m ~ p(x_m | x_o, theta)``.
+
+    For each draw ``theta`` of the tree's posterior (a point estimate has one), each row's
+    component is drawn from its responsibilities under ``theta`` and its missing cells from
+    that component's Gaussian conditional (:func:`models.missing.impute_draws`), so the spread
+    of the imputations carries the parameters' uncertainty as well as the cells' own.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        With a ``posterior`` group.
+    X : ndarray of shape (N, d)
+        NaN where missing.
+    random_seed : int or numpy.random.SeedSequence
+    max_draws : int or None
+        Use at most this many draws, evenly spaced over the chains' draws.
+
+    Returns
+    -------
+    ndarray of shape (S, N, d)
+        One completed data set per draw used.
+    """
+    post = tree["posterior"]
+    fam = family(covariance_type_of(tree))
+    pi, mu, Sigma = (post[v].values for v in PARAMETERS)
+    pi_s, mu_s, full = _stacked(pi, mu, Sigma, fam)
+    if max_draws is not None and len(pi_s) > max_draws:
+        keep = np.linspace(0, len(pi_s) - 1, max_draws).round().astype(int)
+        pi_s, mu_s, full = pi_s[keep], mu_s[keep], full[keep]
+    return impute_draws(np.asarray(X, np.float64), pi_s, mu_s, full,
+                        np.random.default_rng(random_seed))

@@ -284,6 +284,15 @@ class Storage:
         """``Sigma + reg I``."""
         return Sigma + reg * np.eye(d)
 
+    def moments_from_full(self, M):
+        """Second moments (K, d, d), e.g. missing cells' corrections, in this layout's statistics."""
+        return M
+
+    def select_features(self, Sigma, index):
+        """``Sigma`` of the marginal on the features ``index`` (a sequence of int), same layout."""
+        index = np.asarray(index)
+        return np.asarray(Sigma)[..., index[:, None], index[None, :]]
+
     # -- the E-step kernel -----------------------------------------------------------------
     def kernel(self, params, shift):
         r"""Coefficients of the log joint in the features of data centred at ``shift``.
@@ -576,6 +585,9 @@ class _Variances(Storage):
     def plus(self, Sigma, reg, d):
         return Sigma + reg
 
+    def moments_from_full(self, M):
+        return np.diagonal(M, axis1=1, axis2=2)
+
     def kernel(self, params, shift):
         d = params.d
         mu = params.mu - shift
@@ -673,6 +685,9 @@ class _Spherical(_Variances):
         var = Sigma[:, None]
         return var if d is None else np.repeat(var, d, axis=1)
 
+    def select_features(self, Sigma, index):
+        return np.array(Sigma)
+
     def prior_scale(self, prior):
         return prior.nu0 / 2.0, np.trace(prior.Psi0) / (2.0 * prior.d)
 
@@ -697,6 +712,9 @@ class _Diag(_Variances):
 
     def variances(self, Sigma, d):
         return Sigma
+
+    def select_features(self, Sigma, index):
+        return np.asarray(Sigma)[:, np.asarray(index)]
 
     def prior_scale(self, prior):
         return prior.nu0 / 2.0, np.diag(prior.Psi0) / 2.0
@@ -742,6 +760,9 @@ class _Tied(Storage):
 
     def second_moments(self, rest, XX, K, d):
         return np.array(XX, dtype=np.float64)
+
+    def moments_from_full(self, M):
+        return M.sum(axis=0)
 
     def scatter(self, M, N_k, xbar):
         return M - (N_k[:, None] * xbar).T @ xbar

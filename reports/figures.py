@@ -198,12 +198,13 @@ def ppc_marginals(path, X, names, post_dt, n_lines=50):
     d = min(X.shape[1], MAX_PAIRS)
     fig, axes = plt.subplots(1, d, figsize=(3.3 * d, 3), squeeze=False)
     for j, ax in enumerate(axes[0]):
-        lo, hi = np.quantile(np.concatenate([X[:, j], rep[:, :, j].ravel()]), [0.001, 0.999])
+        x = X[:, j][~np.isnan(X[:, j])]          # a column's observed cells
+        lo, hi = np.quantile(np.concatenate([x, rep[:, :, j].ravel()]), [0.001, 0.999])
         bins = np.linspace(lo, hi, 40)
         for r in rep[:n_lines]:
             h, e = np.histogram(r[:, j], bins=bins, density=True)
             ax.plot(0.5 * (e[1:] + e[:-1]), h, color="C0", alpha=0.1, lw=1)
-        h, e = np.histogram(X[:, j], bins=bins, density=True)
+        h, e = np.histogram(x, bins=bins, density=True)
         ax.plot(0.5 * (e[1:] + e[:-1]), h, color="k", lw=2)
         ax.set_title(names[j], fontsize=9)
         ax.set_yticks([])
@@ -247,6 +248,8 @@ def projection(X, names, max_dims=MAX_PAIRS):
     d = X.shape[1]
     if d <= max_dims:
         return np.eye(d), np.zeros(d), list(names), ""
+    complete = X[~np.isnan(X).any(axis=1)]  # rows with a missing cell have no projection
+    X = complete if len(complete) > d else np.nan_to_num(X - np.nanmean(X, axis=0))
     centre, sd = X.mean(axis=0), X.std(axis=0)
     sd = np.where(sd > 0, sd, 1.0)
     _, s, Vt = np.linalg.svd((X - centre) / sd, full_matrices=False)
@@ -273,7 +276,8 @@ def mclust_plot(path, kind, X, names, params, gamma):
     """Draw mclust's ``classification``, ``uncertainty`` or ``density`` plot, as a pairs plot.
 
     Each lower panel shows one pair of coordinates (features, or principal components past
-    :data:`MAX_PAIRS` features); the diagonal shows each coordinate alone.
+    :data:`MAX_PAIRS` features); the diagonal shows each coordinate alone. A row with missing
+    cells appears in the panels whose coordinates it has.
 
     Parameters
     ----------
@@ -332,6 +336,8 @@ def mclust_plot(path, kind, X, names, params, gamma):
 
 
 def _panel(ax, kind, Y2, z, u, pi, mu, Sigma):
+    seen = ~np.isnan(Y2).any(axis=1)
+    Y2, z, u = Y2[seen], z[seen], u[seen]
     if kind == "classification":
         for k in range(len(pi)):
             ax.scatter(*Y2[z == k].T, s=6, color=f"C{k % 10}", alpha=0.7)
@@ -352,6 +358,8 @@ def _panel(ax, kind, Y2, z, u, pi, mu, Sigma):
 
 
 def _diagonal(ax, kind, y, z, u, pi, mu, var):
+    seen = ~np.isnan(y)
+    y, z, u = y[seen], z[seen], u[seen]
     bins = np.histogram_bin_edges(y, bins=30)
     if kind == "classification":
         for k in range(len(pi)):

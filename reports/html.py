@@ -115,7 +115,8 @@ class Results:
         self.em_map, self.em_mle = self.trees.get("em_map"), self.trees.get("em_mle")
         self.vb = self.trees.get("vb")
         self.points = [t for t in (self.em_mle, self.em_map, self.trees.get("em"), self.vb,
-                                   self.trees.get("simulated"), self.trees.get("predict"))
+                                   self.trees.get("simulated"), self.trees.get("predict"),
+                                   self.trees.get("impute"))
                        if t is not None]
         self.ref = self.post if self.post is not None else next(iter(self.points), None)
         self.selection_path = self.folder / "select.csv"

@@ -154,7 +154,7 @@ def em_to_datatree(em_result, X, feature_names=None):
         raise TypeError(f"em_result must be an em.EMResult, got {type(em_result).__name__}.")
     feature_names = feature_names_of(X, feature_names)
     p = em_result.params
-    X = check_X(X, d=p.d).astype(np.float64, copy=False)
+    X = check_X(X, d=p.d, finite=False).astype(np.float64, copy=False)   # NaN: missing
     dt = point_to_datatree(p, X, feature_names)
     dt.attrs.update({
         "method": "em-map" if em_result.prior is not None and not em_result.prior.is_flat

@@ -93,14 +93,21 @@ def data(p):
                    help="the file has no header row: every line is data (columns x0, x1, ...)")
     p.add_argument("--index-col", help="a column of row labels to drop, by name or position "
                    "counted from 0 (default: R's unnamed first column of row names, detected)")
-    p.add_argument("--complete-rows", action="store_true",
-                   help="drop the rows with a missing cell (default: refuse them)")
+    holes = p.add_mutually_exclusive_group()
+    holes.add_argument("--complete-rows", action="store_true",
+                       help="drop the rows with a missing cell (default: keep them; a missing "
+                       "cell, one pandas reads as missing such as an empty cell, NA or NaN, is "
+                       "a value missing at random that EM and the posterior integrate out)")
+    holes.add_argument("--no-missing", action="store_true",
+                       help="refuse data with a missing cell, naming the first one")
 
 
 def read_options(args):
     """The data options of ``args`` as :func:`reports.io.load_data`'s keyword arguments."""
+    missing = ("drop" if args.complete_rows else
+               "refuse" if getattr(args, "no_missing", False) else "allow")
     return {"sep": args.sep, "decimal": args.decimal, "header": not args.no_header,
-            "index_col": args.index_col, "missing": "drop" if args.complete_rows else "refuse"}
+            "index_col": args.index_col, "missing": missing}
 
 
 def out(p, default):

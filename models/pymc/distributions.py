@@ -169,6 +169,83 @@ LOG_GAUSS = {
 }
 
 
+def data_values(X):
+    """``X`` as ``pm.Data`` holds it: a missing cell (NaN, which ``pm.Data`` refuses) as +inf.
+
+    The observed-cell densities read a cell that is not finite as missing, so the JAX routes,
+    which pass the data (NaN and all) as an argument, and ``pm.Data`` agree.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, d)
+
+    Returns
+    -------
+    ndarray of shape (N, d)
+    """
+    return np.where(np.isnan(X), np.inf, X)
+
+
+def _observed(x):
+    """The observed-cell mask (float, 1 where observed) and ``x`` with its missing cells at 0."""
+    absent = ~pt.isfinite(x)
+    return 1.0 - absent, pt.switch(absent, 0.0, x)
+
+
+def _masked_covariances(o, Sigma):
+    """``o o^T * Sigma + diag(1 - o)`` per row: the observed block, the identity elsewhere.
+
+    Its Cholesky factor is the observed block's with ones on the missing diagonal, so a
+    Gaussian of it at a row zeroed where missing is ``N(x_o | mu_o, Sigma_oo)`` times
+    ``(2 pi)^(-m / 2)``.
+    """
+    d = o.shape[-1]
+    return o[..., :, None] * o[..., None, :] * Sigma + (1.0 - o)[..., :, None] * pt.eye(d)
+
+
+def _log_gauss_observed_full(x, mu, Sigma):
+    """``log N(x_{n,o} | mu_{k,o}, Sigma_{k,oo})`` (N, K) for x (N, d) with NaN where missing."""
+    o, x0 = _observed(x)
+    S = _masked_covariances(o[None, :, :], Sigma[:, None, :, :])       # (K, N, d, d)
+    L = pt.linalg.cholesky(S, lower=True)
+    diff = (x0[None, :, :] - mu[:, None, :]) * o[None, :, :]          # (K, N, d)
+    y = pt.linalg.solve_triangular(L, diff[..., None], lower=True)[..., 0]
+    log_det = 2.0 * pt.log(pt.diagonal(L, axis1=-2, axis2=-1)).sum(-1)  # (K, N)
+    return (-0.5 * (o.sum(-1)[None, :] * _LOG_2PI + log_det + pt.sqr(y).sum(-1))).T
+
+
+def _log_gauss_observed_tied(x, mu, Sigma):
+    o, x0 = _observed(x)
+    L = pt.linalg.cholesky(_masked_covariances(o, Sigma[None, :, :]), lower=True)  # (N, d, d)
+    diff = (x0[None, :, :] - mu[:, None, :]) * o[None, :, :]          # (K, N, d)
+    y = pt.linalg.solve_triangular(L[None], diff[..., None], lower=True)[..., 0]
+    log_det = 2.0 * pt.log(pt.diagonal(L, axis1=-2, axis2=-1)).sum(-1)  # (N,)
+    return (-0.5 * ((o.sum(-1) * _LOG_2PI + log_det)[None, :] + pt.sqr(y).sum(-1))).T
+
+
+def _log_gauss_observed_diag(x, mu, Sigma):
+    o, x0 = _observed(x)
+    z2 = pt.sqr(x0[:, None, :] - mu[None]) / Sigma[None]
+    return -0.5 * (o[:, None, :] * (_LOG_2PI + pt.log(Sigma)[None] + z2)).sum(axis=-1)
+
+
+def _log_gauss_observed_spherical(x, mu, Sigma):
+    o, x0 = _observed(x)
+    r2 = (o[:, None, :] * pt.sqr(x0[:, None, :] - mu[None])).sum(axis=-1) / Sigma[None]
+    n_obs = o.sum(-1)[:, None]
+    return -0.5 * (n_obs * (_LOG_2PI + pt.log(Sigma)[None]) + r2)
+
+
+#: the same densities of each row's observed cells (NaN where missing), exact for a Gaussian:
+#: the marginal of x_o is N(mu_o, Sigma_oo)
+LOG_GAUSS_OBSERVED = {
+    FULL: (_log_gauss_observed_full, LOG_GAUSS[FULL][1]),
+    TIED: (_log_gauss_observed_tied, LOG_GAUSS[TIED][1]),
+    DIAG: (_log_gauss_observed_diag, LOG_GAUSS[DIAG][1]),
+    SPHERICAL: (_log_gauss_observed_spherical, LOG_GAUSS[SPHERICAL][1]),
+}
+
+
 def core(param, ndim):
     """Drop leading length-1 batch dimensions down to ``ndim``."""
     while param.ndim > ndim:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.families import Family, family
+from models.missing import scan
 from models.params import GMMParams
 from models.prior import Prior, check_prior
 from models.validation import check_n_components, check_X
@@ -22,7 +23,7 @@ class ModelInputs:
     Attributes
     ----------
     X : ndarray of shape (N, d)
-        float64, finite.
+        float64; NaN where a value is missing (every row and column has an observed value).
     K : int
     family : Family
         One the PyMC model has (a natural conjugate prior): EII, VII, EEI, VVI, EEE, VVV.
@@ -30,6 +31,8 @@ class ModelInputs:
         The model's name for it (:func:`pymc_covariance_type`).
     prior : Prior
         ``Prior.flat()`` for the flat prior (its mode is the MLE; never sampled).
+    missing : bool
+        Whether ``X`` has missing cells: the model then takes each row's observed cells.
     """
 
     X: np.ndarray
@@ -37,6 +40,7 @@ class ModelInputs:
     family: Family
     covariance_type: str
     prior: Prior
+    missing: bool = False
 
     @property
     def N(self):
@@ -93,10 +97,11 @@ def check_inputs(X, n_components, covariance_type, prior, allow_flat=True):
     """
     name = pymc_covariance_type(covariance_type)
     fam = family(name)
-    X = check_X(X).astype(np.float64, copy=False)
+    X = check_X(X, finite=False).astype(np.float64, copy=False)
+    missing = scan(X, keep_rows=False) is not None
     K = check_n_components(n_components, X.shape[0])
     prior = check_prior(prior, K, X.shape[1], fam, proper=not allow_flat, exact=True)
-    return ModelInputs(X, K, fam, name, Prior.flat() if prior is None else prior)
+    return ModelInputs(X, K, fam, name, Prior.flat() if prior is None else prior, missing)
 
 
 def check_start(init, K, d):

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from models.pymc.distributions import LOG_GAUSS, InverseWishart, core, mixture_random
+from models.pymc.distributions import (
+    LOG_GAUSS,
+    LOG_GAUSS_OBSERVED,
+    InverseWishart,
+    core,
+    data_values,
+    mixture_random,
+)
 from models.pymc.inputs import check_inputs
 from models.results import with_groups
 from models.seeds import integer_seed, seed_sequence
@@ -22,12 +31,18 @@ def build_model(X, n_components=2, covariance_type="full", prior=None, latent="m
 
     Variables: ``pi`` (component), ``mu`` (component, feature), ``Sigma`` (type-shaped, see
     :func:`models.sigma_shape`), ``z`` (obs_id; explicit only) and the observed ``x``
-    (obs_id, feature). The data sit in ``pm.Data("X_data")`` so new data of the same shape can be
+    (obs_id, feature). The data sit in ``pm.Data("X_data")`` (missing cells as +inf,
+    :func:`models.pymc.distributions.data_values`) so new data of the same shape can be
     swapped in with ``pm.set_data``.
+
+    With missing values (NaN in ``X``), the marginal model's likelihood of a row is the density
+    of its observed cells, ``sum_k pi_k N(x_o | mu_{k,o}, Sigma_{k,oo})``, which is exact for a
+    Gaussian: the missing cells are integrated out, not sampled.
 
     Parameters
     ----------
     X : array-like of shape (N, d)
+        NaN where a value is missing (the marginal model only).
     n_components : int, default 2
     covariance_type : str
         A family the PyMC model has: EII, VII, EEI, VVI, EEE, VVV (VII, VVI, EEE, VVV also as
@@ -61,14 +76,18 @@ def build_from_inputs(inputs, latent="marginal"):
     """
     X, K, fam, prior = inputs.X, inputs.K, inputs.family, inputs.prior
     covariance_type = inputs.covariance_type
+    if inputs.missing and latent != "marginal":
+        raise ValueError("latent='explicit' takes complete data; the marginal model takes NaN "
+                         "cells (their density is the observed cells'), or drop the incomplete "
+                         "rows.")
     N, d = X.shape
     coords = {"component": np.arange(K), "feature": np.arange(d), "feature_bis": np.arange(d),
               "obs_id": np.arange(N)}
     with pm.Model(coords=coords) as model:
-        X_data = pm.Data("X_data", X, dims=("obs_id", "feature"))
+        X_data = pm.Data("X_data", data_values(X), dims=("obs_id", "feature"))
         pi = pm.Dirichlet("pi", a=prior.alpha_for(K), dims="component")
         mu, Sigma = _mu_sigma(prior, fam, K, d)
-        log_gauss, signature = LOG_GAUSS[fam.storage]
+        log_gauss, signature = (LOG_GAUSS_OBSERVED if inputs.missing else LOG_GAUSS)[fam.storage]
         if latent == "marginal":
             sigma_core = len(fam.storage.dims)
 
@@ -83,7 +102,7 @@ def build_from_inputs(inputs, latent="marginal"):
             z = pm.Categorical("z", p=pi, dims="obs_id")
             _explicit_likelihood(fam.storage, mu, Sigma, z, X_data)
     model.gmm_spec = {"K": K, "d": d, "covariance_type": covariance_type, "prior": prior,
-                      "latent": latent}
+                      "latent": latent, "missing": inputs.missing}
     return model
 
 
@@ -259,6 +278,8 @@ def add_prior_predictive(dt, inputs, draws=500, random_seed=0):
     -------
     xarray.DataTree
     """
+    # the prior predictive does not read the data's values: complete rows of the same shape
+    inputs = dataclasses.replace(inputs, X=np.zeros_like(inputs.X), missing=False)
     model = build_from_inputs(inputs, latent="explicit")
     pp = pm.sample_prior_predictive(draws=draws, model=model,
                                     random_seed=integer_seed(seed_sequence(random_seed)))

@@ -6,6 +6,7 @@ announce a compile, and return PyMC's DataTree of the draws on the sampler's own
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
@@ -13,6 +14,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from models.pymc.distributions import data_values
 from models.pymc.inputs import check_count, check_inputs, check_start, jittered_starts
 from models.pymc.model import build_from_inputs, params_to_point, structure_digest
 from models.seeds import integer_seed, seed_sequence
@@ -95,7 +97,8 @@ _MODEL_CACHE: dict = {}
 def cached_model(inputs):
     """Reuse the model (and so its compiled functions) for new data of the same structure.
 
-    The key is the structure (d, K, family, prior), not the data or N: the data sit in
+    The key is the structure (d, K, family, prior, whether the data have missing cells), not
+    the data or N: the data sit in
     ``pm.Data`` (PyMC's NUTS) or are an argument of the compiled program (the JAX routes).
 
     Parameters
@@ -107,7 +110,7 @@ def cached_model(inputs):
     pymc.Model
         The marginal model, holding ``inputs.X``.
     """
-    key = (inputs.d, inputs.K, inputs.covariance_type, id(inputs.prior))
+    key = (inputs.d, inputs.K, inputs.covariance_type, id(inputs.prior), inputs.missing)
     model = _MODEL_CACHE.get(key)
     if model is None or model.gmm_spec["prior"] is not inputs.prior:
         _MODEL_CACHE.clear()
@@ -115,7 +118,7 @@ def cached_model(inputs):
         _MODEL_CACHE[key] = model
     else:
         with model:
-            pm.set_data({"X_data": inputs.X}, coords={"obs_id": np.arange(inputs.N)})
+            pm.set_data({"X_data": data_values(inputs.X)}, coords={"obs_id": np.arange(inputs.N)})
     return model
 
 
@@ -250,7 +253,8 @@ def sample_batch(Xs, n_components, covariance_type, prior, inits, draws=1000, tu
                          f"{np.shape(Xs)}.")
     checked = [check_inputs(X, n_components, covariance_type, prior, allow_flat=False)
                for X in Xs]
-    first = checked[0]
+    # one model serves every data set: the observed-cells density if any has missing cells
+    first = dataclasses.replace(checked[0], missing=any(c.missing for c in checked))
     if len(inits) != len(Xs):
         raise ValueError(f"inits has {len(inits)} starting points for {len(Xs)} data sets; "
                          "give one GMMParams per data set.")

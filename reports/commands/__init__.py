@@ -6,7 +6,18 @@ heavy dependencies inside ``run``, so the parser, which every command's argument
 once. Adding a command means adding one module here, one entry below, and its tests.
 """
 
-from reports.commands import compare, demo, fit, predict, report, sample, select, simulate
+from reports.commands import (
+    compare,
+    demo,
+    fit,
+    impute,
+    predict,
+    report,
+    sample,
+    select,
+    simulate,
+)
 
 #: command name -> its module, in the order ``gmm --help`` lists them
-COMMANDS = {m.NAME: m for m in (simulate, fit, select, sample, compare, predict, report, demo)}
+COMMANDS = {m.NAME: m for m in (simulate, fit, select, sample, compare, predict, impute, report,
+                                demo)}

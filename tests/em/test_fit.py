@@ -209,8 +209,10 @@ class TestDegenerateData:
 @pytest.mark.parametrize(
     ("X", "kwargs", "exc", "match"),
     [
-        (np.array([[1.0, np.nan], [2.0, 3.0]]), {}, ValueError, "NaN or inf at row 0"),
-        (np.array([[1.0, np.inf], [2.0, 3.0]]), {}, ValueError, "NaN or inf"),
+        (np.array([[np.nan, np.nan], [2.0, 3.0]]), {}, ValueError, "no observed value in row 0"),
+        (np.array([[1.0, np.nan], [2.0, np.nan]]), {}, ValueError,
+         "no observed value in column 1"),
+        (np.array([[1.0, np.inf], [2.0, 3.0]]), {}, ValueError, "inf at row 0"),
         (np.array([["a", "b"], ["c", "d"]]), {}, TypeError, "must hold numbers"),
         (np.arange(5.0), {}, ValueError, "reshape"),
         (np.zeros((2, 2, 2)), {}, ValueError, "must be 2-D"),

@@ -101,8 +101,10 @@ def test_log_pdf_rejects_bad_X(rng):
     p = random_params(rng, 2, 2, "full")
     with pytest.raises(ValueError, match=r"shape \(N, 2\)"):
         p.log_pdf(np.zeros((3, 3)))
-    with pytest.raises(ValueError, match="NaN"):
-        p.log_pdf(np.array([[np.nan, 0.0]]))
+    with pytest.raises(ValueError, match="inf at row 0"):
+        p.log_pdf(np.array([[np.inf, 0.0]]))
+    with pytest.raises(ValueError, match="no observed value in row 1"):
+        p.log_pdf(np.array([[0.0, 1.0], [np.nan, np.nan]]))
 
 
 def test_n_parameters_equal_mclusts_df():

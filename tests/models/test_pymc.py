@@ -202,7 +202,9 @@ def test_sample_z_and_model_cache():
 @pytest.mark.parametrize(
     ("kwargs", "exc", "match"),
     [
-        (dict(X=np.array([[np.nan, 1.0], [1.0, 2.0]])), ValueError, "NaN"),
+        (dict(X=np.array([[np.nan, np.nan], [1.0, 2.0], [2.0, 1.0]])), ValueError,
+         "no observed value in row 0"),
+        (dict(X=np.array([[np.inf, 1.0], [1.0, 2.0], [2.0, 1.0]])), ValueError, "inf at row 0"),
         (dict(n_components=0), ValueError, "n_components == 0, must be > 0"),
         (dict(prior=Prior.default(np.random.default_rng(0).normal(size=(20, 3)), 2)), ValueError,
          "d=3 features but the data have d=2"),

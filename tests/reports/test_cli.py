@@ -274,7 +274,9 @@ def test_demo_report_has_every_section(tmp_path, capsys):
     [
         (["fit", "no/such/file.csv", "-k", "2"], "does not exist"),
         (["fit", "NONCSV", "--columns", "name", "-k", "2"], "not numeric"),
-        (["fit", "NANCSV", "-k", "2"], "missing value at row 2, column 'a'"),
+        (["fit", "NANCSV", "-k", "2", "--no-missing"], "missing value at row 2, column 'a'"),
+        (["fit", "EMPTYROW", "-k", "1"], "row 2 of .* has no observed value"),
+        (["fit", "NANCSV", "-k", "1", "--no-missing", "--complete-rows"], "not allowed with"),
         (["fit", "faithful", "-k", "300"], "exceeds the number of observations"),
         (["fit", "faithful", "-k", "2", "--covariance-type", "fullish"], "invalid choice"),
         (["fit", "faithful"], "required: -k"),
@@ -294,10 +296,12 @@ def test_demo_report_has_every_section(tmp_path, capsys):
 def test_bad_input_one_line_exit_2(tmp_path, capsys, argv, match):
     (tmp_path / "bad.csv").write_text("name,a\nx,1.0\ny,2.0\n")
     (tmp_path / "nan.csv").write_text("a,b\n1.0,2.0\nnan,3.0\n4.0,5.0\n")
+    (tmp_path / "empty.csv").write_text("a,b\n1.0,2.0\nNA,\n4.0,5.0\n")
     existing = tmp_path / "existing"
     existing.mkdir()
     (existing / "keep.txt").write_text("user data")
     subst = {"NONCSV": str(tmp_path / "bad.csv"), "NANCSV": str(tmp_path / "nan.csv"),
+             "EMPTYROW": str(tmp_path / "empty.csv"),
              "EXISTING": str(existing)}
     argv = [subst.get(a, a) for a in argv]
     if "--out" not in argv and argv[0] != "report":
@@ -323,7 +327,7 @@ def test_version_and_every_help(capsys):
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert set(sub.choices) == {"simulate", "fit", "select", "sample", "compare", "predict",
-                                "report", "demo"}
+                                "impute", "report", "demo"}
     for name, sp in sub.choices.items():
         text = sp.format_help()
         assert sp.description and len(sp.description) > 40, name
@@ -609,3 +613,92 @@ def test_r_and_excel_files_are_read_right_through_the_command(tmp_path, capsys):
     assert code == 0, err
     assert list(xr.open_datatree(tmp_path / "c" / "em.nc")["observed_data"]["feature"].values) == [
         "x0", "x1"]
+
+
+def _faithful_with_holes(tmp_path):
+    """Old Faithful with 15 % of its cells missing at random, written as R writes NA."""
+    X, names = load_faithful()
+    rng = np.random.default_rng(30)
+    Xm = X.copy()
+    Xm[rng.random(X.shape) < 0.15] = np.nan
+    Xm[np.isnan(Xm).all(axis=1), 0] = X[np.isnan(Xm).all(axis=1), 0]
+    path = tmp_path / "holes.csv"
+    path.write_text(",".join(names) + "\n" + "\n".join(
+        ",".join("NA" if np.isnan(v) else repr(v) for v in row) for row in Xm.tolist()) + "\n")
+    return Xm, names, path
+
+
+def test_fit_select_and_impute_with_missing_cells(tmp_path, capsys):
+    from models.results import point_of
+
+    Xm, names, path = _faithful_with_holes(tmp_path)
+    before = path.read_bytes()
+    absent = np.isnan(Xm)
+    code, out, err = run(capsys, "fit", path, "-k", "2", "--out", tmp_path / "fit")
+    assert code == 0, err
+    assert f"{absent.sum()} cells missing in {absent.any(axis=1).sum()} of 272 rows" in err
+    res = em.fit(Xm, 2)
+    tree = xr.open_datatree(tmp_path / "fit" / "em.nc")
+    assert tree.attrs["log_likelihood"] == pytest.approx(res.log_likelihood, rel=1e-10)
+    assert tree.attrs["log_likelihood"] == pytest.approx(point_of(tree).log_pdf(Xm).sum(),
+                                                         rel=1e-10)
+    # --complete-rows: the fit of the complete rows
+    code, out, err = run(capsys, "fit", path, "-k", "2", "--complete-rows", "--out",
+                         tmp_path / "fit2")
+    assert code == 0 and f"dropped {absent.any(axis=1).sum()} rows of 272" in err
+    complete = em.fit(Xm[~absent.any(axis=1)], 2)
+    assert xr.open_datatree(tmp_path / "fit2" / "em.nc").attrs["bic"] == pytest.approx(
+        complete.bic, rel=1e-10)
+    # impute from the fit: the conditional means, and the conditional sd of each cell
+    code, out, err = run(capsys, "impute", tmp_path / "fit", path, "--out", tmp_path / "imp")
+    assert code == 0, err
+    assert path.read_bytes() == before
+    params = point_of(tree)
+    done = np.loadtxt(tmp_path / "imp" / "imputed.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(done, em.impute(Xm, params), rtol=1e-12)
+    with open(tmp_path / "imp" / "missing_cells.csv") as fh:
+        cells = list(csv.DictReader(fh))
+    assert len(cells) == absent.sum() and list(cells[0]) == ["row", "column", "value", "sd"]
+    c = cells[0]
+    row = Xm[int(c["row"]) - 1]
+    cond = params.condition(row, ~np.isnan(row))        # one feature missing: a 1-D mixture
+    mean = cond.pi @ cond.mu[:, 0]
+    var = cond.pi @ (cond.Sigma[:, 0, 0] + cond.mu[:, 0] ** 2) - mean**2
+    assert float(c["value"]) == pytest.approx(mean, rel=1e-10)
+    assert float(c["sd"]) == pytest.approx(np.sqrt(var), rel=1e-8)
+    assert run(capsys, "report", tmp_path / "imp")[0] == 0
+    # predict: each row's responsibilities from its observed cells
+    code, out, err = run(capsys, "predict", tmp_path / "fit", path, "--out", tmp_path / "pred")
+    assert code == 0, err
+    with open(tmp_path / "pred" / "predict.csv") as fh:
+        gamma = np.array([[float(r["gamma_0"]), float(r["gamma_1"])] for r in csv.DictReader(fh)])
+    np.testing.assert_allclose(gamma, params.responsibilities(Xm), atol=1e-10)
+    # from a posterior: each draw imputes once; the value is their mean, with their spread
+    from models.results import posterior_imputations
+    from models.seeds import seed_sequence
+
+    _, post = _synthetic_posterior(Xm, names, 2)
+    (tmp_path / "post").mkdir()
+    post.to_netcdf(tmp_path / "post" / "posterior.nc")
+    code, out, err = run(capsys, "impute", tmp_path / "post", path, "--out", tmp_path / "imp2")
+    assert code == 0 and "the mean of 80 posterior draws' imputations" in out, err
+    draws = posterior_imputations(xr.open_datatree(tmp_path / "post" / "posterior.nc"), Xm,
+                                  seed_sequence(0, "--seed"))
+    with open(tmp_path / "imp2" / "missing_cells.csv") as fh:
+        cells = list(csv.DictReader(fh))
+    values = draws[:, absent]
+    np.testing.assert_allclose([float(c["value"]) for c in cells], values.mean(axis=0),
+                               rtol=1e-12)
+    np.testing.assert_allclose([float(c["sd"]) for c in cells], values.std(axis=0, ddof=1),
+                               rtol=1e-10)
+    assert all(float(c["q05"]) < float(c["value"]) < float(c["q95"]) for c in cells)
+    # no missing cell: nothing to impute
+    code, _, err = run(capsys, "impute", tmp_path / "fit", "faithful", "--out", tmp_path / "i3")
+    assert code == 2 and "has no missing cell" in err
+    # select on the data with holes
+    code, out, err = run(capsys, "select", path, "--kmax", "2", "--types", "VVV,VII", "--out",
+                         tmp_path / "sel")
+    assert code == 0, err
+    best = xr.open_datatree(tmp_path / "sel" / "em.nc")
+    assert best.attrs["n_components"] == 2
+    assert run(capsys, "report", tmp_path / "fit")[0] == 0

@@ -242,8 +242,11 @@ def test_load_data_names_missing_cells_and_excludes(tmp_path):
 def test_missing_value_through_the_command(tmp_path, capsys):
     path = tmp_path / "d.csv"
     path.write_text("a,b\n1.0,2.0\n3.0,\n5.0,6.0\n")
-    code, _, err = gmm(capsys, "fit", path, "-k", "1", "--out", tmp_path / "o")
+    code, _, err = gmm(capsys, "fit", path, "-k", "1", "--no-missing", "--out", tmp_path / "o")
     one_line_error(code, err, r"missing value at row 2, column 'b'")
+    path.write_text("a,b\n1.0,2.0\n3.0,\n5.0,6.0\n2.0,5.0\nNA,1.0\n")
+    code, _, err = gmm(capsys, "fit", path, "-k", "1", "--out", tmp_path / "o")
+    assert code == 0 and "2 cells missing in 2 of 5 rows" in err
 
 
 # ---------------------------------------------------------------------------------------------

@@ -44,3 +44,24 @@ def test_em_equals_find_map(kind, data, K, covariance_type):
     if prior is not None:
         lp = mode.log_pdf(X).sum() + prior.log_density(mode)
         assert lp == pytest.approx(res.log_posterior, rel=1e-8)
+
+
+@pytest.mark.slow(cpu_s=15)
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_em_map_with_missing_cells_equals_find_map(covariance_type):
+    # 20 % of the cells deleted completely at random: EM's MAP (the observed-data posterior's
+    # mode, em.missing) equals PyMC's mode of the model that takes each row's observed cells
+    # (a matrix and a variance layout; every layout's observed-cell density equals the spec's in
+    # tests/shared/test_density.py)
+    rng = np.random.default_rng(30)
+    X = _simulated_d3()
+    X[rng.random(X.shape) < 0.2] = np.nan
+    X[np.isnan(X).all(axis=1), 0] = 0.0
+    prior = Prior.default(X, 3, covariance_type)
+    res = em.fit(X, 3, covariance_type, prior=prior, tol=1e-15, max_iter=100_000, random_state=0)
+    mode = joint.find_map(X, 3, covariance_type, prior=prior,
+                          init=_perturbed(res.params, np.random.default_rng(0)))
+    mode = match(mode, res.params)
+    assert_params_close(mode, res.params, rtol=1e-5)
+    lp = mode.log_pdf(X).sum() + prior.log_density(mode)
+    assert lp == pytest.approx(res.log_posterior, rel=1e-8)

@@ -85,6 +85,22 @@ def point_to_params(point, covariance_type):
                      covariance_type)
 
 
+def is_point_estimate(tree):
+    """Whether a tree holds a point estimate (EM's fit, the truth), not draws of a posterior.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+
+    Returns
+    -------
+    bool
+    """
+    post = tree["posterior"]
+    return str(tree.attrs.get("method", "")).startswith("em") or (
+        post.sizes["chain"] * post.sizes["draw"] == 1)
+
+
 def covariance_type_of(tree):
     """The covariance type a tree's results were computed under.
 
@@ -409,7 +425,12 @@ def draw_pass(pi, mu, Sigma, fam, X, gamma=True, pointwise=False, z_rng=None):
     N = X.shape[0]
     matrix = fam.storage.matrix
     kind = PRODUCTS if matrix else SQUARES
-    shift = X.mean(axis=0)
+    absent = np.isnan(X)
+    holes = absent.any(axis=1)
+    # rows with missing cells: the kernel reads them filled (with the observed means), then
+    # their log joints are replaced by the observed cells' densities (log_joint_stack)
+    shift = np.nanmean(X, axis=0) if holes.any() else X.mean(axis=0)
+    Xf = np.where(absent, shift, X) if holes.any() else X
     prec, log_det = stack_precisions(full, matrix)
     mu_c = mu_s - shift
     with np.errstate(divide="ignore"):
@@ -419,20 +440,25 @@ def draw_pass(pi, mu, Sigma, fam, X, gamma=True, pointwise=False, z_rng=None):
         spread = ((mu_c**2).sum(-1) + np.trace(full, axis1=-2, axis2=-1)).max(-1)
         precise = np.trace(prec, axis1=-2, axis2=-1).max(-1) * spread > PRECISE_ABOVE
     chol = np.linalg.cholesky(full[precise]) if precise.any() else None
+    # the observed-cell path takes every draw's factors
+    chol_all = np.linalg.cholesky(full) if holes.any() else None
     totals = np.zeros(S)
     g_sum = np.zeros((N, K))
     ll = np.empty((S, N)) if pointwise else None
     z = np.empty((S, N), dtype=np.int8 if K < 128 else np.int64) if z_rng is not None else None
     with one_blas_thread():
-        _pass(X, shift, kind, K, log_pi, mu_c, prec, log_det, precise, pi_s, mu_s, chol, totals,
-              g_sum, ll, z, z_rng)
+        _pass(Xf, shift, kind, K, log_pi, mu_c, prec, log_det, precise, pi_s, mu_s, chol, totals,
+              g_sum, ll, z, z_rng, X if holes.any() else None, holes, chol_all)
     return {"log_likelihood": totals, "gamma": g_sum / S if gamma else None,
             "pointwise": ll, "z": z}
 
 
 def _pass(X, shift, kind, K, log_pi, mu_c, prec, log_det, precise, pi_s, mu_s, chol, totals,
-          g_sum, ll, z, z_rng):
-    """:func:`draw_pass`'s loop over blocks of rows and of draws."""
+          g_sum, ll, z, z_rng, observed=None, holes=None, chol_all=None):
+    """:func:`draw_pass`'s loop over blocks of rows and of draws.
+
+    ``observed`` (N, d) with NaN: the rows ``holes`` get their observed cells' log joints.
+    """
     N, S, pointwise = X.shape[0], len(log_pi), ll is not None
     for r0 in range(0, N, _ROWS):
         Xb = X[r0:r0 + _ROWS]
@@ -449,6 +475,11 @@ def _pass(X, shift, kind, K, log_pi, mu_c, prec, log_det, precise, pi_s, mu_s, c
                 rows = np.searchsorted(np.flatnonzero(precise), exact + s0)
                 L[exact] = np.swapaxes(log_joint_stack(pi_s[b][exact], mu_s[b][exact],
                                                        chol[rows], Xb), -1, -2)
+            if observed is not None:
+                hole = np.flatnonzero(holes[r0:r0 + n])
+                if hole.size:
+                    L[:, :, hole] = np.swapaxes(log_joint_stack(
+                        pi_s[b], mu_s[b], chol_all[b], observed[r0 + hole]), -1, -2)
             lse = normalise_stacked(L, totals[b], g_block, pointwise)           # L: gamma
             if pointwise:
                 ll[b, r0:r0 + n] = lse

@@ -72,6 +72,7 @@ without PyMC.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -87,6 +88,7 @@ from models.features import (
     log_joint_stacked,
     stats_from_moments,
 )
+from models.missing import draw_missing, fill_conditional, groups, observed_moments
 from models.results import (
     coclustering_group,
     invariant_diagnostics,
@@ -139,6 +141,17 @@ class Conjugate:
     shape0, scale0 : float and ndarray
         The covariance prior: ``(nu0, Psi0)`` (inverse-Wishart) or ``(a0, b0)``
         (inverse-gamma, ``b0`` of shape (d,) per feature or () for one variance).
+    observed : ndarray of shape (N, d) or None
+        The data with NaN where a cell is missing; None for complete data. Each chain then
+        completes the data its own way (a data set per chain, starting from ``filled``) and
+        draws the missing cells as latent values every sweep.
+    filled : ndarray of shape (N, d) or None
+        The data with each missing cell at its conditional mean under the observed cells'
+        normal moments: the chains' first completion.
+    patterns : list or None
+        :func:`models.missing.groups` of ``observed``: rows by pattern of missingness.
+    incomplete : ndarray of bool or None
+        Per block: whether it holds a row with a missing cell (its features change per sweep).
     """
 
     fam: object
@@ -154,6 +167,10 @@ class Conjugate:
     kappa0: float
     shape0: float
     scale0: np.ndarray
+    observed: np.ndarray | None = None
+    filled: np.ndarray | None = None
+    patterns: list | None = None
+    incomplete: np.ndarray | None = None
 
     @property
     def storage(self):
@@ -175,7 +192,17 @@ def conjugate(inputs, chains=4):
     -------
     Conjugate
     """
-    return _conjugate(inputs.X[None], inputs.K, inputs.family, inputs.prior, chains)
+    if not inputs.missing:
+        return _conjugate(inputs.X[None], inputs.K, inputs.family, inputs.prior, chains)
+    # missing cells are latent: a completed data set per chain, drawn anew every sweep
+    X = inputs.X
+    filled = fill_conditional(X, *observed_moments(X))
+    cj = _conjugate(np.repeat(filled[None], chains, axis=0), inputs.K, inputs.family,
+                    inputs.prior, chains)
+    holes = np.isnan(X).any(axis=1)
+    incomplete = np.array([holes[r:r + Zb.shape[-1]].any() for r, Zb in zip(cj.starts, cj.Z)])
+    return dataclasses.replace(cj, observed=X, filled=filled, patterns=groups(X),
+                               incomplete=incomplete)
 
 
 def _conjugate(Xs, K, fam, prior, chains):
@@ -551,6 +578,9 @@ class Chains:
         self.E = np.empty(C * K * rows)
         self.m = np.empty((C, rows))
         self.pending = None                    # where the current parameters' log-lik goes
+        # missing cells: each chain's completed data (the features of its incomplete blocks
+        # follow them)
+        self.Xc = None if cj.observed is None else np.repeat(cj.filled[None], C, axis=0)
 
     def _kernel(self):
         # every weight is positive (draw_weights floors them; starts are jittered away from 0)
@@ -615,7 +645,29 @@ class Chains:
         self.pi = draw_weights(cond.alpha, rng)
         self.Sigma, self.prec, self.log_det, self.mu = draw_components(cj, cond, rng)
         self.counts = counts
+        if self.Xc is not None:
+            self._complete()
         return log_lik
+
+    def _complete(self):
+        r"""Draw every chain's missing cells from ``p(x_m | x_o, z, theta)``; refresh their features.
+
+        The data-augmentation block of the sweep (:func:`models.missing.draw_missing`), given the
+        allocations and parameters just drawn.
+        """
+        cj = self.cj
+        full = cj.fam.to_full(self.Sigma, cj.K, cj.d)                      # (C, K, d, d)
+        for c in range(self.C):
+            draw_missing(cj.observed, self.z[c], self.mu[c] + cj.shift[c], full[c], self.rng,
+                         cj.patterns, out=self.Xc[c])
+        for r, Zb, stale in zip(cj.starts, cj.Z, cj.incomplete):
+            if stale:
+                n = Zb.shape[-1]
+                for c in range(self.C):
+                    Zb[c] = features(self.Xc[c, r:r + n], cj.shift[c, 0], cj.storage.kind,
+                                     np.float64)
+        if cj.XX is not None:       # a shared covariance pools the completed rows' moments
+            cj.XX[:] = sum(Zb @ np.swapaxes(Zb, -1, -2) for Zb in cj.Z)[:, None]
 
     def advance(self, sweeps, record, thin, deadline=None):
         """Run up to ``sweeps`` sweeps, keeping every ``thin``-th state in ``record``.

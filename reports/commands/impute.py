@@ -35,6 +35,7 @@ def run(args):
     from models.missing import impute
     from models.results import (
         covariance_type_of,
+        is_point_estimate,
         point_of,
         point_to_datatree,
         posterior_gamma,
@@ -62,7 +63,7 @@ def run(args):
         raise options.UserError(f"{args.data!r} has no missing cell, so there is nothing to "
                                 "impute (a missing cell is empty, NA or NaN).")
     K, ct = tree.attrs["n_components"], covariance_type_of(tree)
-    posterior = tree.attrs.get("method") == "nuts"
+    posterior = not is_point_estimate(tree)
     mean = point_of(tree)
     if posterior:
         draws = posterior_imputations(tree, X, seed_sequence(args.seed, "--seed"),

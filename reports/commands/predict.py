@@ -45,7 +45,12 @@ def run(args):
     """Run ``gmm predict``."""
     import numpy as np
 
-    from models.results import covariance_type_of, point_to_datatree, posterior_gamma
+    from models.results import (
+        covariance_type_of,
+        is_point_estimate,
+        point_to_datatree,
+        posterior_gamma,
+    )
     from reports import runs
     from reports.io import ResultsFolder, columns_present, dataset_name, load_data, write_json
 
@@ -62,7 +67,7 @@ def run(args):
             "choose them with --columns.")
     K, ct = tree.attrs["n_components"], covariance_type_of(tree)
     gamma, mean = posterior_gamma(tree, X)
-    source = "EM fit" if str(tree.attrs.get("method", "")).startswith("em") else "posterior"
+    source = "EM fit" if is_point_estimate(tree) else "posterior"
     target = runs.target(args, f"predict-{dataset_name(args.data)}-K{K}-{ct}")
     with ResultsFolder(target, args.force, "predict") as folder:
         label = gamma.argmax(axis=1)

@@ -702,3 +702,31 @@ def test_fit_select_and_impute_with_missing_cells(tmp_path, capsys):
     best = xr.open_datatree(tmp_path / "sel" / "em.nc")
     assert best.attrs["n_components"] == 2
     assert run(capsys, "report", tmp_path / "fit")[0] == 0
+
+
+def test_sample_and_impute_from_the_posterior_with_missing_cells(tmp_path, capsys):
+    # the default route (Gibbs) draws the missing cells as latent values; gmm impute from the
+    # sample folder averages one imputation per posterior draw, whose spread covers the
+    # parameters' uncertainty: each cell's sd at least the EM fit's conditional sd
+    Xm, names, path = _faithful_with_holes(tmp_path)
+    absent = np.isnan(Xm)
+    code, out, err = run(capsys, "sample", path, "-k", "2", "--out", tmp_path / "s")
+    assert code == 0, err
+    assert f"{absent.sum()} cells missing" in err and "converged after" in out
+    post = xr.open_datatree(tmp_path / "s" / "posterior.nc")
+    assert np.isnan(post["observed_data"]["x"].values).sum() == absent.sum()
+    assert np.isfinite(post["label_invariant"]["log_likelihood"].values).all()
+    assert run(capsys, "fit", path, "-k", "2", "--out", tmp_path / "f")[0] == 0
+    for folder in ("s", "f"):
+        code, out, err = run(capsys, "impute", tmp_path / folder, path, "--out",
+                             tmp_path / f"imp-{folder}")
+        assert code == 0, err
+    cells = {f: read_rows(tmp_path / f"imp-{f}" / "missing_cells.csv") for f in ("s", "f")}
+    assert len(cells["s"]) == len(cells["f"]) == absent.sum()
+    assert {"q05", "q95"} <= set(cells["s"][0]) and "q05" not in cells["f"][0]
+    sd_post = np.array([float(c["sd"]) for c in cells["s"]])
+    sd_em = np.array([float(c["sd"]) for c in cells["f"]])
+    assert np.median(sd_post / sd_em) > 0.9
+    values = np.array([[float(c["value"]) for c in cells[f]] for f in ("s", "f")])
+    assert np.abs(values[0] - values[1]).max() < 3 * sd_em.max()
+    assert run(capsys, "report", tmp_path / "s")[0] == 0

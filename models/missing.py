@@ -26,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg
 from scipy.special import logsumexp
 
 from models.validation import BLOCK_ELEMENTS, iter_blocks
@@ -398,11 +397,13 @@ def conditional(mu, Sigma, X_o, observed):
     S_om = Sigma[..., o[:, None], m[None, :]]
     L = np.linalg.cholesky(S_oo)                                           # (..., K, o, o)
     diff = X_o[..., None, :, :] - mu[..., :, None, o]                      # (..., K, n, o)
-    y = linalg.solve_triangular(L, np.swapaxes(diff, -1, -2), lower=True)  # (..., K, o, n)
+    # NumPy's batched solve (LAPACK in one C loop); SciPy's solve_triangular loops over the
+    # batch in Python, which cost a Gibbs sweep on data with holes 100 times its own time
+    y = np.linalg.solve(L, np.swapaxes(diff, -1, -2))                     # (..., K, o, n)
     log_det = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(axis=-1)
     maha = np.einsum("...kon,...kon->...nk", y, y)
     log_dens = -0.5 * (o.size * _LOG_2PI + log_det[..., None, :] + maha)
-    B = linalg.solve_triangular(L, S_om, lower=True)                       # L^-1 S_om (..., K, o, m)
+    B = np.linalg.solve(L, S_om)                                           # L^-1 S_om (..., K, o, m)
     mean = mu[..., :, None, m] + np.einsum("...kon,...kom->...knm", y, B)   # (..., K, n, m)
     cov = Sigma[..., m[:, None], m[None, :]] - np.swapaxes(B, -1, -2) @ B
     return log_dens, np.swapaxes(mean, -3, -2), cov

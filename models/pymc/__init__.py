@@ -14,8 +14,8 @@ once from batched Cholesky factors, for NUTS.
 
 The covariance itself is the value variable (an inverse-Wishart written here, since PyMC has none,
 or PyMC's inverse-gamma), with a transform to unconstrained space. So NUTS samples the exact prior
-and :func:`find_map` (which maximises without the Jacobian) returns the mode in ``Sigma``-space,
-the quantity :mod:`em`'s MAP M-step computes.
+and :func:`find_map` (which maximises without the Jacobian) returns a mode in ``Sigma``-space,
+the quantity :mod:`em`'s MAP M-step computes (the local mode uphill of its start).
 
 This package imports the specification (:mod:`models`) only, never :mod:`em`: :func:`find_map` and
 :func:`sample` take their starting point as parameters. :mod:`reports.joint` starts them from EM.
@@ -24,7 +24,7 @@ Modules: :mod:`~models.pymc.inputs` (the checked inputs and start points),
 :mod:`~models.pymc.routes` (the table of sampler routes), :mod:`~models.pymc.sampling` (any route,
 relabelled, in the results schema), :mod:`~models.pymc.distributions` (the inverse-Wishart, its
 transform, the mixture's log densities), :mod:`~models.pymc.model` (the model),
-:mod:`~models.pymc.map` (the mode), :mod:`~models.pymc.nuts` (the NUTS routes' runs) and
+:mod:`~models.pymc.map` (a mode), :mod:`~models.pymc.nuts` (the NUTS routes' runs) and
 :mod:`~models.pymc.jax_routes` (blackjax's and numpyro's NUTS on the model's log density in JAX,
 the data an argument of the compiled program). The results schema and relabelling are the
 specification's (:mod:`models.results`).

@@ -1,4 +1,8 @@
-"""The posterior mode by PyMC's optimiser, from a given start."""
+"""A mode of the posterior by PyMC's optimiser: the one uphill of a given start.
+
+A mixture's posterior can have several local modes (iris K = 3: EM reaches some 20); which one
+holds most of the mass is a question for the draws (:mod:`reports.modes`), not for an optimiser.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,11 @@ from models.results import point_to_params
 
 def find_map(X, n_components=2, covariance_type="full", prior=None, init=None, tol=1e-13,
              maxiter=20000):
-    """Posterior mode of the PyMC model (``model.logp(jacobian=False)``), in ``Sigma``-space.
+    """A mode of the PyMC model's posterior (``model.logp(jacobian=False)``), in ``Sigma``-space.
 
-    With ``prior=None`` or ``Prior.flat()`` this is the maximum-likelihood estimate; with a
-    proper prior it is the MAP estimate that :func:`em.fit` computes in closed form.
+    The local mode uphill of ``init``. With ``prior=None`` or ``Prior.flat()`` this is a maximum
+    of the likelihood; with a proper prior it is the MAP estimate that :func:`em.fit` computes in
+    closed form from the same start.
 
     Parameters
     ----------
@@ -43,7 +48,7 @@ def find_map(X, n_components=2, covariance_type="full", prior=None, init=None, t
         warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS",
                                 category=UserWarning)
         # At ftol = gtol = 1e-13 L-BFGS-B can end its line search "ABNORMAL"ly once it sits on
-        # the optimum to float precision; the result is still the mode (tests check it to 1e-5).
+        # the optimum to float precision; the result is still that mode (tests check it to 1e-5).
         warnings.filterwarnings("ignore", message="The optimizer did not converge: ABNORMAL",
                                 category=UserWarning)
         # PyTensor's Python linker (FAST_COMPILE): nothing to compile, where the C backend spent

@@ -21,6 +21,7 @@ from em.mstep import DegenerateComponentError, params_from_stats, validated
 from models.families import family
 from models.features import (
     LINEAR,
+    compiled_for,
     default_chunk,
     design_moments,
     features,
@@ -154,6 +155,7 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
     kernel = log_joint_of(params, shift, dtype)
     rows = min(chunk, X.shape[0])
     p = n_features(params.d, kernel.kind)
+    compiled = compiled_for(X.shape[0], p)  # one choice for every block: the same arithmetic
     Z_buf, L_buf = np.empty(p * rows, dtype), np.empty(params.K * rows, dtype)
     GZ = np.zeros((params.K, p + (kernel.kind == LINEAR)))  # float64 sums of the block products
     storage = params.family.storage
@@ -162,12 +164,12 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None):
     XX = XX if known else (np.zeros((params.d, params.d)) if tied else None)
     log_lik, hard = 0.0, 0.0
     for start, Xb in iter_blocks(X, chunk):
-        Z = features(Xb, shift, kernel.kind, dtype, Z_buf)
+        Z = features(Xb, shift, kernel.kind, dtype, Z_buf, compiled)
         G, _ = kernel(Z, L_buf, shared=False)
-        m, log_t = normalise(G)           # G now holds gamma; log p(x_n) = m + log_t
+        m, log_t = normalise(G, compiled)  # G now holds gamma; log p(x_n) = m + log_t
         wb = None if w is None else w[start:start + chunk]
         if wb is None:
-            sum_m, sum_log_t = float64_sums(m, log_t)
+            sum_m, sum_log_t = float64_sums(m, log_t, compiled)
             log_lik += sum_m + sum_log_t
             hard -= sum_log_t
         else:
@@ -326,7 +328,9 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
                and not tol_per_sample else tol)
     chunk = default_chunk(K, d, fam.storage, dtype) if chunk_size is None else check_positive(
         chunk_size, "chunk_size", integer=True)
-    shift, scale, n_eff = _column_moments(X, w, chunk)
+    # blocks that do not depend on K or chunk_size: the same data get the same centre, bit for
+    # bit, in every fit (a model grid's fits then share one agglomeration, em.init)
+    shift, scale, n_eff = _column_moments(X, w, max(BLOCK_ELEMENTS // d, 1))
     shift = shift.astype(dtype).astype(np.float64)  # exact in dtype: centring rounds once
     proper = prior is not None and not prior.is_flat
     if not proper and reg_covar == 0 and np.any(scale <= 0):

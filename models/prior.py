@@ -31,8 +31,6 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
-from scipy.special import gammaln, xlogy
 
 from models.families import FAMILIES, family
 from models.params import GMMParams
@@ -258,6 +256,8 @@ class Prior:
             raise TypeError(f"params must be a models.GMMParams, got {type(params).__name__}.")
         K, d = params.K, params.d
         self.check_compatible(K, d)
+        from scipy.special import gammaln, xlogy  # SciPy only where a density is evaluated
+
         alpha = self.alpha_for(K)
         lp = gammaln(alpha.sum()) - gammaln(alpha).sum() + xlogy(alpha - 1.0, params.pi).sum()
         if self.is_flat:
@@ -273,6 +273,8 @@ def _log_density_mu_sigma(prior, p):
     (:meth:`models.storage.Storage.log_prior`), mclust's unnormalised one
     (:meth:`models.families.Family.log_prior_sigma`) for the others.
     """
+    from scipy import stats
+
     fam, K = p.family, p.K
     fam.require_map()
     full = fam.to_full(p.Sigma, K, p.d)

@@ -32,7 +32,6 @@ import importlib.metadata
 
 import numpy as np
 import xarray as xr
-from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp
 
 from models.families import family
@@ -367,6 +366,8 @@ def _label_costs(pi, mu, reference, ref_L):
 
 def _assignment(cost):
     """Hungarian matching of a (K, K) cost: new component k is old component ``perm[k]``."""
+    from scipy.optimize import linear_sum_assignment  # SciPy's optimisers only to relabel
+
     rows, cols = linear_sum_assignment(cost)
     return rows[np.argsort(cols)]
 

@@ -10,7 +10,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
-from scipy.stats import multivariate_normal, norm  # noqa: E402
 
 from models.results import point_to_params  # noqa: E402
 
@@ -227,6 +226,8 @@ def _project(params, W, centre):
 
 def _mixture_density(grid, pi, mu, Sigma):
     """Density of a mixture at ``grid`` (M, q) for q-dimensional marginals."""
+    from scipy.stats import multivariate_normal
+
     return sum(p * multivariate_normal(m, S, allow_singular=True).pdf(grid)
                for p, m, S in zip(pi, mu, Sigma))
 
@@ -314,6 +315,8 @@ def _panel(ax, kind, Y2, z, u, pi, mu, Sigma):
 
 
 def _diagonal(ax, kind, y, z, u, pi, mu, var):
+    from scipy.stats import norm
+
     bins = np.histogram_bin_edges(y, bins=30)
     if kind == "classification":
         for k in range(len(pi)):

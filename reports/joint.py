@@ -13,7 +13,6 @@ import dataclasses
 import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
 import em
 from models.params import GMMParams
@@ -51,6 +50,8 @@ def em_start(X, n_components, covariance_type, prior, random_state=0, tol=1e-6):
 
 def _em_start(inputs, seq, tol=1e-6):
     """:func:`em_start` on checked inputs."""
+    from sklearn.exceptions import ConvergenceWarning  # em.fit's warning class
+
     prior = inputs.prior
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

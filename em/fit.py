@@ -17,7 +17,7 @@ import numpy as np
 from em.distributed import check_dask_X, column_moments, dask_pass, is_dask
 from em.estep import e_step
 from em.init import check_init, check_init_params, initial_params
-from em.mstep import DegenerateComponentError, params_from_stats, validated
+from em.mstep import DegenerateComponentError, FixableError, params_from_stats, validated
 from models.families import family
 from models.features import (
     LINEAR,
@@ -335,10 +335,8 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     proper = prior is not None and not prior.is_flat
     if not proper and reg_covar == 0 and np.any(scale <= 0):
         j = int(np.flatnonzero(scale <= 0)[0])
-        raise ValueError(
-            f"Column {j} of X is constant, so every covariance is singular in it. Drop the "
-            "column, add a prior (prior=Prior.default(X, K, covariance_type)), or set reg_covar > 0."
-        )
+        raise FixableError(f"Column {j} of X is constant, so every covariance is singular in it.",
+                           ("drop_column", "prior", "reg_covar"), column=j)
     prior_c = None if prior is None else prior.shifted(shift)
     if isinstance(init, list | GMMParams):
         runs = init if isinstance(init, list) else [init]

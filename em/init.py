@@ -214,12 +214,31 @@ def initial_params(Xc, K, fam, init, w, seq, prior_c, shift, subsample=None, reg
     else:
         labels = {"hc": _labels_hc, "ward": _labels_ward, "k-means++": _labels_kmeanspp,
                   "kmeans": _labels_kmeans}[init](Xc, K, w, seq)
+        if init in ("hc", "ward") and reg_covar == 0 and (prior_c is None or prior_c.is_flat):
+            _check_clusters(Xc, labels, K, fam, w)
         resp = np.full((Xc.shape[0], K), _BLEND / K)
         resp[np.arange(Xc.shape[0]), labels] += 1.0 - _BLEND
     g = resp if w is None else resp * w[:, None]
     stats = block_stats(np.asarray(Xc, dtype=np.float64), g, fam.storage)
     return params_from_stats(stats, fam, prior_c, reg_covar, shift, None,
                              covariance_type=covariance_type)
+
+
+def _check_clusters(Xc, labels, K, fam, w):
+    """Raise DegenerateComponentError when a cluster is too small for the family's covariance.
+
+    mclust starts EM from the clusters of its agglomeration themselves; a cluster whose
+    covariance is singular (a single point, or fewer points than its covariance has directions)
+    ends that fit there, and so it does here, though the start EM runs from blends the clusters
+    (:data:`_BLEND`).
+    """
+    Xc = np.asarray(Xc, dtype=np.float64)
+    hard = np.zeros((Xc.shape[0], K))
+    hard[np.arange(Xc.shape[0]), labels] = 1.0
+    g = hard if w is None else hard * w[:, None]
+    scale = Xc.var(axis=0) if w is None else w @ (Xc - w @ Xc / w.sum()) ** 2 / w.sum()
+    params_from_stats(block_stats(Xc, g, fam.storage), fam, None, 0.0, None,
+                      scale if np.all(scale > 0) else None)
 
 
 def check_init_params(init, K, d, fam):

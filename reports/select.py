@@ -77,6 +77,8 @@ def select_grid(X, k_max, covariance_types=MCLUST_NAMES, use_prior=False, random
                          random_state=np.random.SeedSequence(seq.entropy, spawn_key=seq.spawn_key),
                          tol=tol)
         except ValueError as exc:
+            if getattr(exc, "column", None) is not None:
+                raise                   # the data's fault (a constant column), not this fit's
             rows[K, ct] = _row(K, ct, None, reason(exc))
             continue
         fits[K, ct], rows[K, ct] = res, _row(K, ct, res)
@@ -84,7 +86,10 @@ def select_grid(X, k_max, covariance_types=MCLUST_NAMES, use_prior=False, random
         for r in ranked(list(rows.values()), criterion)[:refine]:
             key = r["K"], r["covariance_type"]
             if key in fits and fits[key].n_iter and tol > 1e-10:
-                res = em.fit(X, *key, prior=priors[key], init=fits[key].params)
+                try:
+                    res = em.fit(X, *key, prior=priors[key], init=fits[key].params)
+                except ValueError:      # it collapses past mclust's tolerance: keep the fit there
+                    continue
                 fits[key], rows[key] = res, _row(*key, res)
     rows = [rows[key] for key in grid]
     return (rows, fits) if return_fits else rows

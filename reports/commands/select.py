@@ -55,9 +55,12 @@ def run(args):
             args, names, title=f"{stem}: model selection by {args.criterion.upper()}",
             model=f"K={top['K']} {top['covariance_type']}"))
     print(bic_table(rows, args.criterion))
-    for r in rows:
-        if r["error"]:
-            print(f"failed: K={r['K']} {r['covariance_type']}: {r['error']}")
+    failed = [r for r in rows if r["error"]]
+    for r in failed:
+        print(f"failed: K={r['K']} {r['covariance_type']}: {r['error']}")
+    for name, lo, hi in args.label_columns if failed else []:
+        print(f"note: column {name!r} holds only the integers {lo} to {hi}; if it is a label "
+              f"(as gmm simulate's z), leave it out with --exclude {name}")
     print(format_table(ranked(rows, args.criterion)[:3],
                        ["K", "covariance_type", "log_likelihood", "n_parameters", "bic", "icl"],
                        floatfmt="{:.2f}"))

@@ -34,8 +34,11 @@ def main(argv=None):
 
 
 def run():
-    """Exit with :func:`main`'s status."""
-    sys.exit(main())
+    """Exit with :func:`main`'s status; after Ctrl-C at once (:func:`reports.interrupt.exit_now`)."""
+    status = main()
+    if status == interrupt.EXIT_STATUS and interrupt.was_interrupted():
+        interrupt.exit_now(status)
+    sys.exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

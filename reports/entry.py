@@ -23,7 +23,7 @@ def main(argv=None):
     int
         0 on success, 2 on bad input, 130 after Ctrl-C.
     """
-    interrupt.install_handler()
+    interrupt.install_handler(watch=True)
     try:
         from reports import cli  # after the handler is in place
     except BaseException as exc:

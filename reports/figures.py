@@ -76,7 +76,7 @@ def ellipses(path, X, names, estimates, post_dt=None, gamma=None, n_draws=50, se
     from matplotlib.lines import Line2D
 
     fig, ax = plt.subplots(figsize=(8, 5))
-    fig.subplots_adjust(left=0.09, right=0.74, bottom=0.11, top=0.92)
+    fig.subplots_adjust(left=0.1, right=0.74, bottom=0.11, top=0.92)
     if gamma is None:
         ax.scatter(X[:, 0], X[:, 1], s=8, color="0.6")
     else:

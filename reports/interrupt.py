@@ -68,10 +68,14 @@ def _deliver_again(hook):
     return handle
 
 
-def install_handler():
+def install_handler(watch=False):
     """Make Ctrl-C raise :class:`Interrupted` (in the main thread; elsewhere nothing changes).
 
-    Also arms the watcher thread (see the module's docstring).
+    Parameters
+    ----------
+    watch : bool
+        Also arm the watcher thread (see the module's docstring), which ends the process: the
+        console script's choice, not that of a program calling the command line in-process.
 
     Returns
     -------
@@ -85,14 +89,16 @@ def install_handler():
         return None
     if not hasattr(sys.unraisablehook, "previous"):
         sys.unraisablehook = _deliver_again(sys.unraisablehook)
-    _arm()
+    if watch:
+        _arm()
     return previous
 
 
 def restore_handler(previous):
     """Put back the Ctrl-C handler :func:`install_handler` replaced, and disarm the watcher."""
     if previous is not None:
-        _disarm()
+        if previous is not _raise_interrupted:   # the outermost install armed it
+            _disarm()
         signal.signal(signal.SIGINT, previous)
         sys.unraisablehook = getattr(sys.unraisablehook, "previous", sys.unraisablehook)
 

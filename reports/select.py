@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 import em
@@ -11,8 +13,8 @@ from models.seeds import seed_sequence
 
 #: mclust's EM tolerance (``emControl()$tol[1]``): the grid's fits stop at this relative change
 SELECT_TOL = 1e-5
-#: the best fits by each criterion that are refined to em.fit's default tolerance
-REFINE = 3
+#: the best fits by each criterion that are refined, and the tolerance they are refined to
+REFINE, REFINE_TOL = 3, 1e-8
 
 
 def select_grid(X, k_max, covariance_types=MCLUST_NAMES, use_prior=False, random_state=0,
@@ -23,7 +25,7 @@ def select_grid(X, k_max, covariance_types=MCLUST_NAMES, use_prior=False, random
     Every fit starts, as mclust's do, from one model-based hierarchical agglomeration of the data
     (computed once for the whole grid, :mod:`em.init`) and stops at mclust's tolerance; the
     ``refine`` best fits by BIC and by ICL then continue from their estimates to
-    :func:`em.fit`'s default tolerance, so that their criteria are those of the maxima.
+    :data:`REFINE_TOL`, so that their criteria are those of the maxima.
 
     Parameters
     ----------
@@ -85,9 +87,12 @@ def select_grid(X, k_max, covariance_types=MCLUST_NAMES, use_prior=False, random
     for criterion in ("bic", "icl"):
         for r in ranked(list(rows.values()), criterion)[:refine]:
             key = r["K"], r["covariance_type"]
-            if key in fits and fits[key].n_iter and tol > 1e-10:
+            if key in fits and fits[key].n_iter and tol > REFINE_TOL:
                 try:
-                    res = em.fit(X, *key, prior=priors[key], init=fits[key].params)
+                    with warnings.catch_warnings():   # short of REFINE_TOL it is no worse
+                        warnings.filterwarnings("ignore", "Best performing initialization")
+                        res = em.fit(X, *key, prior=priors[key], init=fits[key].params,
+                                     tol=REFINE_TOL)
                 except ValueError:      # it collapses past mclust's tolerance: keep the fit there
                     continue
                 fits[key], rows[key] = res, _row(*key, res)

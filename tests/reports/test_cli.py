@@ -224,6 +224,13 @@ def test_demo_report_has_every_section(tmp_path, capsys):
         (["select", "faithful", "--kmin", "4", "--kmax", "3"], "--kmin 4 is above --kmax 3"),
         (["predict", "no/such/folder", "faithful"], "neither a results folder"),
         (["report", "no/such/folder"], "does not exist"),
+        # the API's fixes in the command's terms: the column by name, options it has
+        (["fit", "CONSTCSV", "-k", "2"],
+         r"column 'b' is constant.*--exclude b; or add --map \(MAP"),
+        (["select", "CONSTCSV", "--kmax", "2"], r"column 'b' is constant.*--exclude b"),
+        (["fit", "LABELCSV", "-k", "3"],
+         r"collapsed onto a point.*leave label column 'z' \(integers 0 to 2\) out with --exclude z"
+         r"; add --map .*; or lower -k\.$"),
     ],
 )
 def test_bad_input_one_line_exit_2(tmp_path, capsys, argv, match):
@@ -232,7 +239,15 @@ def test_bad_input_one_line_exit_2(tmp_path, capsys, argv, match):
     existing = tmp_path / "existing"
     existing.mkdir()
     (existing / "keep.txt").write_text("user data")
+    rng = np.random.default_rng(0)
+    (tmp_path / "const.csv").write_text("a,b,c\n" + "".join(
+        f"{u!r},7,{v!r}\n" for u, v in rng.normal(size=(60, 2)).tolist()))
+    # gmm simulate's file as it is, the labels z included: three separated clusters
+    (tmp_path / "labels.csv").write_text("a,b,z\n" + "".join(
+        f"{u!r},{v!r},{k}\n" for k in range(3) for u, v in (rng.normal(size=(60, 2)) + 5 * k
+                                                          ).tolist()))
     subst = {"NONCSV": str(tmp_path / "bad.csv"), "NANCSV": str(tmp_path / "nan.csv"),
+             "CONSTCSV": str(tmp_path / "const.csv"), "LABELCSV": str(tmp_path / "labels.csv"),
              "EXISTING": str(existing)}
     argv = [subst.get(a, a) for a in argv]
     if "--out" not in argv and argv[0] != "report":
@@ -242,9 +257,11 @@ def test_bad_input_one_line_exit_2(tmp_path, capsys, argv, match):
         raise SystemExit(code)
     assert info.value.code == 2
     _, err = capsys.readouterr()
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
+    # one line, after the progress bar of a fit that ran before it failed
+    lines = [line for line in err.strip().splitlines() if "%|" not in line and line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gmm: error:") and "Traceback" not in err, err
     assert re.search(match, lines[0]), lines[0]
+    assert "prior=" not in lines[0] and "reg_covar" not in lines[0] and "array(" not in lines[0]
     assert (existing / "keep.txt").read_text() == "user data"
 
 

@@ -236,7 +236,7 @@ import sys
 from reports import interrupt
 from reports.io import ResultsFolder
 
-interrupt.install_handler()
+interrupt.install_handler(watch=True)
 try:
     with ResultsFolder(sys.argv[1]) as folder:
         (folder.path / "half.nc").write_text("half-written")

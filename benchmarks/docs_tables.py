@@ -330,6 +330,31 @@ def missing_em_no_nan(data):
                    f"{data['scan_s'] / data['check_X_s']:.2f}"]])
 
 
+def select_vs_mclust(data):
+    """``benchmarks/select_vs_mclust.py --json``: ``gmm select`` against ``Mclust``, whole process."""
+    def seconds(runs):
+        return f"{sorted(runs)[len(runs) // 2]:.2f} ({min(runs):.2f}-{max(runs):.2f})"
+
+    rows = []
+    for r in data["rows"]:
+        rows.append([f"{r['data']} ({power_of_ten(r['n'])} x {r['d']})", seconds(r["mclust_s"]),
+                     seconds(r["gmm_s"]), f"{r['target_s']:.2f}",
+                     "yes" if r["gmm_median_s"] <= r["target_s"] else "no",
+                     f"{r['mclust_model']} ({r['mclust_bic']:.3f})",
+                     f"{r['gmm_model']} ({r['gmm_bic']:.3f})", f"{r['gmm_bic_at_mclust_model']:.3f}"])
+    return table(["data (N x d)", "mclust s, median (range)", "gmm select s, median (range)",
+                  "target s", "met", "mclust's choice (BIC)", "gmm's choice (BIC)",
+                  "gmm's BIC at mclust's choice"], rows)
+
+
+def select_vs_mclust_machine(data):
+    """The machine and the load the comparison ran under."""
+    return table(["date", "machine", "load average (before, after)", "runs of each"],
+                 [[data["date"], data["machine"],
+                   f"{data['load_average_before']:.1f}, {data['load_average_after']:.1f}",
+                   data["repeats"]]])
+
+
 VIEWS = {
     "em_vs_sklearn": em_vs_sklearn,
     "em_vs_sklearn.machine": em_vs_sklearn_machine,
@@ -354,6 +379,8 @@ VIEWS = {
 
     "missing_em": missing_em,
     "missing_em.no_nan": missing_em_no_nan,
+    "select_vs_mclust": select_vs_mclust,
+    "select_vs_mclust.machine": select_vs_mclust_machine,
 }
 
 

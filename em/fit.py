@@ -19,11 +19,12 @@ from em import missing as em_missing
 from em.distributed import check_dask_X, column_moments, dask_missingness, dask_pass, is_dask
 from em.estep import e_step
 from em.init import check_init, check_init_params, initial_params
-from em.mstep import DegenerateComponentError, params_from_stats, validated
+from em.mstep import DegenerateComponentError, FixableError, params_from_stats, validated
 from em.variational import WEIGHT_THRESHOLD, VariationalUpdate, VBResult
 from models.families import family
 from models.features import (
     LINEAR,
+    compiled_for,
     default_chunk,
     design_moments,
     features,
@@ -183,6 +184,7 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None, kernel=
     fix = None if missing is None else missing.start(params, shift)
     rows = min(chunk, X.shape[0])
     p = n_features(params.d, kernel.kind)
+    compiled = compiled_for(X.shape[0], p)  # one choice for every block: the same arithmetic
     Z_buf, L_buf = np.empty(p * rows, dtype), np.empty(params.K * rows, dtype)
     GZ = np.zeros((params.K, p + (kernel.kind == LINEAR)))  # float64 sums of the block products
     storage = params.family.storage
@@ -193,14 +195,14 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None, kernel=
     for start, Xb in iter_blocks(X, chunk):
         if fix is not None:
             Xb = fix.fill(start, Xb)
-        Z = features(Xb, shift, kernel.kind, dtype, Z_buf)
+        Z = features(Xb, shift, kernel.kind, dtype, Z_buf, compiled)
         G, _ = kernel(Z, L_buf, shared=False)
         if fix is not None:
             fix.correct(G)
-        m, log_t = normalise(G)           # G now holds gamma; log p(x_n) = m + log_t
+        m, log_t = normalise(G, compiled)  # G now holds gamma; log p(x_n) = m + log_t
         wb = None if w is None else w[start:start + chunk]
         if wb is None:
-            sum_m, sum_log_t = float64_sums(m, log_t)
+            sum_m, sum_log_t = float64_sums(m, log_t, compiled)
             log_lik += sum_m + sum_log_t
             hard -= sum_log_t
         else:
@@ -330,7 +332,7 @@ def iterate(X, w, shift, state, update, max_iter, tol, dtype, chunk, tol_per_sam
 
 
 def collapse_reason(N_k, one, K, covariance_type, scale):
-    """Why a fit has collapsed, in one line, or "" when every component holds an observation.
+    """Why a fit has collapsed, and the fixes, or None when every component holds an observation.
 
     A component whose responsibilities sum to less than one observation's worth (``N_k < 1``
     with unit weights) is empty: the fit describes fewer than K clusters, whatever its
@@ -345,21 +347,24 @@ def collapse_reason(N_k, one, K, covariance_type, scale):
     K : int
     covariance_type : str
     scale : ndarray of shape (d,)
-        The columns' variances: a hint to scale them when they differ by more than 100x.
+        The columns' variances: scaling them is suggested when they differ by more than 100x.
 
     Returns
     -------
-    str
+    (str, tuple of str) or None
+        The diagnosis, one sentence, and the keys of :data:`em.mstep.FIXES` to suggest.
     """
     empty = np.flatnonzero(np.asarray(N_k) < one)
     if not len(empty):
-        return ""
+        return None
     k = int(empty[0])
     spread = float(np.max(scale) / np.min(scale)) if np.min(scale) > 0 else 1.0
-    fix = (f"lower K, or scale the columns (their variances differ by a factor of {spread:.2g})"
-           if spread > 100 else "lower K")
-    return (f"component {k} is empty (N_k = {float(N_k[k] / one):.2g} observations): K = {K} is "
-            f"too many for {covariance_type} here; {fix}.")
+    diagnosis = (f"component {k} is empty (N_k = {float(N_k[k] / one):.2g} observations): K = {K} "
+                 f"is too many for {covariance_type} here")
+    if spread > 100:
+        return (f"{diagnosis}, and the columns' variances differ by a factor of {spread:.2g}.",
+                ("n_components", "scale"))
+    return f"{diagnosis}.", ("n_components",)
 
 
 def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=None,
@@ -495,15 +500,15 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
                and not tol_per_sample else tol)
     chunk = default_chunk(K, d, fam.storage, dtype) if chunk_size is None else check_positive(
         chunk_size, "chunk_size", integer=True)
-    shift, scale, n_eff = _column_moments(X, w, chunk, missing)
+    # blocks that do not depend on K or chunk_size: the same data get the same centre, bit for
+    # bit, in every fit (a model grid's fits then share one agglomeration, em.init)
+    shift, scale, n_eff = _column_moments(X, w, max(BLOCK_ELEMENTS // d, 1), missing)
     shift = shift.astype(dtype).astype(np.float64)  # exact in dtype: centring rounds once
     proper = prior is not None and not prior.is_flat
     if not proper and reg_covar == 0 and np.any(scale <= 0):
         j = int(np.flatnonzero(scale <= 0)[0])
-        raise ValueError(
-            f"Column {j} of X is constant, so every covariance is singular in it. Drop the "
-            "column, add a prior (prior=Prior.default(X, K, covariance_type)), or set reg_covar > 0."
-        )
+        raise FixableError(f"Column {j} of X is constant, so every covariance is singular in it.",
+                           ("drop_column", "prior", "reg_covar"), column=j)
     prior_c = None if prior is None else prior.shifted(shift)
     if variational:
         update = VariationalUpdate(fam, prior, shift, covariance_type)
@@ -541,10 +546,10 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
                           tol_per_sample, n_eff, report, check_collapse, missing)
             # a point estimate with an empty component describes fewer than K clusters; VB
             # empties components on purpose (effective_n_components_)
-            why = ("" if variational or not check_collapse else
+            why = (None if variational or not check_collapse else
                    collapse_reason(out[6], one, K, covariance_type, scale))
-            if why:
-                raise DegenerateComponentError(why)
+            if why is not None:
+                raise DegenerateComponentError(*why)
         except DegenerateComponentError as exc:
             errors.append(exc)
             finals.append(float("nan"))

@@ -42,24 +42,24 @@ def _labels_kmeanspp(Xc, K, w, seq):
     return nearest(Xc, centers)
 
 
-def nearest(Xc, centers):
-    """Index of the nearest centre of each row: ``argmin_k |x_n - c_k|^2``.
+def nearest(X, centers):
+    """Index of the nearest centre of each row (squared Euclidean distance).
 
-    From ``|c_k|^2 - 2 x_n . c_k`` (``|x_n|^2`` is the same for every k), one (N, K) product.
-    scikit-learn's ``pairwise_distances_argmin`` gives the same labels but sets up its threaded
-    reduction on every call: 42 ms a call on Old Faithful, most of a small fit's time.
+    NumPy's products, as ``sklearn.metrics.pairwise_distances_argmin`` computes them; its
+    threaded reduction cost 50 ms a call on a few dozen rows of a busy machine, most of a small
+    fit's start.
 
     Parameters
     ----------
-    Xc : ndarray of shape (N, d)
+    X : ndarray of shape (n, d)
     centers : ndarray of shape (K, d)
 
     Returns
     -------
-    ndarray of int, shape (N,)
+    ndarray of shape (n,)
     """
-    Xc = np.asarray(Xc, dtype=np.float64)
-    return np.argmin((centers**2).sum(axis=1) - 2.0 * (Xc @ centers.T), axis=1)
+    X = np.asarray(X, dtype=np.float64)
+    return ((centers**2).sum(axis=1) - 2.0 * X @ centers.T).argmin(axis=1)
 
 
 def _labels_kmeans(Xc, K, w, seq):
@@ -233,12 +233,31 @@ def initial_params(Xc, K, fam, init, w, seq, prior_c, shift, subsample=None, reg
     else:
         labels = {"hc": _labels_hc, "ward": _labels_ward, "k-means++": _labels_kmeanspp,
                   "kmeans": _labels_kmeans}[init](Xc, K, w, seq)
+        if init in ("hc", "ward") and reg_covar == 0 and (prior_c is None or prior_c.is_flat):
+            _check_clusters(Xc, labels, K, fam, w)
         resp = np.full((Xc.shape[0], K), _BLEND / K)
         resp[np.arange(Xc.shape[0]), labels] += 1.0 - _BLEND
     g = resp if w is None else resp * w[:, None]
     stats = block_stats(np.asarray(Xc, dtype=np.float64), g, fam.storage)
     return params_from_stats(stats, fam, prior_c, reg_covar, shift, None,
                              covariance_type=covariance_type)
+
+
+def _check_clusters(Xc, labels, K, fam, w):
+    """Raise DegenerateComponentError when a cluster is too small for the family's covariance.
+
+    mclust starts EM from the clusters of its agglomeration themselves; a cluster whose
+    covariance is singular (a single point, or fewer points than its covariance has directions)
+    ends that fit there, and so it does here, though the start EM runs from blends the clusters
+    (:data:`_BLEND`).
+    """
+    Xc = np.asarray(Xc, dtype=np.float64)
+    hard = np.zeros((Xc.shape[0], K))
+    hard[np.arange(Xc.shape[0]), labels] = 1.0
+    g = hard if w is None else hard * w[:, None]
+    scale = Xc.var(axis=0) if w is None else w @ (Xc - w @ Xc / w.sum()) ** 2 / w.sum()
+    params_from_stats(block_stats(Xc, g, fam.storage), fam, None, 0.0, None,
+                      scale if np.all(scale > 0) else None)
 
 
 def check_init_params(init, K, d, fam):

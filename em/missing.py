@@ -35,10 +35,9 @@ and data without a NaN take the complete-data pass untouched.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from models.features import default_chunk, features, log_joint_of
+from models.features import default_chunk, features, jit, log_joint_of
 from models.missing import fill_conditional, observed_moments, scan
 from models.missing import impute as missing_impute
 from models.params import GMMParams
@@ -47,13 +46,14 @@ from models.storage import upper_precision_factors
 from models.validation import check_positive, check_X, iter_blocks
 
 _HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
+#: the loops whose sums numba may reorder and fuse (as the dense kernels' BLAS does)
+_FAST = {"fastmath": {"reassoc", "contract"}}
 
 
 # ----------------------------------------------------------------------------------------------
 # compiled loops
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _pattern_factors(Lam, index, n_missing, C, cterm):  # pragma: no cover - compiled
     # per pattern p and component k: Lambda_k's missing block A = R R^T (Cholesky), C = A^-1,
     # cterm = log|C| / 2 + m log(2 pi) / 2; returns the first (p, k) whose block is not
@@ -97,7 +97,6 @@ def _pattern_factors(Lam, index, n_missing, C, cterm):  # pragma: no cover - com
     return -1
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _fill(Xb, rows, shift, out, Xc):  # pragma: no cover - compiled
     # out: the block with its missing cells at the shift; Xc: its incomplete rows, centred
     n, d = Xb.shape
@@ -115,7 +114,6 @@ def _fill(Xb, rows, shift, out, Xc):  # pragma: no cover - compiled
                 Xc[t, i] = np.float64(v) - shift[i]
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False, fastmath={"reassoc", "contract"})
 def _correct(Xc, rows, pats, Lam, lin, index, n_missing, C, cterm, L, U):  # pragma: no cover
     # L[k, r] += res^T C res / 2 + cterm, with res = [Lambda_k (x_f - mu_k)]_m
     # = Lambda_k[m, :] x_f - [Lambda_k mu_k]_m (x_f centred, 0 where missing); U[t, k] = C res.
@@ -154,7 +152,6 @@ def _correct(Xc, rows, pats, Lam, lin, index, n_missing, C, cterm, L, U):  # pra
             L[k, r] += 0.5 * q + cterm[p, k]
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False, fastmath={"reassoc", "contract"})
 def _accumulate(Xc, rows, pats, index, n_missing, G, U, ds, T, UU, Gp, cross):  # pragma: no cover
     # with E = (0 on x_o, C res on x_m): E[x] = x_f - E, E[x x^T] = x_f x_f^T - x_f E^T - E x_f^T
     # + E E^T + C; ds the first term's correction, T[k, a] = sum g E_a x_f (the cross terms), UU
@@ -192,7 +189,6 @@ def _accumulate(Xc, rows, pats, index, n_missing, G, U, ds, T, UU, Gp, cross):  
                     UU[k, a, index[p, q]] += gu * U[t, k, q]
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _add_covariances(dM, Gp, C, index, n_missing):  # pragma: no cover - compiled
     P, K = Gp.shape
     for p in range(P):
@@ -269,7 +265,7 @@ class Missing:
         P, M = self.index.shape
         C = np.zeros((P, params.K, M, M))
         cterm = np.empty((P, params.K))
-        bad = _pattern_factors(Lam, self.index, self.n_missing, C, cterm)
+        bad = jit(_pattern_factors)(Lam, self.index, self.n_missing, C, cterm)
         if bad >= 0:                       # a precision block that rounding made indefinite
             raise np.linalg.LinAlgError(f"pattern {bad // params.K}, component {bad % params.K}")
         return Factors(self, Lam, np.ascontiguousarray(params.mu - shift), C, cterm,
@@ -352,7 +348,7 @@ class Fix:
         if self._Xc is None or self._Xc.shape[0] < rows.size:
             self._Xc = np.empty((max(rows.size, 64), d))
         out = self._buf[:n]
-        _fill(Xb, self.rows, self.shift, out, self._Xc)
+        jit(_fill)(Xb, self.rows, self.shift, out, self._Xc)
         return out
 
     def correct(self, L):
@@ -364,8 +360,8 @@ class Fix:
         K, d = f.mu_c.shape
         if self._U is None or self._U.shape[0] < n_inc:
             self._U = np.empty((max(n_inc, 64), K, f.missing.index.shape[1]))
-        _correct(self._Xc, self.rows, self.pats, f.Lam, self.lin, f.missing.index,
-                 f.missing.n_missing, f.C, f.cterm, L, self._U)
+        jit(_correct, **_FAST)(self._Xc, self.rows, self.pats, f.Lam, self.lin,
+                               f.missing.index, f.missing.n_missing, f.C, f.cterm, L, self._U)
 
     def accumulate(self, G):
         """Add the block's corrections of the statistics, from ``G`` (K, n): ``w_n gamma_nk``."""
@@ -374,8 +370,9 @@ class Fix:
             return
         f = self.f
         # variances need the diagonal only, where x_f E^T is 0: no cross terms
-        _accumulate(self._Xc, self.rows, self.pats, f.missing.index, f.missing.n_missing, G,
-                    self._U, self.ds, self.T, self.UU, self.Gp, f.storage.matrix)
+        jit(_accumulate, **_FAST)(self._Xc, self.rows, self.pats, f.missing.index,
+                                  f.missing.n_missing, G, self._U, self.ds, self.T, self.UU,
+                                  self.Gp, f.storage.matrix)
 
     def finish(self, stats):
         """The pass's statistics with the corrections added (expected sufficient statistics).
@@ -391,7 +388,7 @@ class Fix:
         """
         f = self.f
         dM = self.UU - self.T - np.swapaxes(self.T, 1, 2)
-        _add_covariances(dM, self.Gp, f.C, f.missing.index, f.missing.n_missing)
+        jit(_add_covariances)(dM, self.Gp, f.C, f.missing.index, f.missing.n_missing)
         stats.s -= self.ds
         stats.M += f.storage.moments_from_full(dM)
         return stats

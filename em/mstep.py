@@ -42,9 +42,43 @@ from models.params import GMMParams
 from models.prior import check_prior
 from models.validation import check_sample_weight, check_X
 
+#: each fix an error can suggest, in the API's terms (the command line says its own)
+FIXES = {"prior": "add a prior (prior=Prior.default(X, K, covariance_type))",
+         "reg_covar": "raise reg_covar", "n_components": "lower n_components",
+         "drop_column": "drop the column", "scale": "scale the columns"}
 
-class DegenerateComponentError(ValueError):
+
+class FixableError(ValueError):
+    """A fit that cannot go on, with what happened and the fixes, kept apart.
+
+    The message is the diagnosis followed by the fixes in the API's terms; the command line
+    reads ``diagnosis``, ``fixes`` and ``column`` and says the fixes as its own options.
+
+    Parameters
+    ----------
+    diagnosis : str
+        What happened, one sentence.
+    fixes : sequence of str
+        Keys of :data:`FIXES`, in the order suggested.
+    column : int or None
+        The data column the error is about, if one.
+    """
+
+    def __init__(self, diagnosis, fixes, column=None):
+        self.diagnosis, self.fixes, self.column = diagnosis, tuple(fixes), column
+        advice = [FIXES[f] for f in self.fixes]
+        said = advice[0] if len(advice) == 1 else ", ".join(advice[:-1]) + ", or " + advice[-1]
+        super().__init__(f"{diagnosis} {said[0].upper()}{said[1:]}.")
+
+    def __reduce__(self):                    # pickled by its parts (a process pool's error)
+        return type(self), (self.diagnosis, self.fixes, self.column)
+
+
+class DegenerateComponentError(FixableError):
     """A component's covariance became singular: it collapsed onto a point or a subspace."""
+
+    def __init__(self, diagnosis, fixes=("prior", "reg_covar", "n_components"), column=None):
+        super().__init__(diagnosis, fixes, column)
 
 
 def params_from_stats(stats, fam, prior=None, reg_covar=0.0, shift=None, scale=None,
@@ -94,9 +128,8 @@ def params_from_stats(stats, fam, prior=None, reg_covar=0.0, shift=None, scale=N
     if proper is None and empty.any():
         k = int(np.flatnonzero(empty)[0])
         raise DegenerateComponentError(
-            f"Component {k} has no responsibility (N_k = 0): it is empty. Lower n_components, "
-            "or add a prior (prior=Prior.default(X, K, covariance_type))."
-        )
+            f"Component {k} has no responsibility (N_k = 0): it is empty.",
+            ("n_components", "prior"))
     safe_N_k = np.where(empty, 1.0, N_k)
     xbar = stats.s / safe_N_k[:, None]
     S = storage.scatter(stats.M, N_k, xbar)
@@ -162,9 +195,8 @@ def validated(params):
 
 def _invalid(exc):
     return DegenerateComponentError(
-        f"The M-step produced an invalid covariance ({exc}). A component collapsed onto a "
-        "point or a subspace: add a prior (prior=Prior.default(X, K, covariance_type)), raise "
-        "reg_covar, or lower n_components.")
+        f"A component collapsed onto a point or a subspace: the M-step produced an invalid "
+        f"covariance ({str(exc).splitlines()[0]}).")
 
 
 def _check_collapse(Sigma, storage, check_scale, scale):
@@ -183,9 +215,7 @@ def _check_collapse(Sigma, storage, check_scale, scale):
         which = "The shared covariance" if storage.shared else f"Component {k}"
         raise DegenerateComponentError(
             f"{which} collapsed onto a point or a subspace (its covariance is singular relative "
-            "to the data's scale). Add a prior (prior=Prior.default(X, K, covariance_type)), "
-            "raise reg_covar, or lower n_components."
-        )
+            "to the data's scale).")
     return L
 
 

@@ -46,7 +46,7 @@ from models.storage import DIAG, FULL, SPHERICAL, TIED, Storage
 #: inner iterations of the iterative M-steps: relative change, and the caps from a cold start and
 #: from the previous iteration's orientation (every MM step lowers the objective, so a capped
 #: M-step from the previous parameters is a generalised EM step: the likelihood still rises)
-INNER_TOL, INNER_MAX, INNER_WARM = 1e-12, 500, 25
+INNER_TOL, INNER_MAX, INNER_WARM = 1e-12, 500, 5
 
 
 @dataclass(frozen=True, eq=False)
@@ -273,10 +273,6 @@ def _geo(a):
     return np.exp(np.log(a).mean(axis=-1))
 
 
-def _logdet(M):
-    return np.linalg.slogdet(M)[1]
-
-
 def _diag_of(W):
     """Diagonals of ``(K, d, d)`` matrices, or the ``(K, d)`` input itself."""
     return np.diagonal(W, axis1=-2, axis2=-1) if W.ndim == 3 else W
@@ -312,9 +308,14 @@ def _vei(omega, n_k):
     """
     K, d = omega.shape
     lam = omega.sum(axis=1) / (d * n_k)
+    A = np.ones(d)
+    if not np.all(lam > 0):                     # a collapsed component: EM reports it
+        return lam, A
     old = np.inf
     for _ in range(INNER_MAX):
         A = omega.T @ (1.0 / lam)
+        if not np.all(A > 0):                   # no spread along an axis: EM reports it
+            break
         A = A / _geo(A)
         lam = (omega / A).sum(axis=1) / (d * n_k)
         obj = d * (n_k * np.log(lam)).sum() + d * n_k.sum()
@@ -330,6 +331,8 @@ def _ml_VEI(W, n_k, start=None):
 
 
 def _ml_EVI(W, n_k, start=None):
+    if not np.all(W > 0):                       # a collapsed component: EM reports it
+        return W / n_k[:, None]
     g = _geo(W)
     return (g.sum() / n_k.sum()) * W / g[:, None]
 
@@ -350,10 +353,16 @@ def _ml_VEE(W, n_k, start=None):
     """
     K, d, _ = W.shape
     lam = np.trace(W, axis1=1, axis2=2) / (d * n_k)
+    C = np.eye(d)
+    if not np.all(lam > 0):                     # a collapsed component: EM reports it
+        return lam[:, None, None] * C
     old = np.inf
     for _ in range(INNER_MAX):
         C = np.tensordot(1.0 / lam, W, axes=1)
-        C = C / np.exp(_logdet(C) / d)
+        sign, logdet = np.linalg.slogdet(C)
+        if sign <= 0:                           # singular pooled shape: EM reports it
+            break
+        C = C / np.exp(logdet / d)
         lam = np.einsum("kij,ji->k", W, np.linalg.inv(C)) / (d * n_k)
         obj = d * (n_k * np.log(lam)).sum()
         if _converged(old, obj):
@@ -362,20 +371,25 @@ def _ml_VEE(W, n_k, start=None):
     return lam[:, None, None] * C
 
 
-def _orientation_mm(W, M, D):
+def _orientation_mm(W, WD, M, D, w):
     """One pair of MM steps (Browne & McNicholas 2014) on the orientation.
 
     They lower ``sum_k tr(W_k D M_k D^T)`` over orthogonal ``D``; ``M`` of shape (K, d) holds
-    the diagonals of ``M_k``.
+    the diagonals of ``M_k``, ``WD`` the products ``W_k D`` and ``w`` the largest eigenvalue
+    of each ``W_k``. The first step's matrix is ``sum_k (w_k I - W_k) D M_k``, the second's
+    ``sum_k W_k D (m_k I - M_k)`` with ``m_k = max diag M_k``.
     """
-    w = np.linalg.eigvalsh(W)[:, -1]                                    # largest eigenvalues
-    G = np.einsum("k,ij,jl,kl->il", w, np.eye(W.shape[1]), D, M) - np.einsum(
-        "kij,jl,kl->il", W, D, M)
-    U, _, Vt = np.linalg.svd(G)
-    D = U @ Vt
-    m = M.max(axis=1)
-    G = np.einsum("kij,jl,kl->il", W, D, m[:, None] - M)
-    U, _, Vt = np.linalg.svd(G)
+    D = _polar(D * (w @ M) - np.einsum("kil,kl->il", WD, M))
+    return _polar(np.einsum("kil,kl->il", W @ D, M.max(axis=1)[:, None] - M))
+
+
+def _polar(G):
+    """The orthogonal factor ``U V^T`` of ``G = U S V^T``: the orthogonal matrix nearest ``G``."""
+    from scipy.linalg import lapack  # LAPACK's SVD without NumPy's wrapper: half the time here
+
+    U, _, Vt, info = lapack.dgesdd(G)
+    if info:
+        U, _, Vt = np.linalg.svd(G)
     return U @ Vt
 
 
@@ -389,19 +403,24 @@ def _common_orientation(W, n_k, varying_volume, start=None):
     # warm start at the previous iteration's orientation (every start lowers the objective)
     D = np.linalg.eigh(np.tensordot(1.0 / n_k, W, axes=1) if start is None
                        else start.sum(axis=0))[1]
+    w = np.linalg.eigvalsh(W)[:, -1]             # largest eigenvalues: fixed while D moves
     old = np.inf
     for _ in range(INNER_MAX if start is None else INNER_WARM):
-        E = np.einsum("ji,kjl,li->ki", D, W, D)
+        WD = W @ D
+        E = np.einsum("kji,ji->ki", WD, D)          # diag(D^T W_k D)
+        if not np.all(E > 0):                   # a collapsed component: EM reports it
+            c = E / n_k[:, None]
+            break
         if varying_volume:
             c = E / n_k[:, None]
         else:
             g = _geo(E)
             c = (g.sum() / n_k.sum()) * E / g[:, None]
         obj = (n_k * np.log(c).sum(axis=1)).sum() + (E / c).sum()
-        if _converged(old, obj) or not np.all(c > 0):   # a collapsed component: EM reports it
+        if _converged(old, obj):
             break
         old = obj
-        D = _orientation_mm(W, 1.0 / c, D)
+        D = _orientation_mm(W, WD, 1.0 / c, D, w)
     return np.einsum("ij,kj,lj->kil", D, c, D)
 
 
@@ -434,7 +453,10 @@ def _ml_VEV(W, n_k, start=None):
 
 def _ml_EVV(W, n_k, start=None):
     d = W.shape[1]
-    g = np.exp(_logdet(W) / d)
+    sign, logdet = np.linalg.slogdet(W)
+    if not np.all(sign > 0):                    # a collapsed component: EM reports it
+        return W / n_k[:, None, None]
+    g = np.exp(logdet / d)
     return (g.sum() / n_k.sum()) * W / g[:, None, None]
 
 

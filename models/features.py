@@ -18,11 +18,13 @@ log joints of a block are ``A @ Z`` (``A`` of shape (K, p), :class:`LogJoint`) a
 ``G @ Z.T`` (:func:`design_moments`): two BLAS products per block, with the per-observation work
 of the normalisation running along contiguous rows. Every estimator of the suite that needs
 responsibilities or conditional draws of ``z`` reads these kernels: EM's E-step and M-step
-(:mod:`em`) and the Gibbs sampler (:mod:`models.pymc.gibbs`). The loop that fills ``Z`` is compiled
-with numba: building it from NumPy slices cost 2.6x more (``benchmarks/em_vs_sklearn.py``
-profile, d = 10). LINEAR features are the centred rows themselves, seen transposed (BLAS reads the
-transpose in place), so tied covariance skips the transposition that costs the other kinds about
-12 ms per million rows at d = 10.
+(:mod:`em`) and the Gibbs sampler (:mod:`models.pymc.gibbs`). On large data the loop that fills
+``Z`` is compiled with numba: building it from NumPy slices cost 2.6x more
+(``benchmarks/em_vs_sklearn.py`` profile, d = 10). Small data (:data:`COMPILED_ABOVE`) take the
+NumPy calls, the same arithmetic, and never load numba's runtime. LINEAR features are the
+centred rows themselves, seen transposed (BLAS reads the transpose in place), so tied
+covariance skips the transposition that costs the other kinds about 12 ms per million rows at
+d = 10.
 
 The expanded quadratic form loses ``eps * lambda_max(Lambda) * |x|^2`` to cancellation. For full
 covariance, when that could exceed about 1e-10 (a very tight component far from the data's
@@ -38,17 +40,60 @@ import functools
 from dataclasses import dataclass
 from functools import cached_property
 
-import numba
 import numpy as np
 
 from models.storage import LINEAR, PRODUCTS, SQUARES, vech_index
 
 _LOG_2PI = np.log(2 * np.pi)
 
-__all__ = ["LINEAR", "PRODUCTS", "SQUARES", "LogJoint", "SufficientStats", "block_stats",
-           "default_chunk", "design_moments", "features", "float64_sums", "log_joint_of",
-           "log_joint_stacked", "n_dims", "n_features", "normalise", "normalise_stacked",
-           "stats_from_moments", "vech_index"]
+__all__ = ["COMPILED_ABOVE", "LINEAR", "PRODUCTS", "SQUARES", "LogJoint", "SufficientStats",
+           "block_stats", "compiled_for", "default_chunk", "design_moments", "features",
+           "float64_sums", "jit", "log_joint_of", "log_joint_stacked", "n_dims", "n_features",
+           "normalise", "normalise_stacked", "stats_from_moments", "vech_index"]
+
+#: Passes over fewer feature values than this (rows times p) run the kernels as NumPy calls.
+#: numba's runtime takes about a second to load in a fresh process (its import, then the first
+#: call of a cached kernel), more than such small passes gain from it in a whole model grid; a
+#: NumPy call costs a few microseconds more per block.
+COMPILED_ABOVE = 1 << 17
+_COMPILED: dict = {}
+
+
+def compiled_for(rows, p):
+    """Whether a pass over ``rows`` rows of ``p`` features runs numba's kernels.
+
+    Parameters
+    ----------
+    rows, p : int
+
+    Returns
+    -------
+    bool
+    """
+    return rows * p >= COMPILED_ABOVE
+
+
+def jit(fn, **options):
+    """``fn`` compiled by numba (cached on disk, once per process); numba loads on the first call.
+
+    Parameters
+    ----------
+    fn : function
+        A function numba compiles in nopython mode.
+    **options
+        More of ``numba.njit``'s options (``fastmath``).
+
+    Returns
+    -------
+    numba dispatcher
+    """
+    compiled = _COMPILED.get(fn)
+    if compiled is None:
+        import numba
+
+        compiled = _COMPILED[fn] = numba.njit(cache=True, nogil=True, boundscheck=False,
+                                              **options)(fn)
+    return compiled
 
 
 def n_features(d, kind):
@@ -109,7 +154,6 @@ def n_dims(p, kind):
     return int(round((np.sqrt(9 + 8 * (p - 1)) - 3) / 2))
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _fill(Xb, shift, Z, kind):  # pragma: no cover - compiled
     # every loop runs along a row of Z (contiguous writes, vectorised); this order took 0.3-0.7x
     # the time of filling one observation's column at a time, for d = 2 to 50
@@ -133,7 +177,6 @@ def _fill(Xb, shift, Z, kind):  # pragma: no cover - compiled
                 off += 1
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _centre(Xb, shift, out):  # pragma: no cover - compiled
     # NumPy's broadcast subtract runs its inner loop once per row: about 1.9x as long at d = 10
     # (benchmarks/em_pass_profile.py --type tied --d 10 --K 8)
@@ -143,7 +186,20 @@ def _centre(Xb, shift, out):  # pragma: no cover - compiled
             out[r, j] = Xb[r, j] - shift[j]
 
 
-def features(Xb, shift, kind, dtype, out=None):
+def _fill_numpy(Xb, shift, Z, kind):
+    """:func:`_fill` as NumPy calls: the same operations in the same dtype, so the same values."""
+    d = Xb.shape[1]
+    Z[0] = 1.0
+    X = Z[1:d + 1]
+    np.subtract(Xb.T, shift[:, None], out=X)
+    if kind == SQUARES:
+        np.multiply(X, X, out=Z[1 + d:])
+    elif kind == PRODUCTS:
+        i, j = vech_index(d)
+        np.multiply(X[i], X[j], out=Z[1 + d:])
+
+
+def features(Xb, shift, kind, dtype, out=None, compiled=None):
     """Features of a block of rows, centred at ``shift``, transposed.
 
     Parameters
@@ -159,6 +215,9 @@ def features(Xb, shift, kind, dtype, out=None):
         float32 or float64.
     out : ndarray or None
         A flat buffer of at least ``p * n`` elements of ``dtype`` to reuse.
+    compiled : bool or None
+        Fill with numba's kernel (True) or NumPy calls (False; the same values); None decides
+        by the block's size (:func:`compiled_for`).
 
     Returns
     -------
@@ -173,12 +232,19 @@ def features(Xb, shift, kind, dtype, out=None):
     shift_t = shift.astype(dtype)
     if Xb.dtype == dtype and np.array_equal(shift_t, shift):
         shift = shift_t  # exact in dtype: one rounding, as in float64 then a cast
+    compiled = compiled_for(n, p) if compiled is None else compiled
     if kind == LINEAR:
         Xc = buf.reshape(n, d)
-        _centre(Xb, shift, Xc)
+        if compiled:
+            jit(_centre)(Xb, shift, Xc)
+        else:
+            np.subtract(Xb, shift, out=Xc)
         return Xc.T
     Z = buf.reshape(p, n)
-    _fill(Xb, shift, Z, kind)
+    if compiled:
+        jit(_fill)(Xb, shift, Z, kind)
+    else:
+        _fill_numpy(Xb, shift, Z, kind)
     return Z
 
 
@@ -285,7 +351,6 @@ def log_joint_of(params, shift, dtype):
                     Lam=terms.get("Lam"))
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _subtract_max(L, m):  # pragma: no cover - compiled
     K, n = L.shape
     for r in range(n):
@@ -298,7 +363,6 @@ def _subtract_max(L, m):  # pragma: no cover - compiled
             L[k, r] -= m[r]
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _divide_by_sum(L, inv_t):  # pragma: no cover - compiled
     K, n = L.shape
     for r in range(n):
@@ -313,7 +377,6 @@ def _divide_by_sum(L, inv_t):  # pragma: no cover - compiled
             L[k, r] *= inv_t[r]
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False, fastmath={"reassoc"})
 def _sums(a, b):  # pragma: no cover - compiled
     s, t = 0.0, 0.0
     for r in range(a.shape[0]):
@@ -322,7 +385,7 @@ def _sums(a, b):  # pragma: no cover - compiled
     return s, t
 
 
-def float64_sums(a, b):
+def float64_sums(a, b, compiled=None):
     """``(sum(a), sum(b))`` accumulated in float64, for two vectors of one length.
 
     One compiled pass: NumPy's ``sum(dtype=float64)`` of float32 takes about 6x as long (it casts
@@ -332,15 +395,19 @@ def float64_sums(a, b):
     Parameters
     ----------
     a, b : ndarray of shape (n,)
+    compiled : bool or None
+        numba's loop (True) or NumPy's pairwise sums (False); None decides by the length.
 
     Returns
     -------
     (float, float)
     """
-    return _sums(a, b)
+    if compiled if compiled is not None else compiled_for(a.shape[0], 1):
+        return jit(_sums, fastmath={"reassoc"})(a, b)
+    return float(a.sum(dtype=np.float64)), float(b.sum(dtype=np.float64))
 
 
-def normalise(L):
+def normalise(L, compiled=None):
     r"""Turn a (K, n) block of log joints into responsibilities, in place.
 
     .. math:: \log p(x_n) = m_n + \log t_n, \quad
@@ -357,6 +424,9 @@ def normalise(L):
     ----------
     L : ndarray of shape (K, n)
         Overwritten with ``gamma``.
+    compiled : bool or None
+        numba's loops (True) or NumPy calls in the same order (False: the same values); None
+        decides by the block's size.
 
     Returns
     -------
@@ -365,11 +435,19 @@ def normalise(L):
     log_t : ndarray of shape (n,)
         ``log t_n``: ``log p(x_n) = m + log_t``, and ``max_k log gamma_kn = -log_t`` (for ICL).
     """
-    n = L.shape[1]
+    K, n = L.shape
     m, log_t = np.empty(n, L.dtype), np.empty(n, L.dtype)
-    _subtract_max(L, m)
-    np.exp(L, out=L)
-    _divide_by_sum(L, log_t)
+    if compiled if compiled is not None else compiled_for(n, K):
+        jit(_subtract_max)(L, m)
+        np.exp(L, out=L)
+        jit(_divide_by_sum)(L, log_t)
+    else:
+        np.max(L, axis=0, out=m)
+        L -= m
+        np.exp(L, out=L)
+        np.sum(L, axis=0, out=log_t)
+        np.divide(1.0, log_t, out=log_t)
+        L *= log_t
     np.log(log_t, out=log_t)
     return m, np.negative(log_t, out=log_t)
 
@@ -536,7 +614,6 @@ def _quad_weights(d):
     return w
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _shift_by_max(L, m):  # pragma: no cover - compiled
     S, K, n = L.shape
     for s in range(S):
@@ -550,7 +627,6 @@ def _shift_by_max(L, m):  # pragma: no cover - compiled
                 L[s, k, r] -= m[s, r]
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _normalise_stacked(E, m, t, totals, lse, g_sum, pointwise):  # pragma: no cover - compiled
     # E = exp(L - max) (S, K, n) becomes gamma; totals[s] += sum_r (m + log t); lse[s] = m + log t
     # when pointwise; g_sum (K, n) += sum_s gamma. One log per observation only when pointwise:
@@ -611,8 +687,8 @@ def normalise_stacked(L, totals, g_sum, pointwise=False):
     """
     S, K, n = L.shape
     m = np.empty((S, n))
-    _shift_by_max(L, m)
+    jit(_shift_by_max)(L, m)
     np.exp(L, out=L)
     lse = np.empty((S, n)) if pointwise else np.empty((1, 1))
-    _normalise_stacked(L, m, np.empty(n), totals, lse, g_sum, pointwise)
+    jit(_normalise_stacked)(L, m, np.empty(n), totals, lse, g_sum, pointwise)
     return lse if pointwise else None

@@ -251,7 +251,10 @@ class GMMParams:
             raise TypeError(f"{name} must be a real numeric array, got dtype {a.dtype}.")
         a = a.astype(np.result_type(a.dtype, np.float32) if a.dtype.kind == "f" else np.float64)
         if not np.all(np.isfinite(a)):
-            raise ValueError(f"{name} must be finite, got {a!r}.")
+            bad = ~np.isfinite(a)
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(f"{name} must be finite, but {int(bad.sum())} of its {a.size} entries "
+                             f"are NaN or infinite ({name}{list(where)} = {a[where]}).")
         return a
 
     # -- shapes ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ layout's name (``tests/test_layout.py`` counts such branches).
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -57,6 +58,11 @@ def _vech_index(d):
     i, j = np.triu_indices(d)
     i.flags.writeable = j.flags.writeable = False
     return i, j
+
+
+def _log_multigamma(a, d):
+    """``log Gamma_d(a)``, the multivariate gamma function (``scipy.special.multigammaln``)."""
+    return 0.25 * d * (d - 1) * np.log(np.pi) + sum(math.lgamma(a - 0.5 * j) for j in range(d))
 
 
 def upper_precision_factors(L):
@@ -395,11 +401,22 @@ class Storage:
         return np.asarray(draws, dtype=np.float64).reshape(n, d, d)
 
     def log_prior(self, Sigma, prior):
-        """Sum of the prior's log densities of the covariances ``Sigma`` (m, *entry)."""
-        from scipy import stats
+        r"""Sum of the prior's log densities of the covariances ``Sigma`` (m, *entry).
 
+        The inverse-Wishart, with ``Sigma_k = L_k L_k^T`` and ``Psi = P P^T``:
+
+        .. math:: \tfrac{\nu}{2} \log|\Psi| - \tfrac{\nu d}{2} \log 2 - \log\Gamma_d(\nu/2)
+            - \tfrac{\nu + d + 1}{2} \log|\Sigma_k| - \tfrac12 |L_k^{-1} P|_F^2
+        """
         nu, Psi = self.prior_scale(prior)
-        return float(sum(stats.invwishart.logpdf(S, df=nu, scale=Psi) for S in Sigma))
+        d = Psi.shape[0]
+        L = np.linalg.cholesky(Sigma)
+        P = np.linalg.cholesky(Psi)
+        logdet = 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
+        trace = (np.linalg.solve(L, np.broadcast_to(P, L.shape)) ** 2).sum(axis=(1, 2))
+        const = (nu * np.log(np.diagonal(P)).sum() - 0.5 * nu * d * np.log(2.0)
+                 - _log_multigamma(0.5 * nu, d))
+        return float((const - 0.5 * (nu + d + 1) * logdet - 0.5 * trace).sum())
 
     # -- the conjugate posterior (variational Bayes, em.variational) -------------------------
     # q(Sigma) has the prior's form: one factor per distinct covariance (m = K, or 1 when the
@@ -619,10 +636,11 @@ class _Variances(Storage):
         return b / rng.gamma(a, 1.0, size=(n,) + np.shape(b))
 
     def log_prior(self, Sigma, prior):
-        from scipy import stats
-
+        # the inverse-gamma: a log b - log Gamma(a) - (a + 1) log x - b / x
         a, b = self.prior_scale(prior)
-        return float(stats.invgamma.logpdf(Sigma, a, scale=b).sum())
+        Sigma = np.asarray(Sigma, dtype=np.float64)
+        b = np.broadcast_to(b, Sigma.shape)
+        return float((a * np.log(b) - math.lgamma(a) - (a + 1.0) * np.log(Sigma) - b / Sigma).sum())
 
     # an inverse-gamma (a, b) per variance; a is shared by a factor's variances
     @staticmethod

@@ -66,6 +66,10 @@ def main(argv=None):
         if not isinstance(exc, UserError | ValueError | TypeError | FileNotFoundError):
             raise
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, ValueError) and hasattr(exc, "fixes"):
+            from reports.runs import fix_advice  # the API's fixes, said as this command's options
+
+            msg = fix_advice(exc, args)
         print(f"gmm: error: {msg}", file=sys.stderr)
         return 2
     finally:

@@ -23,7 +23,7 @@ def main(argv=None):
     int
         0 on success, 2 on bad input, 130 after Ctrl-C.
     """
-    interrupt.install_handler()
+    interrupt.install_handler(watch=True)
     try:
         from reports import cli  # after the handler is in place
     except BaseException as exc:
@@ -34,8 +34,11 @@ def main(argv=None):
 
 
 def run():
-    """Exit with :func:`main`'s status."""
-    sys.exit(main())
+    """Exit with :func:`main`'s status; after Ctrl-C at once (:func:`reports.interrupt.exit_now`)."""
+    status = main()
+    if status == interrupt.EXIT_STATUS and interrupt.was_interrupted():
+        interrupt.exit_now(status)
+    sys.exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,16 +10,35 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
-from scipy.stats import multivariate_normal, norm  # noqa: E402
 
 from models.results import point_to_params  # noqa: E402
 
 COLORS = {"EM MLE": "C3", "EM MAP": "C2", "posterior mean": "k", "VB": "C1"}
 MAX_PAIRS = 8           # pairs plots, marginal plots: past this many features, principal components
+#: mclust's 14 models in its BIC plot: each its own colour and symbol
+MODEL_STYLES = dict(zip(
+    ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV",
+     "VVV"),
+    zip(("#808080", "#000000", "#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628",
+         "#f781bf", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e"),
+        ("o", "s", "^", "v", "D", "P", "X", "*", "<", ">", "h", "p", "8", "d"))))
 
 
-def _save(fig, path, tight=True):
-    fig.savefig(path, dpi=90, bbox_inches="tight" if tight else None)
+def component_color(k):
+    """Component ``k``'s colour, the same in every figure of a report."""
+    return f"C{k % 10}"
+
+
+def component_legend(fig_or_ax, K, **kwargs):
+    """A legend of the component colours (``component 0`` ... ``component K-1``)."""
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=component_color(k), label=f"component {k}") for k in range(K)]
+    return fig_or_ax.legend(handles=handles, **kwargs)
+
+
+def _save(fig, path, tight=True, dpi=90):
+    fig.savefig(path, dpi=dpi, bbox_inches="tight" if tight else None)
     plt.close(fig)
     return path
 
@@ -31,8 +50,11 @@ def _ellipse(ax, mean, cov, n_sigma, **kw):
     ax.add_patch(Ellipse(mean, w, h, angle=angle, fill=False, **kw))
 
 
-def ellipses(path, X, names, estimates, post_dt=None, n_draws=50, seed=0):
-    """Data with 1- and 2-sigma ellipses of each estimate, and a spread of posterior draws.
+def ellipses(path, X, names, estimates, post_dt=None, gamma=None, n_draws=50, seed=0):
+    """Data with the 1- and 2-sigma ellipses of each estimate, and a spread of posterior draws.
+
+    Each component keeps its colour (:func:`component_color`); each estimate has its own line
+    style (solid, dashed, dotted, in the order given).
 
     Parameters
     ----------
@@ -42,6 +64,8 @@ def ellipses(path, X, names, estimates, post_dt=None, n_draws=50, seed=0):
     names : list of str
     estimates : dict of str to GMMParams
     post_dt : DataTree or None
+    gamma : ndarray of shape (N, K) or None
+        Responsibilities: each point in its most likely component's colour (None: grey).
     n_draws : int
     seed : int
 
@@ -49,8 +73,17 @@ def ellipses(path, X, names, estimates, post_dt=None, n_draws=50, seed=0):
     -------
     Path
     """
-    fig, ax = plt.subplots(figsize=(6.5, 5))
-    ax.scatter(X[:, 0], X[:, 1], s=8, color="0.6", label="data")
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    fig.subplots_adjust(left=0.1, right=0.74, bottom=0.11, top=0.92)
+    if gamma is None:
+        ax.scatter(X[:, 0], X[:, 1], s=8, color="0.6")
+    else:
+        z = gamma.argmax(axis=1)
+        for k in range(gamma.shape[1]):
+            ax.scatter(X[z == k, 0], X[z == k, 1], s=8, color=component_color(k), alpha=0.45)
+    handles = []
     if post_dt is not None:
         post = post_dt["posterior"]
         ct = post_dt.attrs["covariance_type"]
@@ -60,38 +93,65 @@ def ellipses(path, X, names, estimates, post_dt=None, n_draws=50, seed=0):
             p = point_to_params({v: post[v].values[i // D, i % D] for v in ("pi", "mu", "Sigma")},
                                 ct).to_full()
             for k in range(p.K):
-                _ellipse(ax, p.mu[k, :2], p.Sigma[k, :2, :2], 2, color="C0", alpha=0.08, lw=1)
-    for label, p in estimates.items():
+                _ellipse(ax, p.mu[k, :2], p.Sigma[k, :2, :2], 2, color=component_color(k),
+                         alpha=0.12, lw=1)
+        handles.append(Line2D([], [], color="0.5", alpha=0.5,
+                              label=f"{n_draws} posterior draws (2-sigma)"))
+    for i, (label, p) in enumerate(estimates.items()):
         full = p.to_full()
+        style = ("-", "--", ":", "-.")[i % 4]
         for k in range(full.K):
-            for n_sigma, ls in ((1, "-"), (2, "--")):
+            for n_sigma, lw in ((1, 1.6), (2, 1.0)):
                 _ellipse(ax, full.mu[k, :2], full.Sigma[k, :2, :2], n_sigma,
-                         color=COLORS.get(label, "C1"), ls=ls, lw=1.5,
-                         label=label if (k == 0 and n_sigma == 1) else None)
-    if post_dt is not None:
-        ax.plot([], [], color="C0", alpha=0.4, label=f"posterior draws ({n_draws}, 2-sigma)")
+                         color=component_color(k), ls=style, lw=lw)
+        handles.append(Line2D([], [], color="k", ls=style, label=label))
+    K = max([p.K for p in estimates.values()] + [0 if gamma is None else gamma.shape[1]])
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1] if len(names) > 1 else "")
-    ax.legend(fontsize=8, loc="best")
-    ax.set_title("Components: 1-sigma (solid) and 2-sigma (dashed) ellipses")
-    return _save(fig, path)
+    fig.legend(handles=handles, title="estimate (line style)", fontsize=8, title_fontsize=8,
+               loc="upper left", bbox_to_anchor=(0.75, 0.92), frameon=False)
+    component_legend(fig, K, title="component (colour)", fontsize=8, title_fontsize=8,
+                     loc="lower left", bbox_to_anchor=(0.75, 0.11), frameon=False)
+    ax.set_title("Components: 1-sigma (thick) and 2-sigma (thin) ellipses", fontsize=10)
+    return _save(fig, path, tight=False)
 
 
 def selection(path, rows, criteria=("bic", "icl")):
-    """BIC (solid) and ICL (dashed) over K for each covariance type (lower is better)."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    """BIC and ICL over K, one line per covariance model, as mclust's BIC plot draws them.
+
+    Each model has its own colour and symbol (:data:`MODEL_STYLES`); a failed fit is a gap. Lower
+    is better (scikit-learn's sign; mclust plots the negative).
+
+    Parameters
+    ----------
+    path : Path
+    rows : list of dict
+        :func:`reports.select.select_grid` rows (failed fits have NaN criteria).
+    criteria : tuple of str
+
+    Returns
+    -------
+    Path
+    """
     types = list(dict.fromkeys(r["covariance_type"] for r in rows))
-    for i, ct in enumerate(types):
-        rs = [r for r in rows if r["covariance_type"] == ct]
-        K = [r["K"] for r in rs]
-        for crit, ls in zip(criteria, ("-o", "--x")):
-            ax.plot(K, [r[crit] for r in rs], ls, color=f"C{i}",
-                    label=f"{ct} {crit.upper()}", ms=4)
-    ax.set_xlabel("K (components)")
-    ax.set_xticks(sorted({r["K"] for r in rows}))
-    ax.set_ylabel("criterion (lower is better)")
-    ax.legend(fontsize=7, ncols=2)
-    ax.set_title("Model selection grid")
+    Ks = sorted({r["K"] for r in rows})
+    fig, axes = plt.subplots(1, len(criteria), figsize=(5.2 * len(criteria) + 1.6, 4.2),
+                             squeeze=False)
+    for ax, crit in zip(axes[0], criteria):
+        for i, ct in enumerate(types):
+            color, marker = MODEL_STYLES.get(ct, (f"C{i % 10}", "o"))
+            value = {r["K"]: r[crit] for r in rows if r["covariance_type"] == ct}
+            ax.plot(Ks, [value.get(K, np.nan) for K in Ks], "-", marker=marker, color=color,
+                    label=ct, ms=5, lw=1)
+        ax.set_xlabel("K (components)")
+        ax.set_xticks(Ks)
+        ax.set_ylabel(f"{crit.upper()} (lower is better)")
+        ax.set_title(crit.upper(), fontsize=10)
+        ax.grid(alpha=0.3)
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="center left",
+               bbox_to_anchor=(1.0, 0.5), fontsize=8, title="model", title_fontsize=8,
+               frameon=False)
+    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -99,10 +159,11 @@ def arviz_plot(path, fn, *args, **kwargs):
     """Run an arviz_plots function and save its figure."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        pc = fn(*args, backend="matplotlib", **kwargs)
-    pc.savefig(path, dpi=80, bbox_inches="tight")
-    plt.close("all")
-    return path
+        fn(*args, backend="matplotlib", **kwargs)
+    fig = plt.gcf()
+    # a layout engine keeps each panel's title clear of the x labels of the row above
+    fig.set_layout_engine("constrained")
+    return _save(fig, path, dpi=80)
 
 
 def forest(path, rows, ci="89% ETI"):
@@ -268,6 +329,8 @@ def _project(params, W, centre):
 
 def _mixture_density(grid, pi, mu, Sigma):
     """Density of a mixture at ``grid`` (M, q) for q-dimensional marginals."""
+    from scipy.stats import multivariate_normal
+
     return sum(p * multivariate_normal(m, S, allow_singular=True).pdf(grid)
                for p, m, S in zip(pi, mu, Sigma))
 
@@ -276,8 +339,8 @@ def mclust_plot(path, kind, X, names, params, gamma):
     """Draw mclust's ``classification``, ``uncertainty`` or ``density`` plot, as a pairs plot.
 
     Each lower panel shows one pair of coordinates (features, or principal components past
-    :data:`MAX_PAIRS` features); the diagonal shows each coordinate alone. A row with missing
-    cells appears in the panels whose coordinates it has.
+    :data:`MAX_PAIRS` features); the diagonal shows each coordinate alone, named in its panel. A
+    row with missing cells appears in the panels whose coordinates it has.
 
     Parameters
     ----------
@@ -300,9 +363,10 @@ def mclust_plot(path, kind, X, names, params, gamma):
     Y = (X - centre) @ W
     pi, mu, Sigma = _project(params, W, centre)
     z, u = gamma.argmax(axis=1), 1.0 - gamma.max(axis=1)
+    groups = _uncertainty_groups(u)
     p = Y.shape[1]
     size = min(2.0 * max(p, 3), 14)
-    fig = plt.figure(figsize=(size, size) if p > 1 else (6.5, 4))
+    fig = plt.figure(figsize=(size, size) if p > 1 else (8, 4))
     # the lower triangle only, tick labels on the outer row and column: a 64-panel grid with
     # every label and a tight layout took 3 s to draw
     columns = {}
@@ -311,11 +375,11 @@ def mclust_plot(path, kind, X, names, params, gamma):
             ax = fig.add_subplot(p, p, i * p + j + 1, sharex=columns.get(j))
             columns.setdefault(j, ax)
             if i == j:
-                _diagonal(ax, kind, Y[:, i], z, u, pi, mu[:, i], Sigma[:, i, i])
-                if p > 1:
-                    ax.set_yticks([])
+                _diagonal(ax, kind, Y[:, i], z, groups, pi, mu[:, i], Sigma[:, i, i])
+                ax.text(0.03, 0.95, labels[i], transform=ax.transAxes, fontsize=7, va="top",
+                        bbox={"facecolor": "white", "alpha": 0.7, "lw": 0, "pad": 1})
             else:
-                _panel(ax, kind, Y[:, [j, i]], z, u, pi, mu[:, [j, i]],
+                _panel(ax, kind, Y[:, [j, i]], z, groups, pi, mu[:, [j, i]],
                        Sigma[:, [j, i]][:, :, [j, i]])
             ax.tick_params(labelsize=6, labelbottom=i == p - 1,
                            labelleft=j == 0 and i > 0 or p == 1)
@@ -324,29 +388,64 @@ def mclust_plot(path, kind, X, names, params, gamma):
             if j == 0 and i > 0:
                 ax.set_ylabel(labels[i], fontsize=8)
     if p == 1:
-        ax.set_ylabel({"classification": "count", "uncertainty": "1 - max gamma",
+        ax.set_ylabel({"classification": "count", "uncertainty": "count",
                        "density": "density"}[kind], fontsize=8)
     title = {"classification": "Classification: most likely component, with 2-sigma ellipses",
-             "uncertainty": "Uncertainty 1 - max gamma: larger, darker points are less certain",
+             "uncertainty": "Uncertainty 1 - max gamma: every observation, larger and darker "
+                            "when less certain",
              "density": "Mixture density (contours) over the data"}[kind]
     fig.suptitle(title, fontsize=10)
-    fig.subplots_adjust(left=0.08 if p > 1 else 0.12, bottom=0.08 if p > 1 else 0.14, right=0.98,
-                        top=0.94 if p > 1 else 0.88, wspace=0.08, hspace=0.08)
+    right = 0.98 if p > 1 else 0.72
+    fig.subplots_adjust(left=0.08 if p > 1 else 0.12, bottom=0.08 if p > 1 else 0.14,
+                        right=right, top=0.94 if p > 1 else 0.88, wspace=0.08, hspace=0.08)
+    # in the empty upper triangle, or beside a single panel
+    legend = {"loc": "upper right" if p > 1 else "upper left", "fontsize": 8,
+              "title_fontsize": 8, "frameon": False,
+              "bbox_to_anchor": (0.98, 0.9) if p > 1 else (0.74, 0.88)}
+    if kind == "classification":
+        component_legend(fig, len(pi), title="component (colour)", **legend)
+    elif kind == "uncertainty":
+        fig.legend(handles=_uncertainty_handles(groups), title="1 - max gamma", **legend)
     return _save(fig, path, tight=False), note
 
 
-def _panel(ax, kind, Y2, z, u, pi, mu, Sigma):
+def _uncertainty_groups(u):
+    """The three groups of mclust's uncertainty plot: below the 75 % quantile, to the 95 %, above.
+
+    Returns
+    -------
+    dict
+        ``index`` (N,) of the group (0, 1, 2), ``breaks`` the two quantiles, and the groups'
+        ``size``, ``color`` and ``label``.
+    """
+    breaks = np.quantile(u, [0.75, 0.95])
+    index = np.digitize(u, breaks, right=True)
+    return {"index": index, "breaks": breaks, "size": (4.0, 14.0, 36.0),
+            "color": ("0.72", "0.4", "0.0"),
+            "label": (f"<= {breaks[0]:.2g} (75 % of points)",
+                      f"{breaks[0]:.2g} to {breaks[1]:.2g} (next 20 %)",
+                      f"> {breaks[1]:.2g} (top 5 %)")}
+
+
+def _uncertainty_handles(groups):
+    from matplotlib.lines import Line2D
+
+    return [Line2D([], [], ls="", marker="o", color=c, ms=np.sqrt(s), label=lab)
+            for s, c, lab in zip(groups["size"], groups["color"], groups["label"])]
+
+
+def _panel(ax, kind, Y2, z, groups, pi, mu, Sigma):
     seen = ~np.isnan(Y2).any(axis=1)
-    Y2, z, u = Y2[seen], z[seen], u[seen]
+    Y2, z, groups = Y2[seen], z[seen], {**groups, "index": groups["index"][seen]}
     if kind == "classification":
         for k in range(len(pi)):
-            ax.scatter(*Y2[z == k].T, s=6, color=f"C{k % 10}", alpha=0.7)
-            _ellipse(ax, mu[k], Sigma[k], 2, color=f"C{k % 10}", lw=1)
+            ax.scatter(*Y2[z == k].T, s=6, color=component_color(k), alpha=0.7)
+            _ellipse(ax, mu[k], Sigma[k], 2, color=component_color(k), lw=1)
     elif kind == "uncertainty":
-        order = np.argsort(u)
-        scale = max(u.max(), 1e-12)
-        ax.scatter(*Y2[order].T, s=3 + 40 * u[order] / scale, c=u[order], cmap="Greys",
-                   vmin=0, vmax=scale, edgecolors="none")
+        for g in range(3):          # the least certain last, on top
+            sel = groups["index"] == g
+            ax.scatter(*Y2[sel].T, s=groups["size"][g], color=groups["color"][g],
+                       edgecolors="none")
     else:
         lo, hi = Y2.min(axis=0), Y2.max(axis=0)
         pad = 0.1 * (hi - lo + 1e-12)
@@ -357,21 +456,25 @@ def _panel(ax, kind, Y2, z, u, pi, mu, Sigma):
         ax.contour(g0, g1, dens.reshape(g0.shape), levels=8, linewidths=0.8, cmap="viridis")
 
 
-def _diagonal(ax, kind, y, z, u, pi, mu, var):
+def _diagonal(ax, kind, y, z, groups, pi, mu, var):
+    from scipy.stats import norm
+
     seen = ~np.isnan(y)
-    y, z, u = y[seen], z[seen], u[seen]
+    y, z, groups = y[seen], z[seen], {**groups, "index": groups["index"][seen]}
     bins = np.histogram_bin_edges(y, bins=30)
-    if kind == "classification":
-        for k in range(len(pi)):
-            ax.hist(y[z == k], bins=bins, color=f"C{k % 10}", alpha=0.5)
-    elif kind == "uncertainty":
-        ax.scatter(y, u, s=4, color="0.3")
-        ax.set_ylim(0, max(u.max(), 1e-12) * 1.05)
+    if kind == "classification":            # each component's histogram, stacked
+        ax.hist([y[z == k] for k in range(len(pi))], bins=bins, stacked=True,
+                color=[component_color(k) for k in range(len(pi))])
+    elif kind == "uncertainty":             # the coordinate's histogram, the top 5 % as a rug
+        ax.hist(y, bins=bins, color="0.8")
+        top = y[groups["index"] == 2]
+        ax.plot(top, np.zeros_like(top), "|", color="k", ms=8)
     else:
         ax.hist(y, bins=bins, density=True, color="0.8")
         grid = np.linspace(bins[0], bins[-1], 200)
         ax.plot(grid, sum(p * norm.pdf(grid, m, s) for p, m, s in zip(pi, mu, np.sqrt(var))),
                 color="C0")
+    ax.set_yticks([])
 
 
 # ---------------------------------------------------------------------------------------------

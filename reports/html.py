@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from models.results import invariant_diagnostics, loo_pit_view, point_of
+from models.families import family
+from models.results import covariance_type_of, invariant_diagnostics, loo_pit_view, point_of
 from reports import figures, modes
 from reports.compare import ci_label, compare, compare_vb, sampling_problems, summary
 from reports.tables import as_frame
@@ -50,14 +51,48 @@ def _table(rows, columns=None, fmt="{:.4g}"):
 
 
 def read_csv_rows(path):
-    """CSV rows as dicts, numbers parsed (pandas), empty cells as ''."""
-    frame = pd.read_csv(path, keep_default_na=False)
-    rows = frame.to_dict(orient="records")
-    for r in rows:
-        for k, v in r.items():
-            if isinstance(v, str) and v.lower() == "nan":
-                r[k] = float("nan")
-    return rows
+    """CSV rows as dicts: numbers parsed (``nan`` too), text as written, empty cells as ''."""
+    frame = pd.read_csv(path, keep_default_na=False, na_values=["nan", "NaN"])
+    return frame.to_dict(orient="records")
+
+
+def _cell(value, fmt="{:.5g}", interval=None, missing="-"):
+    """A numeric table cell: shown with ``fmt``, its full value (and interval) in data- attributes."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return f"<td>{missing}</td>"
+    attrs = f' data-value="{float(value)!r}"'
+    text = fmt.format(value)
+    if interval is not None:
+        lo, hi = interval
+        attrs += f' data-lower="{float(lo)!r}" data-upper="{float(hi)!r}"'
+        text += f" [{fmt.format(lo)}, {fmt.format(hi)}]"
+    return f"<td{attrs}>{html.escape(text)}</td>"
+
+
+def _grid(table_id, header, rows):
+    """An HTML table whose body cells are ready-made ``<td>``s (or text), first column a label."""
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(c if str(c).startswith("<td") else
+                                    f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return (f'<div class="wide"><table class="values" id="{table_id}"><thead><tr>{head}</tr>'
+            f"</thead><tbody>{body}</tbody></table></div>")
+
+
+def model_description(covariance_type):
+    """The model's mclust name and what its letters constrain, e.g. ``"VVE (ellipsoidal, ...)"``."""
+    name = family(covariance_type).name
+    volume, shape, orientation = name
+    if shape == "I":
+        kind, parts = "spherical", [("volume", volume)]
+    elif orientation == "I":
+        kind, parts = "diagonal", [("volume", volume), ("shape", shape)]
+    else:
+        kind, parts = "ellipsoidal", [("volume", volume), ("shape", shape),
+                                      ("orientation", orientation)]
+    said = ", ".join(f"{'equal' if v == 'E' else 'varying'} {what}" for what, v in parts)
+    alias = "" if name == covariance_type else f"; scikit-learn's {covariance_type!r}"
+    return f"{name} ({kind}: {said}{alias})"
 
 
 def _plot_coords(post, budget=_PLOT_SCALARS):
@@ -88,8 +123,9 @@ class Section:
     how : str
         How to read it; ``{ci}`` is replaced by ArviZ's default interval.
     build : callable
-        ``build(results, out) -> str or None``: the section's HTML (figures written into ``out``),
-        or None when the results lack what it shows.
+        ``build(results, out) -> str, (str, str) or None``: the section's HTML (figures written
+        into ``out``), or with the how-to-read text these results need instead of ``how``, or
+        None when the results lack what it shows.
     """
 
     id: str
@@ -150,13 +186,99 @@ class Results:
         return summary(self.post, kind="diagnostics", round_to="none")
 
 
+def _interval_prob():
+    """The probability of the summary's posterior intervals: ArviZ's default, equal-tailed."""
+    return float(az.rcParams["stats.ci_prob"])
+
+
+def _estimates(res):
+    """One row per estimate in the folder: what it is, its fit and its criteria."""
+    N = res.X.shape[0]
+    rows = []
+    for t in res.points:
+        params = point_of(t)
+        label = _LABELS.get(t.attrs.get("method"), "model")
+        log_lik = t.attrs.get("log_likelihood")
+        if log_lik is None:
+            log_lik = float(t["log_likelihood"]["x"].values.sum())
+        df = params.n_parameters
+        gamma = t["responsibilities"]["gamma"].values
+        bic = t.attrs.get("bic", -2.0 * log_lik + df * np.log(N))
+        icl = t.attrs.get("icl", bic - 2.0 * np.log(gamma.max(axis=1)).sum())
+        rows.append([label, model_description(covariance_type_of(t)), params.K, N,
+                     _cell(log_lik, "{:.4f}"), df, _cell(bic, "{:.3f}"), _cell(icl, "{:.3f}")])
+    if res.post is not None:
+        ll = res.post["log_likelihood"]["x"].values.sum(axis=-1)
+        post = res.post["posterior"]
+        size = f"{post.sizes['chain']} chains x {post.sizes['draw']} draws"
+        rows.append([f"posterior ({size}; mean log-likelihood)",
+                     model_description(covariance_type_of(res.post)), post.sizes["component"], N,
+                     _cell(float(ll.mean()), "{:.4f}"), point_of(res.post).n_parameters, "-", "-"])
+    return rows
+
+
+def _summary(res, out):
+    if res.ref is None:
+        return None
+    tree = res.main
+    names, post = res.names, res.post
+    params = point_of(tree)
+    K, d = params.K, params.d
+    z = tree["responsibilities"]["gamma"].values.argmax(axis=1)
+    counts = np.bincount(z, minlength=K)
+    if post is not None:
+        prob = _interval_prob()
+        draws = {v: tree["posterior"][v].values.reshape(-1, *tree["posterior"][v].shape[2:])
+                 for v in ("pi", "mu", "Sigma")}
+        full = family(covariance_type_of(tree)).to_full
+        draws["Sigma"] = np.stack([full(S, K, d) for S in draws["Sigma"]])
+        lo = {v: np.quantile(a, (1 - prob) / 2, axis=0) for v, a in draws.items()}
+        hi = {v: np.quantile(a, (1 + prob) / 2, axis=0) for v, a in draws.items()}
+        mean = {v: a.mean(axis=0) for v, a in draws.items()}
+        what = (f"posterior mean [{prob:.0%} equal-tailed interval] over "
+                f"{draws['pi'].shape[0]} draws")
+
+        def cell(v, *index):
+            return _cell(mean[v][index], "{:.4g}", (lo[v][index], hi[v][index]))
+    else:
+        mean = {"pi": params.pi, "mu": params.mu, "Sigma": params.to_full().Sigma}
+        what = _LABELS.get(tree.attrs.get("method"), "the model's") + " estimate"
+
+        def cell(v, *index):
+            return _cell(mean[v][index])
+    parts = [_grid("summary-fit", ["estimate", "model", "K", "N", "log-likelihood", "df", "BIC",
+                                   "ICL"], _estimates(res)),
+             f"<h3>Components: {html.escape(what)}</h3>",
+             _grid("summary-components", ["component", "observations (most likely)", "pi"],
+                   [[k, counts[k], cell("pi", k)] for k in range(K)]),
+             "<h3>Means mu</h3>",
+             _grid("summary-mu", ["feature"] + [f"component {k}" for k in range(K)],
+                   [[n] + [cell("mu", k, j) for k in range(K)] for j, n in enumerate(names)])]
+    shared = family(covariance_type_of(tree)).storage.shared
+    for k in range(1 if shared else K):
+        title = "shared by every component" if shared else f"component {k}"
+        parts += [f"<h3>Covariance Sigma, {title}</h3>",
+                  _grid(f"summary-Sigma-{k}", ["feature"] + list(names),
+                        [[n] + [cell("Sigma", k, i, j) for j in range(d)]
+                         for i, n in enumerate(names)])]
+    return "\n".join(parts)
+
+
 def _data(res, out):
     if res.ref is None:
         return None
     if res.X.shape[1] < 2:
         return "<p>One-dimensional data: ellipses need two features.</p>"
     estimates = {_LABELS.get(t.attrs.get("method"), "model"): point_of(t) for t in res.points}
-    return _img(figures.ellipses(out / "data.png", res.X, res.names, estimates, res.post))
+    gamma = res.main["responsibilities"]["gamma"].values
+    how = ("Each point in the colour of its most likely component; each component's ellipses "
+           "hold 39% (1-sigma, thick) or 86% (2-sigma, thin) of its mass in the first two "
+           "features, one line style per estimate.")
+    if res.post is not None:
+        how += (" The faint ellipses are 50 posterior draws (2-sigma): their spread is the "
+                "posterior uncertainty.")
+    return _img(figures.ellipses(out / "data.png", res.X, res.names, estimates, res.post,
+                                 gamma)), how
 
 
 def _mclust_plot(kind):
@@ -175,12 +297,26 @@ def _selection(res, out):
     if not res.selection_path.exists():
         return None
     rows = read_csv_rows(res.selection_path)
-    ok = [r for r in rows if isinstance(r["bic"], float) and np.isfinite(r["bic"])]
-    failed = [r for r in rows if r not in ok]
-    return _img(figures.selection(out / "selection.png", ok)) + _table(
-        sorted(ok, key=lambda r: r["bic"])[:8],
-        ["K", "covariance_type", "log_likelihood", "n_parameters", "bic", "icl"]) + "".join(
-        _note(f"K={r['K']} {r['covariance_type']} failed: {r.get('error', '')}") for r in failed)
+    failed = [r for r in rows if not np.isfinite(r["bic"])]
+    types = list(dict.fromkeys(r["covariance_type"] for r in rows))
+    Ks = sorted({r["K"] for r in rows})
+    parts = [_img(figures.selection(out / "selection.png", rows))]
+    for crit in ("bic", "icl"):
+        value = {(r["K"], r["covariance_type"]): r[crit] for r in rows}
+        top = sorted((r for r in rows if np.isfinite(r[crit])), key=lambda r: r[crit])[:3]
+        best = (top[0]["K"], top[0]["covariance_type"]) if top else None
+        grid = [[K] + [_cell(value.get((K, t), np.nan), "{:.2f}", missing="failed").replace(
+            "<td", '<td class="best"', 1) if (K, t) == best else _cell(
+            value.get((K, t), np.nan), "{:.2f}", missing="failed") for t in types] for K in Ks]
+        parts += [f"<h3>{crit.upper()} of every fit (lower is better; mclust prints "
+                  f"-{crit.upper()})</h3>", _grid(f"select-{crit}", ["K"] + types, grid),
+                  "<p>Top 3 by " + crit.upper() + ": " + html.escape("; ".join(
+                      f"{r['covariance_type']},{r['K']} ({r[crit]:.2f})" for r in top)) + "</p>"]
+    if failed:
+        parts.append(f"<h3>Fits that failed ({len(failed)} of {len(rows)})</h3><ul>" + "".join(
+            f"<li>K={r['K']} {html.escape(r['covariance_type'])}: "
+            f"{html.escape(str(r.get('error') or 'failed'))}</li>" for r in failed) + "</ul>")
+    return "\n".join(parts)
 
 
 def _arviz_plot(sid, fn):
@@ -368,10 +504,20 @@ def _record(res, out):
 
 #: every section, in the page's order; ``{ci}`` in ``how`` is ArviZ's default interval
 SECTIONS = (
+    Section("summary", "Summary: the fitted model and its estimates",
+            "As mclust's summary(fit, parameters = TRUE): each estimate's log-likelihood, number of"
+            " free parameters (df), BIC and ICL (scikit-learn's sign: lower is better; mclust "
+            "prints the negative), then the chosen estimate's components: how many observations "
+            "each is the most likely for, its weight pi, its mean mu and covariance Sigma.",
+            _summary),
+    Section("selection", "Model selection: BIC and ICL over K and covariance types",
+            "One line per covariance model, as mclust's BIC plot: lower is better (scikit-learn's "
+            "sign; mclust plots the negative). ICL adds a penalty for overlapping components, so it"
+            " prefers well-separated clusters. The best fit of each table is in bold.",
+            _selection),
     Section("data", "Data and fitted components",
-            "Each ellipse holds 39% (1-sigma, solid) or 86% (2-sigma, dashed) of a component's mass "
-            "in the first two features; faint blue ellipses are 50 posterior draws, so their spread "
-            "is the posterior uncertainty.",
+            "Each point in the colour of its most likely component; each component's ellipses hold "
+            "39% (1-sigma, thick) or 86% (2-sigma, thin) of its mass in the first two features.",
             _data),
     Section("classification", "Classification (mclust's plot)",
             "Each observation coloured by its most likely component, with 2-sigma ellipses, for every"
@@ -379,16 +525,15 @@ SECTIONS = (
             _mclust_plot("classification")),
     Section("uncertainty", "Classification uncertainty (mclust's plot)",
             "Uncertainty 1 - max_k gamma(z_nk): 0 for an observation certainly in one component, up "
-            "to 1 - 1/K where components overlap. Large dark points are the uncertain ones.",
+            "to 1 - 1/K where components overlap. Every observation is drawn, as mclust draws it: "
+            "small and light below the 75% quantile of the uncertainty, larger and darker to the 95%"
+            " quantile, large and black above it. The diagonal: each coordinate's histogram, the "
+            "top 5% as a rug.",
             _mclust_plot("uncertainty")),
     Section("density", "Mixture density (mclust's plot)",
             "Contours of the fitted mixture density over each pair of features, and each feature's "
             "marginal density over its histogram.",
             _mclust_plot("density")),
-    Section("selection", "Model selection: BIC and ICL over K and covariance types",
-            "Lower is better (scikit-learn's sign; mclust plots the negative). ICL adds a penalty for"
-            " overlapping components, so it prefers well-separated clusters.",
-            _selection),
     Section("modes", "Modes of the posterior",
             "EM's MAP from many restarts ends at several local modes; those that differ only in "
             "where a light component sits are one row. Every posterior draw lies nearest one "
@@ -550,9 +695,14 @@ def render(folder, out=None, ready=None):
     body = sections(folder, out, ready=ready)
     record = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
     ci = ci_label()
-    parts = [f'<section id="{s.id}"><h2>{html.escape(s.title)}</h2>'
-             f'<p class="how">How to read it: {html.escape(s.how.format(ci=ci))}</p>'
-             f'{body[s.id]}</section>' for s in SECTIONS if s.id in body]
+    parts = []
+    for s in SECTIONS:
+        if s.id not in body:
+            continue
+        content, how = body[s.id] if isinstance(body[s.id], tuple) else (body[s.id], s.how)
+        parts.append(f'<section id="{s.id}"><h2>{html.escape(s.title)}</h2>'
+                     f'<p class="how">How to read it: {html.escape(how.format(ci=ci))}</p>'
+                     f'{content}</section>')
     page = _PAGE.format(title=html.escape(record.get("title", "gmm-suite report")),
                         body=body.get("banner", "") + "\n".join(parts))
     path = out / "index.html"
@@ -563,7 +713,7 @@ def render(folder, out=None, ready=None):
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; max-width: 1000px; margin: 2em auto; color: #222; }}
+body {{ font-family: system-ui, sans-serif; max-width: 1250px; margin: 2em auto; color: #222; }}
 h1 {{ font-size: 1.6em; }} h2 {{ font-size: 1.2em; border-bottom: 1px solid #ddd; }}
 .how {{ color: #555; font-style: italic; }}
 .note {{ color: #555; }}
@@ -571,6 +721,10 @@ h1 {{ font-size: 1.6em; }} h2 {{ font-size: 1.2em; border-bottom: 1px solid #ddd
 img {{ max-width: 100%; }}
 table {{ border-collapse: collapse; font-size: 0.8em; margin: 0.5em 0; }}
 td, th {{ border: 1px solid #ddd; padding: 2px 6px; text-align: right; }}
+td.best {{ font-weight: bold; background: #eef5ff; }}
+table.values td:first-child, table.values th:first-child {{ text-align: left; }}
+.wide {{ overflow-x: auto; max-width: 100%; }}
+h3 {{ font-size: 1em; margin: 1em 0 0.2em; }}
 </style></head><body>
 <h1>{title}</h1>
 {body}

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from models.datasets import DATASETS, load
+from reports import interrupt
 from reports.options import UserError, split_names
 
 __all__ = ["MANIFEST", "ResultsFolder", "UserError", "columns_present", "dataset_name",
@@ -743,16 +744,18 @@ class ResultsFolder:
         umask = os.umask(0)
         os.umask(umask)
         self.path.chmod(0o777 & ~umask)      # mkdtemp's 0700 would stay on the results folder
+        interrupt.keep_clean(self.path)      # removed even if Ctrl-C must end the process at once
         return self
 
     def __exit__(self, exc_type, exc, tb):
         try:
             if exc_type is None:
-                with _no_interrupt():
+                with _no_interrupt(), interrupt.COMMITTING:
                     self._commit()
         finally:
             if self.path.exists():
                 shutil.rmtree(self.path)     # our own temporary folder, nothing else
+            interrupt.forget(self.path)
         return False
 
     def _commit(self):

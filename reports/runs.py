@@ -36,10 +36,77 @@ def model_name(args, data_name):
 
 
 def data(args):
-    """The data matrix, its column names and the data set's short name."""
+    """The data matrix, its column names and the data set's short name.
+
+    The names, and the columns that look like labels, stay on ``args`` for :func:`fix_advice`.
+    """
     X, names = load_data(args.data, split_names(args.columns), split_names(args.exclude),
                          **read_options(args))
+    args.data_names, args.label_columns = names, label_columns(X, names)
     return X, names, dataset_name(args.data)
+
+
+def label_columns(X, names, max_values=20):
+    """Columns that look like labels, not measurements: few distinct integers (``gmm simulate``'s z).
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, d)
+    names : list of str
+    max_values : int
+
+    Returns
+    -------
+    list of (str, int, int)
+        Each such column's name, smallest and largest value.
+    """
+    found = []
+    for j, name in enumerate(names):
+        col = X[:, j]
+        col = col[np.isfinite(col)]
+        if col.size and np.array_equal(col, np.round(col)) and 1 < len(np.unique(col)) <= max_values:
+            found.append((name, int(col.min()), int(col.max())))
+    return found
+
+
+def fix_advice(exc, args):
+    """An EM error in the command line's terms: the diagnosis, then the fixes as its options.
+
+    Parameters
+    ----------
+    exc : em.mstep.FixableError
+        Its ``fixes`` are the API's (``prior``, ``reg_covar``, ``n_components``,
+        ``drop_column``); the command says each as the option it has, or leaves it out.
+    args : argparse.Namespace
+        The command's options (after :func:`data`: the columns' names and label-like columns).
+
+    Returns
+    -------
+    str
+        One line.
+    """
+    names = getattr(args, "data_names", None)
+    diagnosis = exc.diagnosis.rstrip(".")
+    if exc.column is not None and names:
+        diagnosis = diagnosis.replace(f"Column {exc.column} of X", f"column {names[exc.column]!r}")
+    advice = [f"leave label column {n!r} (integers {lo} to {hi}) out with --exclude {n}"
+              for n, lo, hi in getattr(args, "label_columns", []) if n in (names or [])]
+    for fix in exc.fixes:
+        if fix == "drop_column" and exc.column is not None and names:
+            n = names[exc.column]
+            advice.append(f"leave column {n!r} out with --exclude {n}")
+        elif fix == "prior" and hasattr(args, "map") and not args.map:
+            advice.append("add --map (MAP under mclust's conjugate prior)")
+        elif fix == "n_components" and hasattr(args, "kmax"):
+            advice.append("lower --kmax")
+        elif fix == "n_components" and hasattr(args, "components"):
+            advice.append("lower -k")
+        elif fix == "scale":
+            advice.append("scale the columns before the fit (as mclust's examples do)")
+    if not advice:
+        return f"{diagnosis}."
+    said = advice[0] if len(advice) == 1 else "; ".join(advice[:-1]) + "; or " + advice[-1]
+    return f"{diagnosis}: {said}."
 
 
 def record(args, names, **extra):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 import em
@@ -9,10 +11,21 @@ from models.families import MCLUST_NAMES
 from models.prior import Prior
 from models.seeds import seed_sequence
 
+#: mclust's EM tolerance (``emControl()$tol[1]``): the grid's fits stop at this relative change
+SELECT_TOL = 1e-5
+#: the best fits by each criterion that are refined, and the tolerance they are refined to
+REFINE, REFINE_TOL = 3, 1e-8
 
-def select_grid(X, k_max, covariance_types=MCLUST_NAMES, use_prior=False, n_init=5,
-                random_state=0, progress=False, k_min=1, return_fits=False):
-    """Fit EM on a grid of K = k_min..k_max and covariance types.
+
+def select_grid(X, k_max, covariance_types=MCLUST_NAMES, use_prior=False, random_state=0,
+                progress=False, k_min=1, return_fits=False, init="hc", tol=SELECT_TOL,
+                refine=REFINE):
+    """Fit EM on a grid of K = k_min..k_max and covariance types, as mclust's ``mclustBIC``.
+
+    Every fit starts, as mclust's do, from one model-based hierarchical agglomeration of the data
+    (computed once for the whole grid, :mod:`em.init`) and stops at mclust's tolerance; the
+    ``refine`` best fits by BIC and by ICL then continue from their estimates to
+    :data:`REFINE_TOL`, so that their criteria are those of the maxima.
 
     Parameters
     ----------
@@ -23,21 +36,28 @@ def select_grid(X, k_max, covariance_types=MCLUST_NAMES, use_prior=False, n_init
     use_prior : bool
         Fit the MAP under ``Prior.default`` (as mclust's ``prior=priorControl()``) instead of
         the MLE.
-    n_init : int
     random_state : int or numpy.random.SeedSequence
-        Each fit of the grid gets its own stream of it.
+        Seeds the subsample the agglomeration runs on, one for the whole grid (``init="auto"``:
+        also the k-means++ restarts).
     progress : bool
         Show a progress bar over the grid.
     k_min : int
         Smallest K.
     return_fits : bool
         Also return the fits.
+    init : str
+        The grid's start (:func:`em.fit`'s ``init``; ``"auto"`` adds Ward's and k-means++
+        restarts to each fit).
+    tol : float
+        The grid's tolerance (:func:`em.fit`'s ``tol``).
+    refine : int
+        How many of the best fits by each criterion are refined.
 
     Returns
     -------
     rows : list of dict
         One row per fit: ``K``, ``covariance_type``, ``log_likelihood``, ``n_parameters``, ``bic``,
-        ``icl``, ``aic``, ``converged`` and ``error`` (the message of a fit that degenerated;
+        ``icl``, ``aic``, ``converged`` and ``error`` (the one-line reason of a fit that failed;
         its criteria are NaN).
     fits : dict of (K, covariance_type) to em.EMResult
         With ``return_fits``: the fits that did not fail.
@@ -48,22 +68,51 @@ def select_grid(X, k_max, covariance_types=MCLUST_NAMES, use_prior=False, n_init
         from tqdm.auto import tqdm
 
         iterator = tqdm(grid, desc="model grid")
-    rows, fits = [], {}
-    seqs = dict(zip(grid, seed_sequence(random_state, "random_state").spawn(len(grid))))
+    rows, fits, priors = {}, {}, {}
+    # one stream for every fit, as mclust draws one subset for its agglomeration: on more rows
+    # than em.init.HC_MAX_ROWS every fit starts from the same subsample's merges (computed once)
+    seq = seed_sequence(random_state, "random_state").spawn(1)[0]
     for K, ct in iterator:
-        prior = Prior.default(X, K, ct) if use_prior else None
+        priors[K, ct] = Prior.default(X, K, ct) if use_prior else None
         try:
-            res = em.fit(X, K, ct, prior=prior, n_init=n_init, random_state=seqs[K, ct],
-                         tol=1e-8)
-            fits[K, ct] = res
-            rows.append({"K": K, "covariance_type": ct, "log_likelihood": res.log_likelihood,
-                         "n_parameters": res.params.n_parameters, "bic": res.bic, "icl": res.icl,
-                         "aic": res.aic, "converged": res.converged, "error": ""})
+            res = em.fit(X, K, ct, prior=priors[K, ct], init=init, n_init=1,
+                         random_state=np.random.SeedSequence(seq.entropy, spawn_key=seq.spawn_key),
+                         tol=tol)
         except ValueError as exc:
-            rows.append({"K": K, "covariance_type": ct, "log_likelihood": np.nan,
-                         "n_parameters": np.nan, "bic": np.nan, "icl": np.nan, "aic": np.nan,
-                         "converged": False, "error": str(exc).splitlines()[0]})
+            if getattr(exc, "column", None) is not None:
+                raise                   # the data's fault (a constant column), not this fit's
+            rows[K, ct] = _row(K, ct, None, reason(exc))
+            continue
+        fits[K, ct], rows[K, ct] = res, _row(K, ct, res)
+    for criterion in ("bic", "icl"):
+        for r in ranked(list(rows.values()), criterion)[:refine]:
+            key = r["K"], r["covariance_type"]
+            if key in fits and fits[key].n_iter and tol > REFINE_TOL:
+                try:
+                    with warnings.catch_warnings():   # short of REFINE_TOL it is no worse
+                        warnings.filterwarnings("ignore", "Best performing initialization")
+                        res = em.fit(X, *key, prior=priors[key], init=fits[key].params,
+                                     tol=REFINE_TOL)
+                except ValueError:      # it collapses past mclust's tolerance: keep the fit there
+                    continue
+                fits[key], rows[key] = res, _row(*key, res)
+    rows = [rows[key] for key in grid]
     return (rows, fits) if return_fits else rows
+
+
+def _row(K, ct, res, error=""):
+    if res is None:
+        return {"K": K, "covariance_type": ct, "log_likelihood": np.nan, "n_parameters": np.nan,
+                "bic": np.nan, "icl": np.nan, "aic": np.nan, "converged": False, "error": error}
+    return {"K": K, "covariance_type": ct, "log_likelihood": res.log_likelihood,
+            "n_parameters": res.params.n_parameters, "bic": res.bic, "icl": res.icl,
+            "aic": res.aic, "converged": res.converged, "error": ""}
+
+
+def reason(exc):
+    """A failed fit's reason in one short line: the message's first sentence."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text.split(". ")[0].rstrip(".") + "."
 
 
 def best(rows, criterion="bic"):
@@ -104,20 +153,24 @@ def bic_table(rows, criterion="bic"):
     -------
     str
         The table (failed fits as "failed"), with the criterion's sign stated: lower is better
-        here, where mclust prints the negative.
+        here, where mclust prints the negative. Every value has two decimals and every column
+        is as wide as its widest value.
     """
     types = list(dict.fromkeys(r["covariance_type"] for r in rows))
     Ks = sorted({r["K"] for r in rows})
-    cell = {(r["K"], r["covariance_type"]): r[criterion] for r in rows}
-    width = max(9, *(len(t) for t in types))
-    lines = [f"{criterion.upper()} (lower is better; mclust prints -{criterion.upper()}):",
-             "K".rjust(3) + "".join(t.rjust(width + 1) for t in types)]
-    for K in Ks:
-        vals = [cell.get((K, t), np.nan) for t in types]
-        lines.append(f"{K:>3}" + "".join(
-            (f"{v:.2f}" if np.isfinite(v) else "failed").rjust(width + 1) for v in vals))
+    cell = {(r["K"], r["covariance_type"]): _number(r[criterion]) for r in rows}
     top = [r for r in ranked(rows, criterion) if np.isfinite(r[criterion])][:3]
+    names = [f"{r['covariance_type']},{r['K']}" for r in top]
+    values = [_number(r[criterion]) for r in top]
+    width = 1 + max(len(v) for v in [*types, *cell.values(), *names, *values])
+    lines = [f"{criterion.upper()} (lower is better; mclust prints -{criterion.upper()}):",
+             "K".rjust(3) + "".join(t.rjust(width) for t in types)]
+    for K in Ks:
+        lines.append(f"{K:>3}" + "".join(cell.get((K, t), "").rjust(width) for t in types))
     lines += ["", f"Top 3 models based on the {criterion.upper()} criterion:",
-              "".join(f"{r['covariance_type']},{r['K']}".rjust(width + 1) for r in top),
-              "".join(f"{r[criterion]:.2f}".rjust(width + 1) for r in top)]
+              "".join(n.rjust(width) for n in names), "".join(v.rjust(width) for v in values)]
     return "\n".join(lines)
+
+
+def _number(v):
+    return f"{v:.2f}" if np.isfinite(v) else "failed"

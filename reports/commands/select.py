@@ -6,9 +6,11 @@ from reports import options
 
 NAME = "select"
 SUMMARY = "Choose K and the covariance type by BIC or ICL"
-DESCRIPTION = ("Fits every K in --kmin..--kmax and every type in --types (as mclust's "
-               "mclustBIC). Writes select.csv (one row per fit, failures included), select.png "
-               "and em.nc (the best fit).")
+DESCRIPTION = ("Fits every K in --kmin..--kmax and every type in --types as mclust's "
+               "mclustBIC does: each from one model-based hierarchical clustering of the data, "
+               "to mclust's tolerance, the best three then to EM's own. Writes select.csv (one "
+               "row per fit, failures with their reason) and em.nc (the best fit); 'gmm report' "
+               "draws the BIC plot and the chosen model.")
 
 
 def add_arguments(p):
@@ -29,11 +31,9 @@ def add_arguments(p):
 
 def run(args):
     """Run ``gmm select``."""
-    import numpy as np
-
     from models.families import MCLUST_NAMES
     from models.seeds import seed_sequence
-    from reports import figures, joint, runs
+    from reports import joint, runs
     from reports.io import ResultsFolder, write_json
     from reports.select import best, bic_table, ranked, select_grid
     from reports.tables import format_table
@@ -48,7 +48,6 @@ def run(args):
                                  random_state=seed_sequence(args.seed, "--seed"), progress=True,
                                  k_min=args.kmin, return_fits=True)
         runs.write_rows(folder.path / "select.csv", rows)
-        figures.selection(folder.path / "select.png", [r for r in rows if np.isfinite(r["bic"])])
         top = best(rows, args.criterion)
         res = fits[top["K"], top["covariance_type"]]
         joint.em_to_datatree(res, X, names).to_netcdf(folder.path / "em.nc")
@@ -56,11 +55,15 @@ def run(args):
             args, names, title=f"{stem}: model selection by {args.criterion.upper()}",
             model=f"K={top['K']} {top['covariance_type']}"))
     print(bic_table(rows, args.criterion))
-    for r in rows:
-        if r["error"]:
-            print(f"failed: K={r['K']} {r['covariance_type']}: {r['error']}")
-    print(format_table([r for r in ranked(rows, args.criterion) if np.isfinite(r["bic"])][:3],
-                       ["K", "covariance_type", "log_likelihood", "n_parameters", "bic", "icl"]))
+    failed = [r for r in rows if r["error"]]
+    for r in failed:
+        print(f"failed: K={r['K']} {r['covariance_type']}: {r['error']}")
+    for name, lo, hi in args.label_columns if failed else []:
+        print(f"note: column {name!r} holds only the integers {lo} to {hi}; if it is a label "
+              f"(as gmm simulate's z), leave it out with --exclude {name}")
+    print(format_table([r for r in ranked(rows, args.criterion) if not r["error"]][:3],
+                       ["K", "covariance_type", "log_likelihood", "n_parameters", "bic", "icl"],
+                       floatfmt="{:.2f}"))
     print(f"best by {args.criterion.upper()}: K={top['K']} {top['covariance_type']}")
-    print(f"wrote {target / 'select.csv'}, {target / 'select.png'} and {target / 'em.nc'} "
-          "(the best fit)")
+    print(f"wrote {target / 'select.csv'} and {target / 'em.nc'} (the best fit); "
+          f"'gmm report {target}' draws them")

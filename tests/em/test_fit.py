@@ -193,7 +193,7 @@ class TestDegenerateData:
             else:
                 with pytest.raises(em.DegenerateComponentError,
                                    match=r"^component \d is empty .*: K = 2 is too many for "
-                                   f"{ct} here; lower K.$"):
+                                   f"{ct} here. Lower n_components.$"):
                     em.fit(X, 2, ct, prior=prior, n_init=1)
 
     def test_duplicated_points_and_k_close_to_n(self):
@@ -301,8 +301,8 @@ def test_an_empty_component_is_a_failed_fit_as_in_mclust():
         msg = str(info.value)
         assert "\n" not in msg
         assert re.fullmatch(rf"component \d is empty \(N_k = .* observations\): K = {K} is too "
-                            r"many for VVI here; lower K, or scale the columns \(their "
-                            r"variances differ by a factor of 6\.4e\+06\)\.", msg), msg
+                            r"many for VVI here, and the columns' variances differ by a factor "
+                            r"of 6\.4e\+06\. Lower n_components, or scale the columns\.", msg), msg
     assert em.fit(X, 1, "VVI", prior=Prior.default(X, 1, "VVI")).bic == pytest.approx(
         15071.39, abs=0.01)
     # scaled, the same model holds three components (the three cultivars' sizes: 59, 71, 48)

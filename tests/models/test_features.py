@@ -132,3 +132,31 @@ def test_precise_and_expanded_full_kernels_agree(rng, monkeypatch):
     precise, L_precise = _log_joint(params, X)
     assert precise.precise and not expanded.precise
     np.testing.assert_allclose(L_expanded, L_precise, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", [LINEAR, SQUARES, PRODUCTS])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_kernels_give_numbas_values(rng, kind, dtype):
+    # small passes take the NumPy calls (numba's runtime costs a second to load): the same
+    # operations in the same order, so the same bits
+    X = (rng.normal(size=(301, 4)) * [1.0, 10.0, 0.1, 3.0] + 50.0).astype(dtype)
+    shift = X.mean(axis=0, dtype=np.float64)
+    np.testing.assert_array_equal(features(X, shift, kind, dtype, compiled=False),
+                                  features(X, shift, kind, dtype, compiled=True))
+    L = (rng.normal(scale=30.0, size=(5, 301)) - 700.0).astype(dtype)
+    a, b = L.copy(), L.copy()
+    for x, y in zip(normalise(a, compiled=False), normalise(b, compiled=True)):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(float64_sums(L[0], L[1], compiled=False),
+                               float64_sums(L[0], L[1], compiled=True), rtol=1e-13)
+
+
+def test_small_passes_never_load_numba():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, em; X = np.random.default_rng(0).normal(size=(300, 3)); "
+            "em.fit(X, 2); print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -287,7 +287,9 @@ def _cold_then_warm(sampler, folder, cores=((None,), (None,))):
                               json.dumps(list(process))], env=env, capture_output=True, text=True)
         assert out.returncode == 0, out.stderr[-3000:]
         runs += [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
-    cache = folder / {"c": "pytensor", "numba": "numba", "nutpie": "numba",
+    # PyTensor keeps its numba-compiled programs in its own folder; the Gibbs route's loops are
+    # numba's own (NUMBA_CACHE_DIR)
+    cache = folder / {"c": "pytensor", "numba": "pytensor/numba", "nutpie": "pytensor/numba",
                       "gibbs": "numba"}.get(sampler, "jax")
     assert any(cache.iterdir()), f"{sampler}: the first run left no compiled program"
     return runs

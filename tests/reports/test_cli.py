@@ -109,7 +109,8 @@ def test_select_ranks_grid(tmp_path, capsys):
                               "VVE", "EEV", "VEV", "EVV", "VVV"]
     assert "Top 3 models based on the BIC criterion:" in out
     assert out.split("Top 3 models based on the BIC criterion:")[1].split()[0] == "EEE,3"
-    Image.open(tmp_path / "s" / "select.png").verify()
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [
+        ".gmm-manifest.json", "em.nc", "run.json", "select.csv"]   # the figures: gmm report
 
 
 def test_sample_with_one_chain_has_no_r_hat_and_no_error(tmp_path, capsys):
@@ -291,6 +292,13 @@ def test_demo_report_has_every_section(tmp_path, capsys):
          "'10' restarts cannot map the modes; use at least 50"),
         (["predict", "no/such/folder", "faithful"], "neither a results folder"),
         (["report", "no/such/folder"], "does not exist"),
+        # the API's fixes in the command's terms: the column by name, options it has
+        (["fit", "CONSTCSV", "-k", "2"],
+         r"column 'b' is constant.*--exclude b; or add --map \(MAP"),
+        (["select", "CONSTCSV", "--kmax", "2"], r"column 'b' is constant.*--exclude b"),
+        (["fit", "LABELCSV", "-k", "3"],
+         r"collapsed onto a point.*leave label column 'z' \(integers 0 to 2\) out with --exclude z"
+         r"; add --map .*; or lower -k\.$"),
     ],
 )
 def test_bad_input_one_line_exit_2(tmp_path, capsys, argv, match):
@@ -300,8 +308,16 @@ def test_bad_input_one_line_exit_2(tmp_path, capsys, argv, match):
     existing = tmp_path / "existing"
     existing.mkdir()
     (existing / "keep.txt").write_text("user data")
+    rng = np.random.default_rng(0)
+    (tmp_path / "const.csv").write_text("a,b,c\n" + "".join(
+        f"{u!r},7,{v!r}\n" for u, v in rng.normal(size=(60, 2)).tolist()))
+    # gmm simulate's file as it is, the labels z included: three separated clusters
+    (tmp_path / "labels.csv").write_text("a,b,z\n" + "".join(
+        f"{u!r},{v!r},{k}\n" for k in range(3) for u, v in (rng.normal(size=(60, 2)) + 5 * k
+                                                          ).tolist()))
     subst = {"NONCSV": str(tmp_path / "bad.csv"), "NANCSV": str(tmp_path / "nan.csv"),
              "EMPTYROW": str(tmp_path / "empty.csv"),
+             "CONSTCSV": str(tmp_path / "const.csv"), "LABELCSV": str(tmp_path / "labels.csv"),
              "EXISTING": str(existing)}
     argv = [subst.get(a, a) for a in argv]
     if "--out" not in argv and argv[0] != "report":
@@ -311,9 +327,11 @@ def test_bad_input_one_line_exit_2(tmp_path, capsys, argv, match):
         raise SystemExit(code)
     assert info.value.code == 2
     _, err = capsys.readouterr()
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
+    # one line, after the progress bar of a fit that ran before it failed
+    lines = [line for line in err.strip().splitlines() if "%|" not in line and line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gmm: error:") and "Traceback" not in err, err
     assert re.search(match, lines[0]), lines[0]
+    assert "prior=" not in lines[0] and "reg_covar" not in lines[0] and "array(" not in lines[0]
     assert (existing / "keep.txt").read_text() == "user data"
 
 
@@ -536,8 +554,9 @@ def test_a_collapsed_fit_fails_and_is_never_sampled(tmp_path, capsys, monkeypatc
                          "--out", tmp_path / "f")
     assert code == 2 and "converged" not in out
     assert re.search(r"gmm: error: component \d is empty \(N_k = .* observations\): K = 3 "
-                        r"is too many for VVI here; lower K, or scale the columns \(their "
-                        r"variances differ by a factor of 6\.4e\+06\)\.\n$", err), err
+                        r"is too many for VVI here, and the columns' variances differ by a "
+                        r"factor of 6\.4e\+06: lower -k; or scale the columns before the fit "
+                        r"\(as mclust's examples do\)\.\n$", err), err
     assert not (tmp_path / "f").exists()
 
     def sampled(*args, **kwargs):

@@ -165,12 +165,25 @@ def test_failed_or_interrupted_run_writes_nothing(tmp_path, capsys, monkeypatch)
     assert not out.exists() and no_temporary_folders(tmp_path)
 
 
-def interrupt(argv, started, tmp_path):
-    """Run ``gmm argv`` in a subprocess, SIGINT it 1.5 s after ``started(stderr)``; its stderr."""
+#: Ctrl-C must end the process within this many seconds, wherever it lands
+WITHIN_S = 2.0
+
+
+def empty_caches(folder):
+    """The environment of a fresh machine: every compile cache in a new empty folder."""
+    return {"XDG_CACHE_HOME": str(folder / "xdg"), "NUMBA_CACHE_DIR": str(folder / "numba"),
+            "PYTENSOR_FLAGS": f"base_compiledir={folder / 'pytensor'}",
+            "JAX_COMPILATION_CACHE_DIR": str(folder / "jax")}
+
+
+def interrupt(argv, started, tmp_path, env=None, after_s=1.5):
+    """Run ``argv`` (a ``gmm`` command, or a command line) in a subprocess; SIGINT it ``after_s``
+    seconds after ``started(stderr)``; check it ends within :data:`WITHIN_S` with one line and
+    exit status 130. Returns its stderr."""
+    cmd = argv if argv[0] == sys.executable else [sys.executable, "-m", "reports.entry", *argv]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reports.entry", *argv],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "MPLBACKEND": "Agg"})
+        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "MPLBACKEND": "Agg", **(env or {})})
     chunks = []        # raw pieces, not lines: the progress bar rewrites one line with \r
     reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: proc.stderr.read(64), "")),
                               daemon=True)
@@ -178,11 +191,14 @@ def interrupt(argv, started, tmp_path):
     deadline = time.monotonic() + 600
     try:
         while not started("".join(chunks)) and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.2)
+            time.sleep(0.05)
         assert proc.poll() is None and started("".join(chunks)), "".join(chunks)[-3000:]
-        time.sleep(1.5)
+        time.sleep(after_s)
+        assert proc.poll() is None, "".join(chunks)[-3000:]
+        sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=120)
+        took = time.monotonic() - sent
         reader.join(timeout=10)
     finally:
         proc.kill()
@@ -190,6 +206,7 @@ def interrupt(argv, started, tmp_path):
         proc.stderr.close()
     stderr = "".join(chunks)
     assert proc.returncode == 130, stderr[-3000:]
+    assert took <= WITHIN_S, f"the process ran on for {took:.1f} s after Ctrl-C"
     assert "Traceback" not in stderr and "Error" not in stderr, stderr[-3000:]
     assert stderr.strip().splitlines()[-1].endswith("gmm: interrupted; nothing written")
     return stderr
@@ -199,14 +216,62 @@ def progress_moved(stderr):
     return re.search(r"blackjax NUTS[^|]*\|[^|]*\|\s*[1-9]\d*/", stderr) is not None
 
 
-@pytest.mark.parametrize("when", ["early", "sampling"])
+@pytest.mark.parametrize("when", ["early", "sampling", "compiling, empty caches"])
 def test_ctrl_c_during_sample_one_line_exit_130(tmp_path, when):
     out = tmp_path / "res"
-    # early: the command is running; sampling: the progress bar has moved
-    started = ((lambda stderr: not no_temporary_folders(tmp_path)) if when == "early"
-               else progress_moved)
+    # early: the command is running; sampling: the progress bar has moved; compiling: the model
+    # compiles from empty caches (a fresh clone's first run)
+    started = {"early": lambda stderr: not no_temporary_folders(tmp_path),
+               "sampling": progress_moved,
+               "compiling, empty caches": lambda stderr: "compiling the model" in stderr}[when]
+    env = empty_caches(tmp_path / "caches") if "empty" in when else None
     interrupt(["sample", "faithful", "-k", "2", "--sampler", "blackjax", "--draws", "100000",
-               "--chains", "1", "--out", str(out)], started, tmp_path)
+               "--chains", "1", "--out", str(out)], started, tmp_path, env=env,
+              after_s=0.5 if env else 1.5)
+    assert not out.exists() and no_temporary_folders(tmp_path)
+
+
+#: a results folder being written while the main thread is where Python cannot raise Ctrl-C
+_BLOCKED = """
+import sys
+from reports import interrupt
+from reports.io import ResultsFolder
+
+interrupt.install_handler(watch=True)
+try:
+    with ResultsFolder(sys.argv[1]) as folder:
+        (folder.path / "half.nc").write_text("half-written")
+        print("ready".ljust(64), file=sys.stderr, flush=True)  # the reader takes 64 at a time
+        if sys.argv[2] == "swallowed":          # a library that catches every exception
+            while True:
+                try:
+                    sum(range(10**5))
+                except BaseException:
+                    pass
+        else:                 # a long compiled JAX program in flight: the interpreter's own
+            # shutdown would wait for it to finish (sys.exit here runs on for minutes)
+            import jax
+            import jax.numpy as jnp
+
+            step = jax.jit(lambda x: jax.lax.fori_loop(
+                0, 2**31 - 1, lambda i, v: jnp.sin(v) + 1e-9 * i, x))
+            running = step(jnp.ones(4096))      # dispatched: it runs while Python waits below
+            print("running".ljust(64), file=sys.stderr, flush=True)
+            running.block_until_ready()
+except BaseException as exc:
+    if interrupt.interrupted(exc):
+        interrupt.exit_now(interrupt.report())
+    raise
+"""
+
+
+@pytest.mark.parametrize("where", ["swallowed", "in a JAX program"])
+def test_ctrl_c_ends_the_process_where_python_cannot_raise_it(tmp_path, where):
+    out = tmp_path / "res"
+    started = (lambda stderr: "ready" in stderr) if where == "swallowed" else (
+        lambda stderr: "running" in stderr)
+    interrupt([sys.executable, "-c", _BLOCKED, str(out), where.split()[0]], started, tmp_path,
+              after_s=0.5)
     assert not out.exists() and no_temporary_folders(tmp_path)
 
 

@@ -35,7 +35,6 @@ import numpy as np
 import xarray as xr
 from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp
-from sklearn.exceptions import ConvergenceWarning
 
 import em
 
@@ -332,6 +331,8 @@ def em_modes(X, n_components, covariance_type="full", prior=None, n_init=MIN_RES
     if n_init < MIN_RESTARTS:
         raise ValueError(f"n_init={n_init} restarts cannot map the modes; use at least "
                          f"{MIN_RESTARTS}.")
+    from sklearn.exceptions import ConvergenceWarning  # em.fit's warning class
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         res = em.fit(X, n_components, covariance_type, prior=prior, n_init=n_init,

@@ -78,7 +78,6 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import xarray as xr
 
@@ -87,6 +86,7 @@ from models.features import (
     default_chunk,
     design_moments,
     features,
+    jit,
     log_joint_stacked,
     stats_from_moments,
 )
@@ -370,11 +370,10 @@ def draw_inverse_wishart(nu, Psi, rng):
     Psi = np.ascontiguousarray(Psi).reshape(-1, d, d)
     out = np.empty((3,) + Psi.shape)
     log_det = np.empty(Psi.shape[0])
-    _bartlett(Psi, chi2.reshape(-1, d), off.reshape(Psi.shape[0], -1), out, log_det)
+    jit(_bartlett)(Psi, chi2.reshape(-1, d), off.reshape(Psi.shape[0], -1), out, log_det)
     return (*(a.reshape(lead + (d, d)) for a in out), log_det.reshape(lead))
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _bartlett(Psi, chi2, off, out, log_det):  # pragma: no cover - compiled
     # per matrix: L = chol(Psi); A (Bartlett); Q = L^{-T} A; Lambda = Q Q^T; R = L A^{-T};
     # Sigma = R R^T (out[0], out[1], out[2] = Sigma, Lambda, R)
@@ -484,7 +483,6 @@ def draw_components(cj, cond, rng):
 # the allocations: two compiled passes around NumPy's vectorised exp
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _subtract_max(L, m):  # pragma: no cover - compiled
     C, K, n = L.shape
     for c in range(C):
@@ -498,7 +496,6 @@ def _subtract_max(L, m):  # pragma: no cover - compiled
                 L[c, k, i] -= m[c, i]
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _allocate(E, m, u, z, G, counts):  # pragma: no cover - compiled
     # E = exp(log joint - max): draw z by the inverse CDF, write the one-hot G, add the counts,
     # and return sum_n (m_n + log sum_k E_kn) per chain (the log of a product of t_n in [1, K]
@@ -531,7 +528,6 @@ def _allocate(E, m, u, z, G, counts):  # pragma: no cover - compiled
     return out
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _log_sum(E, m):  # pragma: no cover - compiled
     C, K, n = E.shape
     out = np.zeros(C)
@@ -616,7 +612,7 @@ class Chains:
                 else:
                     np.matmul(A, Zb, out=E)
             m = self.m[:, :n]
-            _subtract_max(E, m)
+            jit(_subtract_max)(E, m)
             np.exp(E, out=E)
             yield r, Zb, E, m
 
@@ -633,7 +629,7 @@ class Chains:
         -------
         ndarray of shape (C,)
         """
-        return sum(_log_sum(E, m) for _, _, E, m in self._blocks(self._kernel())) \
+        return sum(jit(_log_sum)(E, m) for _, _, E, m in self._blocks(self._kernel())) \
             + self._row_term()
 
     def sweep(self):
@@ -652,7 +648,7 @@ class Chains:
         for r, Zb, E, m in self._blocks(self._kernel()):
             n = Zb.shape[-1]
             G = self.G[:, :n]
-            log_lik = log_lik + _allocate(E, m, u[:, r:r + n], self.z[:, r:r + n], G, counts)
+            log_lik = log_lik + jit(_allocate)(E, m, u[:, r:r + n], self.z[:, r:r + n], G, counts)
             GZ = GZ + _moments(G, Zb, cj.storage, self.C)
         cond = conditionals(cj, GZ)
         self.pi = draw_weights(cond.alpha, rng)

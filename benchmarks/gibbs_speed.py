@@ -100,9 +100,11 @@ def sample(name, sampler, draws=None, tune=None, seed=0, **kw):
 def routes(big_nuts_draws):
     rows = []
     # fixed draws on both routes: sampling efficiency, whatever the default call's stopping
-    # rule asks of a small problem (gibbs.MIN_WORK makes it run long on purpose)
+    # rule asks of a small problem (gibbs.MIN_WORK makes it run long on purpose). On iris the
+    # Gibbs chains must be long enough to visit its rare states (about once per 10,000 sweeps):
+    # shorter runs look unconverged and their ESS says nothing
     plan = [("faithful", "gibbs", 1000, None), ("faithful", "blackjax", 1000, 1000),
-            ("iris", "gibbs", 5000, None), ("iris", "blackjax", 250, 250),
+            ("iris", "gibbs", 32000, None), ("iris", "blackjax", 250, 250),
             ("big", "gibbs", 1000, None), ("big", "blackjax", big_nuts_draws, big_nuts_draws)]
     warm = set()
     for name, sampler, draws, tune in plan:

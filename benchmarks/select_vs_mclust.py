@@ -115,9 +115,16 @@ def bench(name, path, repeats, folder):
 
 
 def machine():
+    """The CPU, and the BLAS each side calls (NumPy's kernel, R's library)."""
+    from threadpoolctl import threadpool_info
+
     model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                   if line.startswith("model name")), platform.processor())
-    return f"{model}, {os.cpu_count()} cores"
+    ours = sorted({(i["internal_api"], i.get("architecture"), i["num_threads"])
+                   for i in threadpool_info() if i["user_api"] == "blas"})
+    r_blas = subprocess.run(["Rscript", "-e", "cat(La_library(), extSoftVersion()[['BLAS']])"],
+                            capture_output=True, text=True).stdout.strip()
+    return f"{model}, {os.cpu_count()} cores; NumPy BLAS {ours}; R BLAS {r_blas or 'unknown'}"
 
 
 def main(argv=None):

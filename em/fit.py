@@ -282,6 +282,11 @@ class PointUpdate:
         return validated(params)
 
 
+#: the largest relative fall of the objective between iterations put down to rounding (the
+#: passes sum in float64 either way; float32 features round each row's terms at about 1e-7)
+FALL = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 1e-3}
+
+
 def iterate(X, w, shift, state, update, max_iter, tol, dtype, chunk, tol_per_sample=False,
             n_eff=1.0, callback=None, check_collapse=True, missing=None):
     """Iterate from ``state`` until the objective changes by at most ``tol``.
@@ -302,6 +307,7 @@ def iterate(X, w, shift, state, update, max_iter, tol, dtype, chunk, tol_per_sam
         and the last pass's ``N_k``.
     """
     history, converged, XX = [], False, None
+    fall = FALL[np.dtype(dtype)]
     shared = update.family.storage.shared
     N_k = None
     for n_iter in range(max_iter + 1):
@@ -311,6 +317,14 @@ def iterate(X, w, shift, state, update, max_iter, tol, dtype, chunk, tol_per_sam
         if shared and not is_dask(X) and missing is None:
             XX = stats.M                  # sum_n w_n x_n x_n^T: the same in every pass
         history.append(value + update.penalty(state))
+        if n_iter > 0 and check_collapse and history[-1] < history[-2] - fall * abs(history[-2]):
+            # EM (and VB) never lowers its objective; a fall beyond rounding means the pass's
+            # arithmetic broke down on a covariance near singular (missing cells let a component
+            # fit the few complete rows it holds exactly, an unbounded likelihood)
+            raise DegenerateComponentError(
+                f"The objective fell at iteration {n_iter} (from {history[-2]:.10g} to "
+                f"{history[-1]:.10g}): a component's covariance is numerically singular, "
+                "collapsing onto a subspace.")
         if n_iter > 0:
             change = abs(history[-1] - history[-2])
             converged = (change < tol * n_eff if tol_per_sample

@@ -75,9 +75,12 @@ def select_grid(X, k_max, covariance_types=MCLUST_NAMES, use_prior=False, random
     for K, ct in iterator:
         priors[K, ct] = Prior.default(X, K, ct) if use_prior else None
         try:
-            res = em.fit(X, K, ct, prior=priors[K, ct], init=init, n_init=1,
-                         random_state=np.random.SeedSequence(seq.entropy, spawn_key=seq.spawn_key),
-                         tol=tol)
+            with warnings.catch_warnings():  # an unconverged fit says so in its row instead
+                warnings.filterwarnings("ignore", "Best performing initialization")
+                res = em.fit(X, K, ct, prior=priors[K, ct], init=init, n_init=1,
+                             random_state=np.random.SeedSequence(seq.entropy,
+                                                                spawn_key=seq.spawn_key),
+                             tol=tol)
         except ValueError as exc:
             if getattr(exc, "column", None) is not None:
                 raise                   # the data's fault (a constant column), not this fit's

@@ -58,6 +58,10 @@ def run(args):
     failed = [r for r in rows if r["error"]]
     for r in failed:
         print(f"failed: K={r['K']} {r['covariance_type']}: {r['error']}")
+    for r in rows:
+        if not r["error"] and not r["converged"]:
+            print(f"not converged: K={r['K']} {r['covariance_type']}: EM stopped at its iteration "
+                  "limit; its criteria are the last iterate's")
     for name, lo, hi in args.label_columns if failed else []:
         print(f"note: column {name!r} holds only the integers {lo} to {hi}; if it is a label "
               f"(as gmm simulate's z), leave it out with --exclude {name}")

@@ -87,3 +87,25 @@ def test_select_prints_seven_digit_criteria_in_full(tmp_path, capsys):
     top = out.split("log_likelihood")[1].splitlines()[1:4]
     shown = [line.split()[-2] for line in top]             # the bic column, two decimals
     assert all(re.fullmatch(r"\d{7}\.\d{2}", b) for b in shown) and len(set(shown)) == 3, top
+
+
+def test_an_unconverged_fit_says_so_in_one_line_not_a_warning(tmp_path, capsys, monkeypatch):
+    # EM capped at one iteration: the fits that did not converge say so in their rows, and the
+    # command prints one line for each, no Python warning
+    import reports.select
+    from reports.cli import main
+
+    fit = em.fit
+    monkeypatch.setattr(reports.select.em, "fit", lambda *a, **k: fit(*a, **{**k, "max_iter": 1}))
+    code = main(["select", "iris", "--kmax", "3", "--types", "VVV,EII", "--out",
+                 str(tmp_path / "s")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "Warning" not in err
+    rows = pd.read_csv(tmp_path / "s" / "select.csv")
+    unconverged = rows[~rows["converged"] & rows["error"].isna()]
+    assert len(unconverged) >= 2
+    lines = [line for line in out.splitlines() if line.startswith("not converged:")]
+    assert lines == [f"not converged: K={r.K} {r.covariance_type}: EM stopped at its iteration "
+                     "limit; its criteria are the last iterate's"
+                     for r in unconverged.itertuples()]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from models.datasets import DATASET_NAMES
-from models.families import COVARIANCE_TYPES, MCLUST_NAMES
+from models.families import COVARIANCE_TYPES, MCLUST_NAMES, family
 
 __all__ = ["COVARIANCE_TYPES", "MCLUST_NAMES", "Formatter", "Parser", "UserError", "covariance_types",
            "data", "model", "out", "positive_float", "positive_int", "read_options", "sampler",
@@ -123,11 +123,18 @@ def seed(p):
                    "each random step draws from its own stream of it)")
 
 
-def model(p, k_required=True):
-    """K and the covariance type."""
+def model(p, k_required=True, posterior=False):
+    """K and the covariance type; ``posterior``: only the types the PyMC model has."""
     if k_required:
         p.add_argument("-k", "--components", type=positive_int, required=True,
                        help="number of components K (required; 'gmm select' chooses one)")
+    if posterior:
+        types = [t for t in COVARIANCE_TYPES if family(t).pymc]
+        p.add_argument("--covariance-type", choices=types, default="full",
+                       help="covariance structure (tied = one shared covariance): the types with "
+                            "a conjugate prior the posterior is sampled under; 'gmm fit' fits "
+                            "all 14")
+        return
     p.add_argument("--covariance-type", choices=COVARIANCE_TYPES, default="full",
                    help="covariance structure (tied = one shared covariance)")
 

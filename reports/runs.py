@@ -118,6 +118,13 @@ def record(args, names, **extra):
 
 def fit(X, args, use_map, seq, progress=True):
     """EM for ``args``' K and type: the MLE, or the MAP under ``Prior.default``."""
+    from models.families import FAMILIES, family  # the families with a MAP, by the table
+
+    if use_map and not family(args.covariance_type).has_map:
+        names = ", ".join(f.name for f in FAMILIES if f.has_map)
+        raise UserError(f"--map needs a covariance type with a conjugate prior ({names}, as in "
+                        f"mclust); --covariance-type {args.covariance_type} has none: leave out "
+                        "--map for maximum likelihood.")
     prior = Prior.default(X, args.components, args.covariance_type) if use_map else None
     return em.fit(X, args.components, args.covariance_type, prior=prior,
                   n_init=getattr(args, "n_init", 5), max_iter=getattr(args, "max_iter", 1000),

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 import em
-from models.families import MCLUST_NAMES
+from models.families import MCLUST_NAMES, family
 from models.prior import Prior
 from models.seeds import seed_sequence
 
@@ -73,6 +73,9 @@ def select_grid(X, k_max, covariance_types=MCLUST_NAMES, use_prior=False, random
     # than em.init.HC_MAX_ROWS every fit starts from the same subsample's merges (computed once)
     seq = seed_sequence(random_state, "random_state").spawn(1)[0]
     for K, ct in iterator:
+        if use_prior and not family(ct).has_map:    # as mclust: no conjugate prior, no MAP fit
+            rows[K, ct] = _row(K, ct, None, NO_PRIOR)
+            continue
         priors[K, ct] = Prior.default(X, K, ct) if use_prior else None
         try:
             with warnings.catch_warnings():  # an unconverged fit says so in its row instead
@@ -112,6 +115,10 @@ def _row(K, ct, res, error=""):
             "aic": res.aic, "converged": res.converged, "error": ""}
 
 
+#: the reason of a MAP fit of a family without a conjugate prior (mclust has none either)
+NO_PRIOR = "no conjugate prior for a MAP fit (mclust has none either); fit by maximum likelihood."
+
+
 def reason(exc):
     """A failed fit's reason in one short line: the message's first sentence."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -134,7 +141,7 @@ def best(rows, criterion="bic"):
         raise ValueError(f"criterion={criterion!r} is not supported; use 'bic', 'icl' or 'aic'.")
     ok = [r for r in rows if np.isfinite(r[criterion])]
     if not ok:
-        raise ValueError("every fit in the grid failed; add a prior (--map) or lower --kmax.")
+        raise ValueError("every fit in the grid failed; each row's 'error' says why.")
     return min(ok, key=lambda r: r[criterion])
 
 

@@ -17,7 +17,7 @@ DESCRIPTION = ("Writes em_mle.nc, em_map.nc, vb.nc (for the conjugate families) 
 def add_arguments(p):
     """``compare``'s options."""
     options.data(p)
-    options.model(p)
+    options.model(p, posterior=True)
     options.out(p, "reports/out/compare-<data>-K<k>-<type>")
     options.seed(p)
     options.sampler(p)

@@ -15,7 +15,7 @@ DESCRIPTION = ("Writes posterior.nc (posterior, sample_stats, label_invariant, l
 def add_arguments(p):
     """``sample``'s options."""
     options.data(p)
-    options.model(p)
+    options.model(p, posterior=True)
     options.out(p, "reports/out/sample-<data>-K<k>-<type>")
     options.seed(p)
     options.sampler(p)

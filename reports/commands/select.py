@@ -47,6 +47,9 @@ def run(args):
         rows, fits = select_grid(X, args.kmax, args.types, use_prior=args.map,
                                  random_state=seed_sequence(args.seed, "--seed"), progress=True,
                                  k_min=args.kmin, return_fits=True)
+        if all(r["error"] for r in rows):
+            raise options.UserError("every fit in the grid failed: " + "; ".join(
+                f"{ct} (K={ks}): {why.rstrip('.')}" for ct, ks, why in failures(rows)) + ".")
         runs.write_rows(folder.path / "select.csv", rows)
         top = best(rows, args.criterion)
         res = fits[top["K"], top["covariance_type"]]
@@ -55,9 +58,9 @@ def run(args):
             args, names, title=f"{stem}: model selection by {args.criterion.upper()}",
             model=f"K={top['K']} {top['covariance_type']}"))
     print(bic_table(rows, args.criterion))
-    failed = [r for r in rows if r["error"]]
-    for r in failed:
-        print(f"failed: K={r['K']} {r['covariance_type']}: {r['error']}")
+    failed = failures(rows)
+    for ct, ks, why in failed:
+        print(f"failed: {ct} (K={ks}): {why}")
     for r in rows:
         if not r["error"] and not r["converged"]:
             print(f"not converged: K={r['K']} {r['covariance_type']}: EM stopped at its iteration "
@@ -71,3 +74,24 @@ def run(args):
     print(f"best by {args.criterion.upper()}: K={top['K']} {top['covariance_type']}")
     print(f"wrote {target / 'select.csv'} and {target / 'em.nc'} (the best fit); "
           f"'gmm report {target}' draws them")
+
+
+def failures(rows):
+    """The failed fits, one entry per covariance type and reason: (type, the Ks, the reason).
+
+    The Ks read as ranges ("1-3, 5"): a type without a conjugate prior under ``--map`` fails
+    for every K for one reason, said once.
+    """
+    groups = {}
+    for r in rows:
+        if r["error"]:
+            groups.setdefault((r["covariance_type"], r["error"]), []).append(int(r["K"]))
+    out = []
+    for (ct, why), ks in groups.items():
+        runs, start = [], ks[0]
+        for a, b in zip(ks, ks[1:] + [None]):
+            if b != a + 1:
+                runs.append(str(start) if start == a else f"{start}-{a}")
+                start = b
+        out.append((ct, ", ".join(runs), why))
+    return out

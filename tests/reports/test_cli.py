@@ -381,11 +381,39 @@ def test_select_range_types_and_failures(tmp_path, capsys):
         (K, ct) for K in range(2, 7) for ct in ("full", "spherical")}
     failed = [r for r in rows if r["error"]]
     assert failed and all(int(r["K"]) >= 5 for r in failed)
-    for r in failed:
-        assert f"failed: K={r['K']} {r['covariance_type']}: " in out
+    said = {}                                   # "failed: full (K=5-6): ..." -> full: {5, 6}
+    for line in out.splitlines():
+        m = re.match(r"failed: (\w+) \(K=([\d, -]+)\): ", line)
+        if m:
+            for part in m.group(2).split(", "):
+                lo, _, hi = part.partition("-")
+                said.setdefault(m.group(1), set()).update(range(int(lo), int(hi or lo) + 1))
+    assert said == {ct: {int(r["K"]) for r in failed if r["covariance_type"] == ct}
+                    for ct in {r["covariance_type"] for r in failed}}
     assert "K=4 spherical" in out or "K=4 full" in out
     best = xr.open_datatree(tmp_path / "s" / "em.nc")
     assert best.attrs["n_components"] == 4
+
+
+def test_map_says_once_which_types_have_no_conjugate_prior(tmp_path, capsys):
+    # as mclust: under --map the 4 types without a conjugate prior have no fit; one line each
+    code, out, err = run(capsys, "select", "faithful", "--kmax", "3", "--map", "--out",
+                         tmp_path / "s")
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if "no conjugate prior" in line]
+    assert lines == [f"failed: {ct} (K=1-3): no conjugate prior for a MAP fit (mclust has none "
+                     "either); fit by maximum likelihood." for ct in ("VEE", "EVE", "VVE", "EVV")]
+    assert "prior=None" not in out + err
+    code, out, err = run(capsys, "select", "faithful", "--types", "VVE", "--map", "--out",
+                         tmp_path / "t")
+    assert code == 2 and not (tmp_path / "t").exists()
+    assert err.endswith("\ngmm: error: every fit in the grid failed: VVE (K=1-9): no conjugate "
+                        "prior for a MAP fit (mclust has none either); fit by maximum "
+                        "likelihood.\n")                    # after the progress bar
+    code, out, err = run(capsys, "fit", "faithful", "-k", "2", "--covariance-type", "VVE",
+                         "--map", "--out", tmp_path / "f")
+    assert code == 2 and "prior=None" not in err
+    assert "--map needs a covariance type with a conjugate prior" in err
 
 
 def test_predict_from_em_and_from_posterior(tmp_path, capsys):
@@ -574,7 +602,7 @@ def test_a_collapsed_fit_fails_and_is_never_sampled(tmp_path, capsys, monkeypatc
     for K in (2, 3):
         assert rows[K]["bic"] == "nan" and rows[K]["converged"] == "False"
         assert rows[K]["error"].startswith("component ") and "is empty" in rows[K]["error"]
-        assert f"failed: K={K} VVI: component " in out
+        assert f"failed: VVI (K={K}): component " in out
     # mclust's layout: failed cells, no BIC, and the top models are the fits that did not fail
     assert [line.split() for line in out.splitlines() if line[:3].strip() in ("2", "3")] == [
         ["2", "failed"], ["3", "failed"]]

@@ -91,10 +91,15 @@ def svd_scaled(X):
 def _hc_term(n, W, T, d, alpha, beta):
     """Mclust's VVV agglomeration term.
 
-    Of clusters of sizes ``n`` (m,), scatters ``W`` (m, d, d) and traces ``T`` (m,).
+    Of clusters of sizes ``n`` (m,), scatters ``W`` (m, d, d), or a callable giving the scatters
+    of the clusters it is given by index, and traces ``T`` (m,). The determinant enters only
+    for a cluster of more than ``d`` points, so only those scatters are formed and factored.
     """
-    small = (n <= d) | (T == 0)
-    det = np.where(small, 0.0, np.maximum(np.linalg.det(W / n[:, None, None]), 0.0))
+    big = np.flatnonzero((n > d) & (T != 0))
+    det = np.zeros(n.shape)
+    if big.size:
+        Wb = W(big) if callable(W) else W[big]
+        det[big] = np.maximum(np.linalg.det(Wb / n[big, None, None]), 0.0)
     return n * np.log(det + beta * (T + alpha) / n)
 
 
@@ -125,9 +130,13 @@ def hc_merges(Z, alpha=1.0, beta=1.0):
     def merged(i, ks):
         delta = m[ks] - m[i]
         c = n[i] * n[ks] / (n[i] + n[ks])
-        Wij = W[ks] + W[i] + c[:, None, None] * delta[:, :, None] * delta[:, None, :]
         Tij = T[ks] + T[i] + c * (delta**2).sum(axis=1)
         nij = n[ks] + n[i]
+
+        def Wij(sel):          # the merged scatters, formed only where the term needs them
+            return (W[ks[sel]] + W[i]
+                    + c[sel, None, None] * delta[sel, :, None] * delta[sel, None, :])
+
         return _hc_term(nij, Wij, Tij, d, alpha, beta) - t[ks] - t[i], nij, Wij, Tij
 
     C = np.empty((N, N))
@@ -143,7 +152,7 @@ def hc_merges(Z, alpha=1.0, beta=1.0):
         merges.append((i, j))
         _, nij, Wij, Tij = merged(i, np.array([j]))
         m[i] = (n[i] * m[i] + n[j] * m[j]) / nij[0]
-        n[i], W[i], T[i] = nij[0], Wij[0], Tij[0]
+        n[i], W[i], T[i] = nij[0], Wij(np.array([0]))[0], Tij[0]
         t[i] = _hc_term(n[i:i + 1], W[i:i + 1], T[i:i + 1], d, alpha, beta)[0]
         active[j] = False
         C[j, :] = C[:, j] = np.inf

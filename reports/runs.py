@@ -43,11 +43,16 @@ def data(args):
     X, names = load_data(args.data, split_names(args.columns), split_names(args.exclude),
                          **read_options(args))
     args.data_names, args.label_columns = names, label_columns(X, names)
+    args.constant_columns = constant_columns(X, names)
     return X, names, dataset_name(args.data)
 
 
 def label_columns(X, names, max_values=20):
-    """Columns that look like labels, not measurements: few distinct integers (``gmm simulate``'s z).
+    """Columns that look like labels among measurements (``gmm simulate``'s z).
+
+    A label column holds consecutive integers from 0 or 1, at most ``max_values`` of them, in a
+    table where some column is not integer-valued: in a table of counts or scores (every
+    column integers, as scikit-learn's digits) no column stands out, and none is named.
 
     Parameters
     ----------
@@ -60,13 +65,26 @@ def label_columns(X, names, max_values=20):
     list of (str, int, int)
         Each such column's name, smallest and largest value.
     """
-    found = []
+    found, integer = [], []
     for j, name in enumerate(names):
         col = X[:, j]
         col = col[np.isfinite(col)]
-        if col.size and np.array_equal(col, np.round(col)) and 1 < len(np.unique(col)) <= max_values:
-            found.append((name, int(col.min()), int(col.max())))
-    return found
+        is_int = bool(col.size) and np.array_equal(col, np.round(col))
+        integer.append(is_int)
+        if not is_int:
+            continue
+        values = np.unique(col)
+        lo, hi = int(values[0]), int(values[-1])
+        if 1 < values.size <= max_values and lo in (0, 1) and values.size == hi - lo + 1:
+            found.append((name, lo, hi))
+    return [] if all(integer) else found
+
+
+def constant_columns(X, names):
+    """The names of the columns whose observed values are all equal."""
+    with np.errstate(invalid="ignore"):
+        lo, hi = np.nanmin(X, axis=0), np.nanmax(X, axis=0)
+    return [n for n, a, b in zip(names, lo, hi) if a == b]
 
 
 def fix_advice(exc, args):
@@ -94,7 +112,13 @@ def fix_advice(exc, args):
     for fix in exc.fixes:
         if fix == "drop_column" and exc.column is not None and names:
             n = names[exc.column]
-            advice.append(f"leave column {n!r} out with --exclude {n}")
+            constant = getattr(args, "constant_columns", [])
+            if n in constant and len(constant) > 1:
+                listed = ", ".join(repr(c) for c in constant[:-1]) + f" and {constant[-1]!r}"
+                advice.append(f"leave the constant columns {listed} out with "
+                              f"--exclude {','.join(constant)}")
+            else:
+                advice.append(f"leave column {n!r} out with --exclude {n}")
         elif fix == "prior" and hasattr(args, "map") and not args.map:
             advice.append("add --map (MAP under mclust's conjugate prior)")
         elif fix == "n_components" and hasattr(args, "kmax"):

@@ -239,8 +239,8 @@ def test_chunked_memmap_and_dask_equal_in_memory(tmp_path, rng, covariance_type)
     for X, extra in ((Xm, {"chunk_size": 29}), (mm, {"chunk_size": 64})):
         res = em.fit(X, 2, covariance_type, init=ref.params, **{**kw, **extra})
         assert res.log_likelihood == pytest.approx(ref.log_likelihood, rel=1e-10)
-    da = pytest.importorskip("dask.array")
     import dask
+    import dask.array as da
 
     with dask.config.set(scheduler="synchronous"):
         res = em.fit(da.from_array(Xm, chunks=(97, 3)), 2, covariance_type, init=ref.params, **kw)

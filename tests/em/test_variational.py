@@ -199,7 +199,7 @@ def test_the_mclust_prior_is_refused():
 
 
 def test_a_dask_array_gives_the_in_memory_fit():
-    dask = pytest.importorskip("dask")
+    import dask
     import dask.array as da
 
     X, _ = load_faithful()

@@ -18,3 +18,11 @@ write.csv(named, file.path(out, "write_csv_rownames.csv"))
 write.csv2(x, file.path(out, "write_csv2.csv"))
 write.table(x, file.path(out, "write_table.txt"))
 write.table(x, file.path(out, "write_table_tab.tsv"), sep = "\t", quote = FALSE, row.names = FALSE)
+# 200 x 3 random numbers in write.csv2's form (decimal commas, semicolons, row names, two NA),
+# and the doubles R's read.csv2 reads back from that file, in hex (C99 %a), exact
+set.seed(30)
+y <- data.frame(u = rnorm(200) * 1e3, v = rexp(200) / 7, w = runif(200))
+y$v[c(3, 50)] <- NA
+write.csv2(y, file.path(out, "write_csv2_200.csv"))
+back <- as.matrix(read.csv2(file.path(out, "write_csv2_200.csv"), row.names = 1))
+writeLines(sprintf("%a", back), file.path(out, "write_csv2_200_doubles.txt"))

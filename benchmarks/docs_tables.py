@@ -260,6 +260,12 @@ def families_speed(data):
                   "gmm-suite / fastest same-storage relative", "mclust / gmm-suite"], rows)
 
 
+def families_speed_machine(data):
+    """The machine and the case ``benchmarks/families_speed.py --json`` measured."""
+    return table(["machine", "case"], [[data["machine"], f"N={power_of_ten(data['N'])}, "
+                                        f"d={data['d']}, K={data['K']}, {data['iters']} iterations"]])
+
+
 def vb_vs_sklearn(data):
     """``benchmarks/vb_vs_sklearn.py --json``: variational Bayes per iteration, side by side."""
     rows = [[f"N={power_of_ten(r['N'])}, d={r['d']}, K={r['K']}, {r['covariance_type']}",
@@ -366,6 +372,7 @@ VIEWS = {
     "pymc_sampling.compile": pymc_sampling_compile,
     "pymc_sampling.gradient": pymc_sampling_gradient,
     "families_speed": families_speed,
+    "families_speed.machine": families_speed_machine,
     "vb_vs_sklearn": vb_vs_sklearn,
     "online_em": online_em,
     "vb_vs_posterior": vb_vs_posterior,
@@ -375,8 +382,6 @@ VIEWS = {
     "gibbs_speed.targets": gibbs_speed_targets,
     "gibbs_speed.bayesm": gibbs_speed_bayesm,
     "gibbs_speed.machine": gibbs_speed_machine,
-
-
     "missing_em": missing_em,
     "missing_em.no_nan": missing_em_no_nan,
     "select_vs_mclust": select_vs_mclust,

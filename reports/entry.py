@@ -10,6 +10,13 @@ import sys
 
 from reports import interrupt
 
+#: Packages the command line never computes with, that a library it uses would import on its
+#: own when they are installed: xarray imports dask and dask.distributed (0.4 s) on its first
+#: array and again to write a file, only to ask whether that array is a dask array. The console
+#: script marks them absent (``sys.modules[name] = None``, Python's own "not importable"), so
+#: xarray answers "no" without loading them. The API (``import em``, notebooks) is untouched.
+NOT_USED = ("dask",)
+
 
 def main(argv=None):
     """Run ``gmm``; return its exit status.
@@ -24,6 +31,8 @@ def main(argv=None):
         0 on success, 2 on bad input, 130 after Ctrl-C.
     """
     interrupt.install_handler(watch=True)
+    for name in NOT_USED:
+        sys.modules.setdefault(name, None)
     try:
         from reports import cli  # after the handler is in place
     except BaseException as exc:

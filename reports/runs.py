@@ -16,7 +16,7 @@ import em
 from models.prior import Prior
 from models.pymc.gibbs import KEEP
 from models.results import versions, with_groups
-from reports import joint, modes
+from reports import joint
 from reports.io import dataset_name, load_data
 from reports.options import UserError, read_options, split_names
 from reports.tables import as_frame
@@ -222,6 +222,8 @@ def find_modes(X, K, covariance_type, args, seq):
     -------
     reports.modes.ModeMap
     """
+    from reports import modes  # scipy.optimize: loaded where the modes are found, not by fit/select
+
     prior = Prior.default(X, K, covariance_type)
     return modes.em_modes(X, K, covariance_type, prior,
                           n_init=getattr(args, "mode_restarts", modes.MIN_RESTARTS),
@@ -244,6 +246,8 @@ def place_draws(mode_map, dt, X, estimates):
     -------
     xarray.DataTree
     """
+    from reports import modes
+
     modes.assign(mode_map, dt, X, estimates)
     return with_groups(dt, modes=modes.modes_group(mode_map, dt))
 
@@ -259,6 +263,7 @@ def write_modes(folder, mode_map):
 
 def print_modes(mode_map, names=("EM MAP",)):
     """The modes table, and one line per EM estimate on where it sits."""
+    from reports import modes
     from reports.tables import format_table
 
     failed = len(mode_map.failures)

@@ -84,6 +84,8 @@ def test_em_only_commands_run_without_the_bayesian_stack(argv, em_folder):
     assert code == 0, err
     assert not set(BAYESIAN) & modules
     assert "Traceback" not in err
+    # installed (the dev extra), never used by the command line: xarray is told it is absent
+    assert "dask" not in modules and "distributed" not in modules
 
 
 def test_the_gibbs_route_samples_without_the_bayesian_stack(em_folder):

@@ -47,9 +47,6 @@ from models.storage import DIAG, FULL, SPHERICAL, TIED, Storage
 #: from the previous iteration's orientation (every MM step lowers the objective, so a capped
 #: M-step from the previous parameters is a generalised EM step: the likelihood still rises)
 INNER_TOL, INNER_MAX, INNER_WARM = 1e-12, 500, 5
-#: the orientation steps from a cold start stop at mclust's inner tolerance (``emControl()$tol[2]``,
-#: sqrt(eps)); EM's later M-steps start warm and refine the orientation to the fixed point
-COLD_TOL = np.sqrt(np.finfo(float).eps)
 
 
 @dataclass(frozen=True, eq=False)
@@ -281,8 +278,8 @@ def _diag_of(W):
     return np.diagonal(W, axis1=-2, axis2=-1) if W.ndim == 3 else W
 
 
-def _converged(old, new, tol=INNER_TOL):
-    return abs(new - old) <= tol * max(abs(new), 1.0)
+def _converged(old, new):
+    return abs(new - old) <= INNER_TOL * max(abs(new), 1.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -407,7 +404,7 @@ def _common_orientation(W, n_k, varying_volume, start=None):
     D = np.linalg.eigh(np.tensordot(1.0 / n_k, W, axes=1) if start is None
                        else start.sum(axis=0))[1]
     w = np.linalg.eigvalsh(W)[:, -1]             # largest eigenvalues: fixed while D moves
-    old, tol = np.inf, COLD_TOL if start is None else INNER_TOL
+    old = np.inf
     for _ in range(INNER_MAX if start is None else INNER_WARM):
         WD = W @ D
         E = np.einsum("kji,ji->ki", WD, D)          # diag(D^T W_k D)
@@ -420,7 +417,7 @@ def _common_orientation(W, n_k, varying_volume, start=None):
             g = _geo(E)
             c = (g.sum() / n_k.sum()) * E / g[:, None]
         obj = (n_k * np.log(c).sum(axis=1)).sum() + (E / c).sum()
-        if _converged(old, obj, tol):
+        if _converged(old, obj):
             break
         old = obj
         D = _orientation_mm(W, WD, 1.0 / c, D, w)

@@ -241,7 +241,10 @@ def _summary(res, out):
         def cell(v, *index):
             return _cell(mean[v][index], "{:.4g}", (lo[v][index], hi[v][index]))
     else:
-        mean = {"pi": params.pi, "mu": params.mu, "Sigma": params.to_full().Sigma}
+        # the file's values as written (point_of renormalises pi, which can move it by an ulp)
+        point = {v: tree["posterior"][v].values[0, 0] for v in ("pi", "mu", "Sigma")}
+        mean = {"pi": point["pi"], "mu": point["mu"],
+                "Sigma": family(covariance_type_of(tree)).to_full(point["Sigma"], K, d)}
         what = _LABELS.get(tree.attrs.get("method"), "the model's") + " estimate"
 
         def cell(v, *index):

@@ -43,21 +43,12 @@ def run(args):
     )
     from models.seeds import seed_sequence
     from reports import runs
-    from reports.commands.predict import load_model
-    from reports.io import ResultsFolder, columns_present, dataset_name, load_data, write_json
+    from reports.commands.predict import model_and_data
+    from reports.io import ResultsFolder, dataset_name, write_json
     from reports.tables import as_frame
 
-    path, tree = load_model(args.results)
+    path, tree, X, names = model_and_data(args)
     model_names = [str(v) for v in tree["observed_data"]["feature"].values]
-    read = options.read_options(args)
-    columns = options.split_names(args.columns) or columns_present(
-        args.data, model_names, **{k: read[k] for k in ("sep", "decimal", "header")})
-    X, names = load_data(args.data, columns, options.split_names(args.exclude), **read)
-    if X.shape[1] != len(model_names):
-        raise options.UserError(
-            f"the model in {str(path)!r} has {len(model_names)} features "
-            f"({', '.join(model_names)}) but the data give {X.shape[1]} ({', '.join(names)}); "
-            "choose them with --columns.")
     absent = np.isnan(X)
     if not absent.any():
         raise options.UserError(f"{args.data!r} has no missing cell, so there is nothing to "

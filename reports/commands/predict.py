@@ -41,18 +41,17 @@ def load_model(source):
     raise options.UserError(f"results {source!r} is neither a results folder nor an .nc file.")
 
 
-def run(args):
-    """Run ``gmm predict``."""
-    import numpy as np
+def model_and_data(args):
+    """The model (:func:`load_model`) and the data to apply it to, its columns by the model's names.
 
-    from models.results import (
-        covariance_type_of,
-        is_point_estimate,
-        point_to_datatree,
-        posterior_gamma,
-    )
-    from reports import runs
-    from reports.io import ResultsFolder, columns_present, dataset_name, load_data, write_json
+    Returns
+    -------
+    path : pathlib.Path
+    tree : xarray.DataTree
+    X : ndarray of shape (N, d)
+    names : list of str
+    """
+    from reports.io import columns_present, load_data
 
     path, tree = load_model(args.results)
     model_names = [str(v) for v in tree["observed_data"]["feature"].values]
@@ -65,6 +64,23 @@ def run(args):
             f"the model in {str(path)!r} has {len(model_names)} features "
             f"({', '.join(model_names)}) but the data give {X.shape[1]} ({', '.join(names)}); "
             "choose them with --columns.")
+    return path, tree, X, names
+
+
+def run(args):
+    """Run ``gmm predict``."""
+    import numpy as np
+
+    from models.results import (
+        covariance_type_of,
+        is_point_estimate,
+        point_to_datatree,
+        posterior_gamma,
+    )
+    from reports import runs
+    from reports.io import ResultsFolder, dataset_name, write_json
+
+    path, tree, X, names = model_and_data(args)
     K, ct = tree.attrs["n_components"], covariance_type_of(tree)
     gamma, mean = posterior_gamma(tree, X)
     source = "EM fit" if is_point_estimate(tree) else "posterior"

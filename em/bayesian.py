@@ -65,7 +65,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from scipy.special import betaln, digamma, gammaln, logsumexp
@@ -75,13 +75,12 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from em.estep import log_joint_rows
-from em.estimator import INIT_PARAMS, initial_resp, precision_cholesky
+from em.estimator import INIT_PARAMS, initial_resp, precision_cholesky, sample_mixture
 from em.fit import em_pass
 from em.online import RunningStats, check_schedule
 from models.families import SKLEARN_TYPES, family
 from models.features import block_stats, default_chunk, log_joint_of
 from models.params import GMMParams
-from models.simulation import draw_given_z
 from models.storage import DIAG, FULL, SPHERICAL, TIED
 from models.validation import check_positive
 
@@ -1009,12 +1008,7 @@ default "dirichlet_process"
             Component of each draw.
         """
         check_is_fitted(self)
-        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
-                             "requires at least one sample.")
         weights = np.asarray(self.weights_, np.float64)
         params = GMMParams(weights / weights.sum(), np.asarray(self.means_, np.float64),
                            np.asarray(self.covariances_, np.float64), self.covariance_type)
-        rs = check_random_state(self.random_state)
-        y = np.repeat(np.arange(params.K), rs.multinomial(n_samples, params.pi))
-        return draw_given_z(params, y, rs), y
+        return sample_mixture(params, n_samples, self.random_state)

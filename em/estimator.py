@@ -140,6 +140,29 @@ def initial_resp(X, K, init_params, random_state):
     return resp
 
 
+def sample_mixture(params, n_samples, random_state):
+    """``n_samples`` draws from the mixture ``params``, grouped by component (scikit-learn's ``sample``).
+
+    Parameters
+    ----------
+    params : GMMParams
+    n_samples : int
+        At least 1; anything else is refused in scikit-learn's words.
+    random_state : None, int or numpy.random.RandomState
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, d)
+    y : ndarray of int, shape (n_samples,)
+    """
+    if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
+        raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
+                         "requires at least one sample.")
+    rs = check_random_state(random_state)
+    y = np.repeat(np.arange(params.K), rs.multinomial(n_samples, params.pi))
+    return draw_given_z(params, y, rs), y
+
+
 def precision_cholesky(params):
     """scikit-learn's ``precisions_cholesky_``: ``P_k`` with ``Sigma_k^{-1} = P_k P_k^T``.
 
@@ -527,14 +550,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         y : ndarray of int, shape (n_samples,)
             Component of each draw.
         """
-        params = self._params()
-        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
-                             "requires at least one sample.")
-        rs = check_random_state(self.random_state)
-        counts = rs.multinomial(n_samples, params.pi)
-        y = np.repeat(np.arange(params.K), counts)
-        return draw_given_z(params, y, rs).astype(self.means_.dtype), y
+        X, y = sample_mixture(self._params(), n_samples, self.random_state)
+        return X.astype(self.means_.dtype), y
 
     def _n_parameters(self):
         """Free parameters of the model (scikit-learn's private name, kept for its tests)."""

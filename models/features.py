@@ -614,7 +614,12 @@ def _quad_weights(d):
     return w
 
 
-def _shift_by_max(L, m):  # pragma: no cover - compiled
+def shift_by_max(L, m):  # pragma: no cover - compiled
+    """Stacked ``L`` (S, K, n) less its maximum over k, in place; the maxima go to ``m`` (S, n).
+
+    Compile it with :func:`jit`; the E-step of stacked parameters and the Gibbs route's
+    allocations both take it.
+    """
     S, K, n = L.shape
     for s in range(S):
         for r in range(n):
@@ -687,7 +692,7 @@ def normalise_stacked(L, totals, g_sum, pointwise=False):
     """
     S, K, n = L.shape
     m = np.empty((S, n))
-    jit(_shift_by_max)(L, m)
+    jit(shift_by_max)(L, m)
     np.exp(L, out=L)
     lse = np.empty((S, n)) if pointwise else np.empty((1, 1))
     jit(_normalise_stacked)(L, m, np.empty(n), totals, lse, g_sum, pointwise)

@@ -88,6 +88,7 @@ from models.features import (
     features,
     jit,
     log_joint_stacked,
+    shift_by_max,
     stats_from_moments,
 )
 from models.missing import draw_missing, fill_conditional, groups, observed_moments
@@ -483,19 +484,6 @@ def draw_components(cj, cond, rng):
 # the allocations: two compiled passes around NumPy's vectorised exp
 
 
-def _subtract_max(L, m):  # pragma: no cover - compiled
-    C, K, n = L.shape
-    for c in range(C):
-        for i in range(n):
-            m[c, i] = L[c, 0, i]
-        for k in range(1, K):
-            for i in range(n):
-                m[c, i] = max(m[c, i], L[c, k, i])
-        for k in range(K):
-            for i in range(n):
-                L[c, k, i] -= m[c, i]
-
-
 def _allocate(E, m, u, z, G, counts):  # pragma: no cover - compiled
     # E = exp(log joint - max): draw z by the inverse CDF, write the one-hot G, add the counts,
     # and return sum_n (m_n + log sum_k E_kn) per chain (the log of a product of t_n in [1, K]
@@ -612,7 +600,7 @@ class Chains:
                 else:
                     np.matmul(A, Zb, out=E)
             m = self.m[:, :n]
-            jit(_subtract_max)(E, m)
+            jit(shift_by_max)(E, m)
             np.exp(E, out=E)
             yield r, Zb, E, m
 

@@ -42,6 +42,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from pymc_sampling import data  # the same data sets as the NUTS routes' benchmark
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -57,21 +58,6 @@ def machine():
     blas = sorted({(i["internal_api"], i.get("architecture"), i["num_threads"])
                    for i in threadpool_info()})
     return f"CPU: {cpu}, {os.cpu_count()} cores (shared); BLAS: {blas}"
-
-
-def data(name):
-    """(X, K) of a benchmark set."""
-    from models import GMMParams, load_faithful, load_iris, simulate
-
-    if name == "faithful":
-        return load_faithful()[0], 2
-    if name == "iris":
-        return load_iris()[0], 3
-    rng = np.random.default_rng(0)
-    K, d = 4, 5
-    truth = GMMParams(np.full(K, 0.25), rng.normal(scale=4.0, size=(K, d)),
-                      np.stack([np.eye(d)] * K))
-    return simulate(truth, 100_000, rng)[0], K
 
 
 LABELS = {"faithful": "Old Faithful K=2", "iris": "iris K=3", "big": "simulated N=100,000 d=5 K=4"}
@@ -161,7 +147,8 @@ def iris_seeds(seeds=range(5)):
 _BIG_CALL = """
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
-from benchmarks.gibbs_speed import data
+sys.path.insert(0, sys.argv[1] + "/benchmarks")
+from pymc_sampling import data
 from models import Prior
 from reports import joint
 X, K = data("big")

@@ -520,9 +520,10 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
     shift = shift.astype(dtype).astype(np.float64)  # exact in dtype: centring rounds once
     proper = prior is not None and not prior.is_flat
     if not proper and reg_covar == 0 and np.any(scale <= 0):
-        j = int(np.flatnonzero(scale <= 0)[0])
-        raise FixableError(f"Column {j} of X is constant, so every covariance is singular in it.",
-                           ("drop_column", "prior", "reg_covar"), column=j)
+        constant = [int(j) for j in np.flatnonzero(scale <= 0)]
+        raise FixableError(f"Column {constant[0]} of X is constant, so every covariance is "
+                           "singular in it.", ("drop_column", "prior", "reg_covar"),
+                           columns=constant)
     prior_c = None if prior is None else prior.shifted(shift)
     if variational:
         update = VariationalUpdate(fam, prior, shift, covariance_type)

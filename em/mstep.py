@@ -52,7 +52,7 @@ class FixableError(ValueError):
     """A fit that cannot go on, with what happened and the fixes, kept apart.
 
     The message is the diagnosis followed by the fixes in the API's terms; the command line
-    reads ``diagnosis``, ``fixes`` and ``column`` and says the fixes as its own options.
+    reads ``diagnosis``, ``fixes`` and ``columns`` and says the fixes as its own options.
 
     Parameters
     ----------
@@ -60,25 +60,31 @@ class FixableError(ValueError):
         What happened, one sentence.
     fixes : sequence of str
         Keys of :data:`FIXES`, in the order suggested.
-    column : int or None
-        The data column the error is about, if one.
+    columns : sequence of int
+        The data columns the error is about, if any; the diagnosis names the first
+        (:attr:`column`).
     """
 
-    def __init__(self, diagnosis, fixes, column=None):
-        self.diagnosis, self.fixes, self.column = diagnosis, tuple(fixes), column
+    def __init__(self, diagnosis, fixes, columns=()):
+        self.diagnosis, self.fixes, self.columns = diagnosis, tuple(fixes), tuple(columns)
         advice = [FIXES[f] for f in self.fixes]
         said = advice[0] if len(advice) == 1 else ", ".join(advice[:-1]) + ", or " + advice[-1]
         super().__init__(f"{diagnosis} {said[0].upper()}{said[1:]}.")
 
+    @property
+    def column(self):
+        """The column the diagnosis names, or None."""
+        return self.columns[0] if self.columns else None
+
     def __reduce__(self):                    # pickled by its parts (a process pool's error)
-        return type(self), (self.diagnosis, self.fixes, self.column)
+        return type(self), (self.diagnosis, self.fixes, self.columns)
 
 
 class DegenerateComponentError(FixableError):
     """A component's covariance became singular: it collapsed onto a point or a subspace."""
 
-    def __init__(self, diagnosis, fixes=("prior", "reg_covar", "n_components"), column=None):
-        super().__init__(diagnosis, fixes, column)
+    def __init__(self, diagnosis, fixes=("prior", "reg_covar", "n_components"), columns=()):
+        super().__init__(diagnosis, fixes, columns)
 
 
 def params_from_stats(stats, fam, prior=None, reg_covar=0.0, shift=None, scale=None,

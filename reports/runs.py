@@ -43,7 +43,6 @@ def data(args):
     X, names = load_data(args.data, split_names(args.columns), split_names(args.exclude),
                          **read_options(args))
     args.data_names, args.label_columns = names, label_columns(X, names)
-    args.constant_columns = constant_columns(X, names)
     return X, names, dataset_name(args.data)
 
 
@@ -80,13 +79,6 @@ def label_columns(X, names, max_values=20):
     return [] if all(integer) else found
 
 
-def constant_columns(X, names):
-    """The names of the columns whose observed values are all equal."""
-    with np.errstate(invalid="ignore"):
-        lo, hi = np.nanmin(X, axis=0), np.nanmax(X, axis=0)
-    return [n for n, a, b in zip(names, lo, hi) if a == b]
-
-
 def fix_advice(exc, args):
     """An EM error in the command line's terms: the diagnosis, then the fixes as its options.
 
@@ -111,14 +103,13 @@ def fix_advice(exc, args):
               for n, lo, hi in getattr(args, "label_columns", []) if n in (names or [])]
     for fix in exc.fixes:
         if fix == "drop_column" and exc.column is not None and names:
-            n = names[exc.column]
-            constant = getattr(args, "constant_columns", [])
-            if n in constant and len(constant) > 1:
-                listed = ", ".join(repr(c) for c in constant[:-1]) + f" and {constant[-1]!r}"
+            named = [names[j] for j in exc.columns]
+            if len(named) > 1:
+                listed = ", ".join(repr(c) for c in named[:-1]) + f" and {named[-1]!r}"
                 advice.append(f"leave the constant columns {listed} out with "
-                              f"--exclude {','.join(constant)}")
+                              f"--exclude {','.join(named)}")
             else:
-                advice.append(f"leave column {n!r} out with --exclude {n}")
+                advice.append(f"leave column {named[0]!r} out with --exclude {named[0]}")
         elif fix == "prior" and hasattr(args, "map") and not args.map:
             advice.append("add --map (MAP under mclust's conjugate prior)")
         elif fix == "n_components" and hasattr(args, "kmax"):

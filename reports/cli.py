@@ -34,10 +34,11 @@ def build_parser():
     p.add_argument("--version", action="version", version=f"gmm {version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=options.Parser,
                            metavar="COMMAND")
+    p.commands = {}                       # each command's parser, for its errors
     for name, command in COMMANDS.items():
-        sp = sub.add_parser(name, help=command.SUMMARY,
-                            description=f"{command.SUMMARY}.\n\n{command.DESCRIPTION}",
-                            formatter_class=options.Formatter)
+        sp = p.commands[name] = sub.add_parser(
+            name, help=command.SUMMARY, description=f"{command.SUMMARY}.\n\n{command.DESCRIPTION}",
+            formatter_class=options.Formatter)
         command.add_arguments(sp)
     return p
 
@@ -54,7 +55,10 @@ def main(argv=None):
     int
         Exit status: 0 on success, 2 on bad input, 130 after Ctrl-C.
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:   # said by the command's parser, which names its own help
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     previous = interrupt.install_handler()
     try:
         with warnings.catch_warnings():

@@ -222,16 +222,15 @@ def _summary(res, out):
         return None
     tree = res.main
     names, post = res.names, res.post
-    params = point_of(tree)
-    K, d = params.K, params.d
+    fam = family(covariance_type_of(tree))
+    K, d = tree["posterior"]["pi"].shape[-1], len(names)
     z = tree["responsibilities"]["gamma"].values.argmax(axis=1)
     counts = np.bincount(z, minlength=K)
     if post is not None:
         prob = _interval_prob()
         draws = {v: tree["posterior"][v].values.reshape(-1, *tree["posterior"][v].shape[2:])
                  for v in ("pi", "mu", "Sigma")}
-        full = family(covariance_type_of(tree)).to_full
-        draws["Sigma"] = np.stack([full(S, K, d) for S in draws["Sigma"]])
+        draws["Sigma"] = np.stack([fam.to_full(S, K, d) for S in draws["Sigma"]])
         lo = {v: np.quantile(a, (1 - prob) / 2, axis=0) for v, a in draws.items()}
         hi = {v: np.quantile(a, (1 + prob) / 2, axis=0) for v, a in draws.items()}
         mean = {v: a.mean(axis=0) for v, a in draws.items()}
@@ -244,7 +243,7 @@ def _summary(res, out):
         # the file's values as written (point_of renormalises pi, which can move it by an ulp)
         point = {v: tree["posterior"][v].values[0, 0] for v in ("pi", "mu", "Sigma")}
         mean = {"pi": point["pi"], "mu": point["mu"],
-                "Sigma": family(covariance_type_of(tree)).to_full(point["Sigma"], K, d)}
+                "Sigma": fam.to_full(point["Sigma"], K, d)}
         what = _LABELS.get(tree.attrs.get("method"), "the model's") + " estimate"
 
         def cell(v, *index):
@@ -257,7 +256,7 @@ def _summary(res, out):
              "<h3>Means mu</h3>",
              _grid("summary-mu", ["feature"] + [f"component {k}" for k in range(K)],
                    [[n] + [cell("mu", k, j) for k in range(K)] for j, n in enumerate(names)])]
-    shared = family(covariance_type_of(tree)).storage.shared
+    shared = fam.storage.shared
     for k in range(1 if shared else K):
         title = "shared by every component" if shared else f"component {k}"
         parts += [f"<h3>Covariance Sigma, {title}</h3>",

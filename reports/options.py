@@ -37,7 +37,7 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message):
         """Print one line and exit with status 2 (argparse's default prints the usage too)."""
-        self.exit(2, f"gmm: error: {message} (see gmm {self.prog.split()[-1]} -h)\n")
+        self.exit(2, f"gmm: error: {message} (see {self.prog} -h)\n")
 
 
 def positive_int(value):

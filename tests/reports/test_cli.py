@@ -292,6 +292,9 @@ def test_demo_report_has_every_section(tmp_path, capsys):
          "'10' restarts cannot map the modes; use at least 50"),
         (["predict", "no/such/folder", "faithful"], "neither a results folder"),
         (["report", "no/such/folder"], "does not exist"),
+        # an option the command does not have: its own help named, not "gmm gmm -h"
+        (["report", "EXISTING", "--force"], r"unrecognized arguments: --force \(see gmm report -h\)$"),
+        (["nosuch"], r"invalid choice: 'nosuch'.*\(see gmm -h\)$"),
         # the API's fixes in the command's terms: the column by name, options it has
         (["fit", "CONSTCSV", "-k", "2"],
          r"column 'b' is constant.*--exclude b; or add --map \(MAP"),

@@ -361,6 +361,19 @@ def select_vs_mclust_machine(data):
                    data["repeats"]]])
 
 
+def ci_runs(data):
+    """``benchmarks/ci_time.py --json``: a fresh clone's ``bash .ci/run``, every run recorded."""
+    def minutes(s):
+        return "-" if s is None else f"{round(s) // 60} min {round(s) % 60} s"
+
+    rows = [[r["commit"], f"{r['cpu']}, {r['cores']} cores, {r['blas']}", minutes(r["wall_s"]),
+             minutes(r["pytest_s"]),
+             "-" if r["pytest_s"] is None else minutes(r["wall_s"] - r["pytest_s"]),
+             r["tests"], minutes(r["user_s"]), r["note"] or "-"] for r in data["runs"]]
+    return table(["commit", "machine", "wall", "pytest", "bootstrap and the rest", "tests",
+                  "CPU user", "note"], rows)
+
+
 VIEWS = {
     "em_vs_sklearn": em_vs_sklearn,
     "em_vs_sklearn.machine": em_vs_sklearn_machine,
@@ -386,6 +399,7 @@ VIEWS = {
     "missing_em.no_nan": missing_em_no_nan,
     "select_vs_mclust": select_vs_mclust,
     "select_vs_mclust.machine": select_vs_mclust_machine,
+    "ci_runs": ci_runs,
 }
 
 

@@ -362,16 +362,17 @@ def select_vs_mclust_machine(data):
 
 
 def ci_runs(data):
-    """``benchmarks/ci_time.py --json``: a fresh clone's ``bash .ci/run``, every run recorded."""
+    """``benchmarks/ci_time.py --json``: a fresh clone's ``make test`` (CI) or ``make demo`` with
+    empty caches, every run recorded."""
     def minutes(s):
         return "-" if s is None else f"{round(s) // 60} min {round(s) % 60} s"
 
-    rows = [[r["commit"], f"{r['cpu']}, {r['cores']} cores, {r['blas']}", minutes(r["wall_s"]),
-             minutes(r["pytest_s"]),
+    rows = [[f"`make {r['target']}`", r["commit"], f"{r['cpu']}, {r['cores']} cores, {r['blas']}",
+             minutes(r["wall_s"]), minutes(r["pytest_s"]),
              "-" if r["pytest_s"] is None else minutes(r["wall_s"] - r["pytest_s"]),
              r["tests"], minutes(r["user_s"]), r["note"] or "-"] for r in data["runs"]]
-    return table(["commit", "machine", "wall", "pytest", "bootstrap and the rest", "tests",
-                  "CPU user", "note"], rows)
+    return table(["command", "commit", "machine", "wall", "pytest", "bootstrap and the rest",
+                  "tests", "CPU user", "note"], rows)
 
 
 VIEWS = {

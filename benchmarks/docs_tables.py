@@ -362,8 +362,10 @@ def select_vs_mclust_machine(data):
 
 
 def ci_runs(data):
-    """``benchmarks/ci_time.py --json``: a fresh clone's ``make test`` (CI) or ``make demo`` with
-    empty caches, every run recorded."""
+    """``benchmarks/ci_time.py --json``: fresh clones' ``make test`` and ``make demo``, every run.
+
+    Each with empty caches (``bash .ci/run [demo]``), the venv and the install included.
+    """
     def minutes(s):
         return "-" if s is None else f"{round(s) // 60} min {round(s) % 60} s"
 

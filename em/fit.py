@@ -550,21 +550,26 @@ def fit(X, n_components=1, covariance_type="full", prior=None, sample_weight=Non
 
         iterator = tqdm(runs, desc=f"{'VB' if variational else 'EM'} K={K} {covariance_type}",
                         leave=False)
+    # Restarts whose starts are the same numbers (k-means++ seeds that pick the same partition,
+    # hc and Ward cutting alike: 44 % of them on 40-row data sets, 19 % in the mclust goldens)
+    # run the same arithmetic, so a start met before takes its earlier run's outcome instead of
+    # running again. Not with a callback, which sees every restart's passes.
+    outcomes = {}
     for i, run in enumerate(iterator):
         report = None if callback is None else (lambda *a, i=i: callback(i, *a))
         try:
             start = _start(X, K, fam, run, w, prior_c, shift, init_subsample, reg_covar,
                            covariance_type, filled)
-            if variational:   # q from the responsibilities at the initial parameters
-                start = update(em_pass(X, w, shift, start, dtype, chunk)[0], None)
-            out = iterate(X, w, shift, start, update, max_iter, tol_eff, dtype, chunk,
-                          tol_per_sample, n_eff, report, check_collapse, missing)
-            # a point estimate with an empty component describes fewer than K clusters; VB
-            # empties components on purpose (effective_n_components_)
-            why = (None if variational or not check_collapse else
-                   collapse_reason(out[6], one, K, covariance_type, scale))
-            if why is not None:
-                raise DegenerateComponentError(*why)
+            key = None if callback is not None else _numbers(start)
+            out = outcomes.get(key)
+            if out is None:
+                out = _restart(X, w, shift, start, update, max_iter, tol_eff, dtype, chunk,
+                               tol_per_sample, n_eff, report, check_collapse, missing,
+                               variational, one, K, covariance_type, scale)
+                if key is not None:
+                    outcomes[key] = out
+            if isinstance(out, DegenerateComponentError):
+                raise out
         except DegenerateComponentError as exc:
             errors.append(exc)
             finals.append(float("nan"))
@@ -640,6 +645,33 @@ def _check_method(method, prior, K, d, fam, covariance_type):
                          f"prior=Prior.default(X, {K}, {covariance_type!r}).")
     check_prior(prior, K, d, fam, proper=True, exact=True)
     return True
+
+
+def _restart(X, w, shift, start, update, max_iter, tol, dtype, chunk, tol_per_sample, n_eff,
+             report, check_collapse, missing, variational, one, K, covariance_type, scale):
+    """One restart from ``start``: :func:`iterate`'s outcome, or the error that ended it.
+
+    The DegenerateComponentError is returned, not raised, so that a restart from the same numbers
+    can raise it again.
+    """
+    try:
+        if variational:   # q from the responsibilities at the initial parameters
+            start = update(em_pass(X, w, shift, start, dtype, chunk)[0], None)
+        out = iterate(X, w, shift, start, update, max_iter, tol, dtype, chunk, tol_per_sample,
+                      n_eff, report, check_collapse, missing)
+    except DegenerateComponentError as exc:
+        return exc
+    # a point estimate with an empty component describes fewer than K clusters; VB empties
+    # components on purpose (effective_n_components_)
+    why = (None if variational or not check_collapse else
+           collapse_reason(out[6], one, K, covariance_type, scale))
+    return out if why is None else DegenerateComponentError(*why)
+
+
+def _numbers(params):
+    """The bytes of a start's ``pi``, ``mu`` and ``Sigma``: equal for starts EM treats alike."""
+    return b"".join(np.ascontiguousarray(a, dtype=np.float64).tobytes()
+                    for a in (params.pi, params.mu, params.Sigma))
 
 
 def _start(X, K, fam, run, w, prior_c, shift, init_subsample, reg_covar, covariance_type,

@@ -289,6 +289,46 @@ def test_restart_params_are_each_restarts_end():
     np.testing.assert_array_equal(res.restart_params[best].mu, res.params.mu)
 
 
+def test_a_restart_from_the_same_numbers_is_not_run_again(monkeypatch):
+    # restarts whose starts are equal (K = 1: all seven; k-means++ seeds that pick the same
+    # partition; hc and Ward cutting alike) take the first run's outcome, a failure included;
+    # with a callback, which sees every restart's passes, each runs: the results agree to the bit
+    import sys
+
+    fit_module = sys.modules["em.fit"]
+    runs = []
+    iterate = fit_module.iterate
+    monkeypatch.setattr(fit_module, "iterate", lambda *a, **k: runs.append(1) or iterate(*a, **k))
+    faithful, _ = load_faithful()
+    small = simulate(GMMParams([0.5, 0.5], [[0.0, 0.0], [3.0, 0.0]], np.stack([np.eye(2)] * 2)),
+                     40, np.random.default_rng(1))[0]
+    t = np.linspace(0.0, 1.0, 20)
+    lines = np.concatenate([np.c_[t, np.zeros(20)], np.c_[t, np.full(20, 5.0)]])  # VVV collapses
+    cases = ((faithful, 1, {}), (small, 2, {}), (small, 2, {"prior": Prior.default(small, 2)}),
+             (lines, 2, {}))
+    for X, K, kwargs in cases:
+        results = []
+        for callback in (None, lambda *a: None):
+            runs.clear()
+            try:
+                results.append(em.fit(X, K, "VVV", callback=callback, **kwargs))
+            except em.DegenerateComponentError as exc:
+                results.append(exc)
+            results.append(len(runs))
+        once, n_once, every, n_every = results
+        assert n_once < n_every, (K, n_once, n_every)
+        if isinstance(once, Exception):
+            assert str(once) == str(every)
+            continue
+        assert once.log_likelihood == every.log_likelihood and once.n_iter == every.n_iter
+        np.testing.assert_array_equal(once.restarts, every.restarts)
+        assert once.restart_errors == every.restart_errors
+        for a, b in zip(once.restart_params, every.restart_params, strict=True):
+            np.testing.assert_array_equal(a.Sigma, b.Sigma)
+            np.testing.assert_array_equal(a.mu, b.mu)
+        np.testing.assert_array_equal(once.params.Sigma, every.params.Sigma)
+
+
 def test_an_empty_component_is_a_failed_fit_as_in_mclust():
     # wine unscaled, VVI, mclust's prior: every restart empties components (pi = (5e-16, 1, 0),
     # three equal means, log-likelihood -7315 against the MLE's -3294). mclust returns no fit

@@ -5,6 +5,8 @@ import pytest
 
 from models import Prior, load_faithful, sample_params, simulate
 from models import pymc as gmm_pymc
+from models.pymc.distributions import LOG_GAUSS_OBSERVED, UNROLL_MAX
+from models.storage import FULL, TIED
 from tests.shared.helpers import EVAL, PYMC_TYPES
 
 
@@ -41,12 +43,14 @@ def test_explicit_logp_equals_numpy_joint(covariance_type):
         assert float(logp(to_values(params, z))) == pytest.approx(expected, rel=1e-8)
 
 
+@pytest.mark.parametrize("d", [3, UNROLL_MAX + 1])
 @pytest.mark.parametrize("covariance_type", PYMC_TYPES)
-def test_marginal_logp_with_missing_cells_equals_numpy_observed_density(covariance_type):
+def test_marginal_logp_with_missing_cells_equals_numpy_observed_density(covariance_type, d):
     # NaN cells: the model's density of each row is that of its observed cells, as the spec's
-    # (models.missing, per pattern); d = 3 so that rows miss one or two features
+    # (models.missing, per pattern); rows miss one or more features; d = 3 takes the unrolled
+    # factorisation of the full and tied layouts, d = UNROLL_MAX + 1 the batched one
     rng = np.random.default_rng(2)
-    X = rng.normal(size=(60, 3)) * [1.0, 2.0, 0.5] + [0.0, 1.0, -1.0]
+    X = rng.normal(size=(60, d)) * np.linspace(0.5, 2.0, d) + np.linspace(-1.0, 1.0, d)
     X[rng.random(X.shape) < 0.3] = np.nan
     X[np.isnan(X).all(axis=1), 1] = 0.5
     K = 2
@@ -55,8 +59,43 @@ def test_marginal_logp_with_missing_cells_equals_numpy_observed_density(covarian
     logp = model.compile_logp(jacobian=False, **EVAL)
     to_values = gmm_pymc.value_point_function(model)
     for _ in range(10):
-        params = sample_params(prior, K, 3, covariance_type, rng)
+        params = sample_params(prior, K, d, covariance_type, rng)
         expected = params.log_pdf(X).sum() + prior.log_density(params)
         assert float(logp(to_values(params))) == pytest.approx(expected, rel=1e-8)
     with pytest.raises(ValueError, match="latent='explicit' takes complete data"):
         gmm_pymc.build_model(X, K, covariance_type, prior, latent="explicit")
+
+
+@pytest.mark.parametrize("storage", [FULL, TIED], ids=["full", "tied"])
+@pytest.mark.parametrize("d", [1, 2, 5, UNROLL_MAX])
+def test_the_unrolled_observed_density_and_its_gradient_equal_the_batched_factorisation(
+        storage, d, monkeypatch):
+    # what NUTS differentiates: the observed-cell log densities (N, K) and their gradients in
+    # mu and Sigma, unrolled entry by entry against one batched Cholesky per row and component
+    import pytensor
+    import pytensor.tensor as pt
+
+    from models.pymc import distributions
+
+    rng = np.random.default_rng(d)
+    K, N = 3, 40
+    X = rng.normal(size=(N, d)) * 3.0
+    absent = rng.random((N, d)) < 0.3
+    absent[absent.all(axis=1), 0] = False
+    X[absent] = np.inf                                 # as pm.Data holds a missing cell
+    A = rng.normal(size=(K, d, d))
+    Sigma = A @ np.swapaxes(A, 1, 2) + np.eye(d)
+    Sigma = Sigma[0] if storage is TIED else Sigma
+    mu = rng.normal(size=(K, d))
+    x, m = pt.matrix("x"), pt.tensor("mu", shape=(None, d))
+    S = pt.tensor("Sigma", shape=(d, d) if storage is TIED else (None, d, d))
+    log_gauss = LOG_GAUSS_OBSERVED[storage][0]
+    results = []
+    for unroll_max in (UNROLL_MAX, 0):
+        monkeypatch.setattr(distributions, "UNROLL_MAX", unroll_max)
+        value = log_gauss(x, m, S)
+        weighted = (value * np.arange(1.0, K + 1.0)).sum()
+        fn = pytensor.function([x, m, S], [value, *pytensor.grad(weighted, [m, S])], **EVAL)
+        results.append(fn(X, mu, Sigma))
+    for unrolled, batched in zip(*results, strict=True):
+        np.testing.assert_allclose(unrolled, batched, rtol=1e-11, atol=1e-11)

@@ -377,6 +377,22 @@ def ci_runs(data):
                   "tests", "CPU user", "note"], rows)
 
 
+def nuts_missing(data):
+    """``benchmarks/nuts_missing.py --json``: NUTS with missing cells, both factorisations."""
+    rows = [[name, f"{r['first_call_s']:.1f}", f"{r['sampling_s']:.1f}",
+             f"{data['rows']['batched']['sampling_s'] / r['sampling_s']:.1f}x"]
+            for name, r in data["rows"].items()]
+    return table(["observed-cells factorisation", "first call (compiles) s",
+                  "sampling call s", "speed-up over batched"], rows)
+
+
+def nuts_missing_machine(data):
+    """The case, the machine, and how far apart the two runs' posterior means of mu are."""
+    return table(["case", "machine", "date", "means of mu apart"],
+                 [[f"{data['data']}, N={data['N']}, d={data['d']}, K={data['K']} full, blackjax "
+                   f"{data['chains']} x ({data['tune']} + {data['draws']})", data["machine"],
+                   data["date"], f"{data['max_mean_difference_in_sd']:.3f} posterior sd"]])
+
 VIEWS = {
     "em_vs_sklearn": em_vs_sklearn,
     "em_vs_sklearn.machine": em_vs_sklearn_machine,
@@ -403,6 +419,8 @@ VIEWS = {
     "select_vs_mclust": select_vs_mclust,
     "select_vs_mclust.machine": select_vs_mclust_machine,
     "ci_runs": ci_runs,
+    "nuts_missing": nuts_missing,
+    "nuts_missing.machine": nuts_missing_machine,
 }
 
 

@@ -44,7 +44,7 @@ def cpu():
 
     blas = [f"{i.get('internal_api')} {i.get('architecture')}" for i in threadpool_info()
             if i.get("user_api") == "blas"]
-    return name, ", ".join(blas)
+    return name, ", ".join(dict.fromkeys(blas))      # NumPy's and SciPy's, when the same, once
 
 
 def timed(argv, repeats):

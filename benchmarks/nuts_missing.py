@@ -67,7 +67,6 @@ def main(argv=None):
     a, b = rows["written out"], rows["batched"]
     z = np.max(np.abs(np.subtract(a["mu_mean"], b["mu_mean"])) / np.asarray(b["mu_sd"]))
     name, blas = cpu()
-    blas = ", ".join(dict.fromkeys(blas.split(", ")))     # NumPy's and SciPy's, when the same
     result = {"data": "Old Faithful, 20 % of cells missing at random", "N": int(X.shape[0]),
               "d": int(X.shape[1]), "K": K, "chains": 4, "draws": draws, "tune": tune,
               "rows": rows, "speedup": b["sampling_s"] / a["sampling_s"],

@@ -212,7 +212,7 @@ UNROLL_MAX = 6
 
 
 def _unrolled_observed(o, x0, mu, Sigma, d):
-    """``-2 log N(x_{n,o} | mu_{k,o}, Sigma_{oo})`` less ``n_o log 2 pi``, (K, N), for static ``d``.
+    """``log N(x_{n,o} | mu_{k,o}, Sigma_{k,oo})`` (N, K), for static ``d``.
 
     ``Sigma`` is (K, d, d) (or (1, d, d): one shared), so each entry of the masked covariance
     ``o o^T * Sigma + diag(1 - o)`` is a (K, N) array; its Cholesky factor and the forward
@@ -232,7 +232,8 @@ def _unrolled_observed(o, x0, mu, Sigma, d):
     for i in range(d):
         diff = (x0[:, i][None, :] - mu[:, i][:, None]) * o[:, i][None, :]
         y.append((diff - sum((L[i, m] * y[m] for m in range(i)), start=0.0)) / L[i, i])
-    return sum(2.0 * pt.log(L[i, i]) + pt.sqr(y[i]) for i in range(d))
+    quad = sum(2.0 * pt.log(L[i, i]) + pt.sqr(y[i]) for i in range(d))
+    return (-0.5 * (o.sum(-1)[None, :] * _LOG_2PI + quad)).T
 
 
 def _static_d(Sigma):
@@ -245,7 +246,7 @@ def _log_gauss_observed_full(x, mu, Sigma):
     o, x0 = _observed(x)
     d = _static_d(Sigma)
     if d is not None:
-        return (-0.5 * (o.sum(-1)[None, :] * _LOG_2PI + _unrolled_observed(o, x0, mu, Sigma, d))).T
+        return _unrolled_observed(o, x0, mu, Sigma, d)
     S = _masked_covariances(o[None, :, :], Sigma[:, None, :, :])       # (K, N, d, d)
     L = pt.linalg.cholesky(S, lower=True)
     diff = (x0[None, :, :] - mu[:, None, :]) * o[None, :, :]          # (K, N, d)
@@ -258,8 +259,7 @@ def _log_gauss_observed_tied(x, mu, Sigma):
     o, x0 = _observed(x)
     d = _static_d(Sigma)
     if d is not None:
-        return (-0.5 * (o.sum(-1)[None, :] * _LOG_2PI
-                        + _unrolled_observed(o, x0, mu, Sigma[None], d))).T
+        return _unrolled_observed(o, x0, mu, Sigma[None], d)
     L = pt.linalg.cholesky(_masked_covariances(o, Sigma[None, :, :]), lower=True)  # (N, d, d)
     diff = (x0[None, :, :] - mu[:, None, :]) * o[None, :, :]          # (K, N, d)
     y = pt.linalg.solve_triangular(L[None], diff[..., None], lower=True)[..., 0]

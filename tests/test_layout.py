@@ -7,6 +7,7 @@ EM commands start without PyMC, PyTensor, JAX or scikit-learn's estimator machin
 """
 
 import ast
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,12 +32,12 @@ def _tops(modules):
     return {m.split(".")[0] for m in modules}
 
 
-def _modules():
-    """module name -> its path, for every module of the three packages."""
+def _modules(root=ROOT):
+    """module name -> its path, for every module of the three packages under ``root``."""
     out = {}
     for pkg in PACKAGES:
-        for path in sorted((ROOT / pkg).rglob("*.py")):
-            rel = path.relative_to(ROOT).with_suffix("")
+        for path in sorted((root / pkg).rglob("*.py")):
+            rel = path.relative_to(root).with_suffix("")
             out[".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)] = path
     return out
 
@@ -126,9 +127,9 @@ def test_no_import_cycles_even_inside_functions():
             visit(m, [])
 
 
-def private_imports():
+def private_imports(root=ROOT):
     """Every ``from project.module import _name`` (and ``import project._module``) in the packages."""
-    modules = _modules()
+    modules = _modules(root)
     found = []
     for name, path in modules.items():
         for module, imported in _imports(path):
@@ -144,13 +145,14 @@ def test_no_private_name_crosses_a_module():
     assert private_imports() == []
 
 
-def test_the_private_import_check_finds_one(tmp_path, monkeypatch):
-    bad = ROOT / "reports" / "_layout_probe.py"
-    bad.write_text("from models.params import _readonly\n")
-    try:
-        assert private_imports() == ["reports._layout_probe: models.params _readonly"]
-    finally:
-        bad.unlink()
+def test_the_private_import_check_finds_one(tmp_path):
+    # a copy of the tree, never the checkout itself: the other checks read the checkout's files
+    # from other processes while this one runs
+    for pkg in PACKAGES:
+        shutil.copytree(ROOT / pkg, tmp_path / pkg, ignore=shutil.ignore_patterns("out", "__pycache__"))
+    assert private_imports(tmp_path) == []
+    (tmp_path / "reports" / "_layout_probe.py").write_text("from models.params import _readonly\n")
+    assert private_imports(tmp_path) == ["reports._layout_probe: models.params _readonly"]
 
 
 #: the names whose comparison is a branch on a layout or a family

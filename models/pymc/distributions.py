@@ -47,7 +47,12 @@ class CholeskyLogDiag(Transform):
         u = pt.as_tensor_variable(value)
         vals = pt.set_subtensor(u[..., self.diag_pos], pt.exp(u[..., self.diag_pos]))
         L = pt.zeros((*tuple(u.shape)[:-1], self.d, self.d), dtype=u.dtype)
-        return pt.set_subtensor(L[..., self.rows, self.cols], vals)
+        L = pt.set_subtensor(L[..., self.rows, self.cols], vals)
+        # as PyMC tags a Cholesky factor: PyTensor then rewrites cholesky(L @ L.T) to L, so the
+        # log density factors no covariance it was handed as a factor (the prior's, the mean's
+        # prior's and the likelihood's Cholesky are gone from the gradient NUTS computes)
+        L.tag.lower_triangular = True
+        return L
 
     def backward(self, value, *inputs):
         """Packed (..., d(d+1)/2) -> Sigma (..., d, d)."""
@@ -69,7 +74,7 @@ def _invwishart_logp_for(nu, Psi):
 
     def logp(value, *_):
         L = pt.linalg.cholesky(value, lower=True)
-        LinvC = pt.linalg.solve_triangular(L, pt.broadcast_to(C, value.shape), lower=True)
+        LinvC = _lower_inverse(L) @ C
         tr = pt.sqr(LinvC).sum(axis=(-2, -1))
         log_det = 2.0 * pt.log(pt.diagonal(L, axis1=-2, axis2=-1)).sum(-1)
         return const - 0.5 * (nu + d + 1) * log_det - 0.5 * tr
@@ -126,13 +131,43 @@ def InverseWishart(name, nu, Psi, flat=False, **kwargs):
     )
 
 
+#: up to this many features the triangular inverses below are written out, and the observed-cell
+#: densities factor every row's masked covariance with a Cholesky written out entry by entry over
+#: the (K, N) batch, a few fused elementwise operations per entry (NUTS's gradient at d = 2 four
+#: times faster with missing cells); beyond, with batched solves and factorisations, as the
+#: written-out ones grow as d^3 (and from d = 8 fuse past the 32 operands PyTensor's Python
+#: linker takes)
+UNROLL_MAX = 6
+
+
+def _lower_inverse(L):
+    """``L^-1`` (..., d, d) for lower-triangular ``L`` (..., d, d).
+
+    Written out entry by entry (the textbook recurrence, elementwise over the batch) where d is
+    static and at most :data:`UNROLL_MAX`; one batched triangular solve beyond. On the JAX
+    routes each solve, and each in its gradient, is a LAPACK call whose overhead outweighs a
+    small matrix's arithmetic many times.
+    """
+    d = L.type.shape[-1]
+    if d is None or d > UNROLL_MAX:
+        return pt.linalg.solve_triangular(L, pt.eye(L.shape[-1]), lower=True)
+    zero = pt.zeros_like(L[..., 0, 0])
+    X = {}
+    for i in range(d):
+        X[i, i] = 1.0 / L[..., i, i]
+        for j in range(i - 1, -1, -1):
+            X[i, j] = -sum(L[..., i, m] * X[m, j] for m in range(j, i)) * X[i, i]
+    return pt.stack([pt.stack([X.get((i, j), zero) for j in range(d)], axis=-1)
+                     for i in range(d)], axis=-2)
+
+
 def _log_gauss_full(x, mu, Sigma):
     """Compute log N(x_n | mu_k, Sigma_k) for x (N, d), mu (K, d), Sigma (K, d, d) -> (N, K)."""
     d = x.shape[-1]
     L = pt.linalg.cholesky(Sigma, lower=True)                          # (K, d, d)
-    # L^-1 from d x d triangular solves, then one batched product with the data: a triangular
-    # solve against all N columns is far slower here (31 ms against 0.1 ms per gradient, N=1500)
-    L_inv = pt.linalg.solve_triangular(L, pt.eye(d), lower=True)       # (K, d, d)
+    # L^-1 of each d x d factor, then one batched product with the data: a triangular solve
+    # against all N columns is far slower here (31 ms against 0.1 ms per gradient, N=1500)
+    L_inv = _lower_inverse(L)                                          # (K, d, d)
     y = L_inv @ pt.swapaxes(x[None, :, :] - mu[:, None, :], 1, 2)      # (K, d, N)
     maha = pt.sqr(y).sum(axis=1).T                                     # (N, K)
     log_det = 2.0 * pt.log(pt.diagonal(L, axis1=-2, axis2=-1)).sum(-1)
@@ -142,7 +177,7 @@ def _log_gauss_full(x, mu, Sigma):
 def _log_gauss_tied(x, mu, Sigma):
     d = x.shape[-1]
     L = pt.linalg.cholesky(Sigma, lower=True)
-    L_inv = pt.linalg.solve_triangular(L, pt.eye(d), lower=True)
+    L_inv = _lower_inverse(L)
     y = (x[:, None, :] - mu[None]) @ L_inv.T                           # (N, K, d)
     maha = pt.sqr(y).sum(axis=-1)
     log_det = 2.0 * pt.log(pt.diagonal(L)).sum()
@@ -201,14 +236,6 @@ def _masked_covariances(o, Sigma):
     """
     d = o.shape[-1]
     return o[..., :, None] * o[..., None, :] * Sigma + (1.0 - o)[..., :, None] * pt.eye(d)
-
-
-#: up to this many features the observed-cell densities factor every row's masked covariance with
-#: a Cholesky written out entry by entry over the (K, N) batch, a few fused elementwise operations
-#: per entry (NUTS's gradient at d = 2 four times faster); beyond, with one batched
-#: factorisation, as the written-out one grows as d^3 (and from d = 8 fuses past the 32 operands
-#: PyTensor's Python linker takes)
-UNROLL_MAX = 6
 
 
 def _unrolled_observed(o, x0, mu, Sigma, d):

@@ -163,7 +163,10 @@ def _mu_sigma(prior, fam, K, d):
         Sigma = InverseWishart("Sigma", nu, Psi, flat=flat, dims=dims, initval=init)
         if flat:
             return pm.Flat("mu", dims=("component", "feature")), Sigma
-        return pm.MvNormal("mu", mu=_f64(prior.m0), cov=Sigma / _f64(prior.kappa0),
+        # mu | Sigma ~ N(m0, Sigma / kappa0) given by its Cholesky factor, which PyTensor reduces
+        # to the transform's own factor of Sigma (CholeskyLogDiag): no factorisation at all
+        chol = pt.linalg.cholesky(Sigma, lower=True) / _f64(np.sqrt(prior.kappa0))
+        return pm.MvNormal("mu", mu=_f64(prior.m0), chol=chol,
                            dims=("component", "feature")), Sigma
     shape = storage.shape(K, d)[1:]          # one variance, or one per feature
     if fam.shared_prior:

@@ -99,3 +99,72 @@ def test_the_unrolled_observed_density_and_its_gradient_equal_the_batched_factor
         results.append(fn(X, mu, Sigma))
     for unrolled, batched in zip(*results, strict=True):
         np.testing.assert_allclose(unrolled, batched, rtol=1e-11, atol=1e-11)
+
+
+
+@pytest.mark.parametrize("storage", [FULL, TIED], ids=["full", "tied"])
+@pytest.mark.parametrize("d", [1, 2, UNROLL_MAX])
+def test_the_written_out_inverse_and_its_gradient_equal_the_triangular_solve(storage, d,
+                                                                             monkeypatch):
+    # the complete-data density and the inverse-Wishart prior with L^-1 written out entry by
+    # entry, against one batched triangular solve: values and gradients in mu and Sigma, and
+    # both against scipy's densities
+    import pytensor
+    import pytensor.tensor as pt
+    from scipy import stats
+
+    from models.pymc import distributions
+
+    rng = np.random.default_rng(10 + d)
+    K, N, nu, Psi = 3, 40, d + 3.0, np.eye(d) * 2.0 + 0.3
+    X = rng.normal(size=(N, d)) * 3.0
+    A = rng.normal(size=(K, d, d))
+    Sigma = A @ np.swapaxes(A, 1, 2) + np.eye(d)
+    Sigma = Sigma[0] if storage is TIED else Sigma
+    mu = rng.normal(size=(K, d))
+    x, m = pt.matrix("x"), pt.tensor("mu", shape=(None, d))
+    S = pt.tensor("Sigma", shape=(d, d) if storage is TIED else (None, d, d))
+    results = []
+    for unroll_max in (UNROLL_MAX, 0):
+        monkeypatch.setattr(distributions, "UNROLL_MAX", unroll_max)
+        density = distributions.LOG_GAUSS[storage][0](x, m, S)                   # (N, K)
+        prior = distributions._invwishart_logp_for(nu, Psi)(S)                  # (K,) or ()
+        weighted = (density * np.arange(1.0, K + 1.0)).sum() + 0.7 * prior.sum()
+        fn = pytensor.function([x, m, S], [density, prior, *pytensor.grad(weighted, [m, S])],
+                               **EVAL)
+        results.append(fn(X, mu, Sigma))
+    for written_out, solved in zip(*results, strict=True):
+        np.testing.assert_allclose(written_out, solved, rtol=1e-11, atol=1e-11)
+    full = np.broadcast_to(Sigma, (K, d, d))
+    expected = np.stack([stats.multivariate_normal(mu[k], full[k]).logpdf(X).reshape(N)
+                         for k in range(K)], axis=1)
+    np.testing.assert_allclose(results[0][0], expected, rtol=1e-10)
+    iw = [stats.invwishart(nu, Psi).logpdf(s) for s in np.reshape(Sigma, (-1, d, d))]
+    np.testing.assert_allclose(np.reshape(results[0][1], -1), iw, rtol=1e-10)
+
+
+@pytest.mark.parametrize("d", [2, UNROLL_MAX])
+def test_the_sampled_log_density_factors_no_covariance(d):
+    # Sigma is sampled through its Cholesky factor (CholeskyLogDiag), tagged lower-triangular:
+    # the log density the JAX routes differentiate (Sigma's prior, the mean's prior, the
+    # likelihood) factors no covariance, and up to UNROLL_MAX features inverts no factor by a
+    # solve but for PyMC's MvNormal, the mean's prior
+    from pytensor.compile.mode import get_mode
+    from pytensor.graph import FunctionGraph
+    from pytensor.tensor.linalg import Cholesky, SolveTriangular
+
+    rng = np.random.default_rng(d)
+    X = rng.normal(size=(30, d))
+    model = gmm_pymc.build_model(X, 2, "full", Prior.default(X, 2, "full"), latent="marginal")
+
+    def ops(logp):
+        graph = FunctionGraph(outputs=[logp])
+        get_mode("JAX").optimizer.rewrite(graph)        # the JAX routes' rewrites, uncompiled
+        return [getattr(node.op, "core_op", node.op) for node in graph.apply_nodes]
+
+    def solves(found):
+        return sum(isinstance(op, SolveTriangular) for op in found)
+
+    every = ops(model.logp())
+    assert not any(isinstance(op, Cholesky) for op in every), every
+    assert solves(every) == solves(ops(model.logp(vars=[model["mu"]]))) == 1

@@ -393,6 +393,21 @@ def nuts_missing_machine(data):
                    f"{data['chains']} x ({data['tune']} + {data['draws']})", data["machine"],
                    data["date"], f"{data['max_mean_difference_in_sd']:.3f} posterior sd"]])
 
+def jax_gradient(data):
+    """``benchmarks/jax_gradient.py --json``: the JAX routes' cost per gradient, then and now."""
+    rows = [[r["layout"], r["d"], r["N"], f"{r['before_us']:.2f}", f"{r['now_us']:.2f}",
+             f"{r['speedup']:.1f}x", f"{r['lapack_before']} / {r['lapack_now']}"]
+            for r in data["rows"]]
+    return table(["layout", "d", "N", f"{data['before']} us", "now us", "speed-up",
+                  "LAPACK calls then / now"], rows)
+
+
+def jax_gradient_machine(data):
+    """The measurement's terms and machine."""
+    return table(["calls", "best of", "K", "machine", "date"],
+                 [[data["calls"], data["repeats"], data["K"], data["machine"], data["date"]]])
+
+
 VIEWS = {
     "em_vs_sklearn": em_vs_sklearn,
     "em_vs_sklearn.machine": em_vs_sklearn_machine,
@@ -421,6 +436,8 @@ VIEWS = {
     "ci_runs": ci_runs,
     "nuts_missing": nuts_missing,
     "nuts_missing.machine": nuts_missing_machine,
+    "jax_gradient": jax_gradient,
+    "jax_gradient.machine": jax_gradient_machine,
 }
 
 

@@ -308,7 +308,10 @@ prior = Prior(alpha=[2.0, 2.0], m0=np.zeros(1), kappa0=0.05, nu0=4.0, Psi0=np.ey
     code('''
 n_draws = 1000 if FAST else 4000
 model = gmm_pymc.build_model(np.zeros((5, 1)), 2, "full", prior, latent="explicit")
-pp = pm.sample_prior_predictive(draws=n_draws, model=model, random_seed=0)
+# compiled with PyTensor's Python linker, as gmm_pymc.add_prior_predictive does: a few
+# thousand draws need no compiled program
+pp = pm.sample_prior_predictive(draws=n_draws, model=model, random_seed=0,
+                                compile_kwargs={"mode": "FAST_COMPILE"})
 x_pymc = pp["prior_predictive"]["x"].values[0, :, 0, 0]
 rng = np.random.default_rng(1)
 x_sim = np.array([simulate(sample_params(prior, 2, 1, "full", rng), 5, rng)[0][0, 0]

@@ -266,6 +266,12 @@ def value_point_function(model):
     return to_values
 
 
+#: how the prior predictive's draw function is compiled: PyTensor's Python linker. It runs once per
+#: draw, a few thousand times at most, and compiles in under a second, where numba takes 6-20 s
+#: from an empty cache (4,000 draws of the full model at d = 2: 3.3 s in all, against 19.8 s)
+PRIOR_PREDICTIVE_COMPILE = {"mode": "FAST_COMPILE"}
+
+
 def add_prior_predictive(dt, inputs, draws=500, random_seed=0):
     """Add ``prior`` and ``prior_predictive`` groups from the explicit-z model.
 
@@ -284,7 +290,7 @@ def add_prior_predictive(dt, inputs, draws=500, random_seed=0):
     # the prior predictive does not read the data's values: complete rows of the same shape
     inputs = dataclasses.replace(inputs, X=np.zeros_like(inputs.X), missing=False)
     model = build_from_inputs(inputs, latent="explicit")
-    pp = pm.sample_prior_predictive(draws=draws, model=model,
+    pp = pm.sample_prior_predictive(draws=draws, model=model, compile_kwargs=PRIOR_PREDICTIVE_COMPILE,
                                     random_seed=integer_seed(seed_sequence(random_seed)))
     return with_groups(dt, prior=pp["prior"].to_dataset(),
                        prior_predictive=pp["prior_predictive"].to_dataset())

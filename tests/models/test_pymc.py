@@ -424,3 +424,23 @@ def test_sample_batch_samples_each_data_sets_own_posterior():
         gmm_pymc.sample_batch(X, 2, "full", prior, inits)
     with pytest.raises(ValueError, match="inits has 1 starting points for 2 data sets"):
         gmm_pymc.sample_batch(Xs, 2, "full", prior, inits[:1])
+
+
+def test_prior_predictive_groups_hold_the_priors_draws():
+    # sample(prior_predictive=True) adds the explicit model's prior and prior predictive draws
+    # (models.pymc.add_prior_predictive, compiled with PRIOR_PREDICTIVE_COMPILE): data sets of
+    # the data's shape, whatever the data's values; weights on the simplex, covariances PD, and
+    # the mean of pi the Dirichlet's
+    X, _ = load_faithful()
+    X = X[:40]
+    prior = Prior.default(X, 2, "full")
+    dt = gmm_pymc.sample(X, 2, "full", prior=prior, init=em.fit(X, 2, prior=prior).params,
+                         draws=500, tune=100, chains=2, random_seed=0, prior_predictive=True)
+    pri, ppd = dt["prior"], dt["prior_predictive"]
+    assert ppd["x"].shape == (1, 500, 40, 2)
+    assert np.isfinite(ppd["x"].values).all()
+    pi, Sigma = pri["pi"].values[0], pri["Sigma"].values[0]
+    np.testing.assert_allclose(pi.sum(-1), 1.0)
+    assert (np.linalg.eigvalsh(Sigma) > 0).all()
+    alpha = prior.alpha_for(2)
+    np.testing.assert_allclose(pi.mean(0), alpha / alpha.sum(), atol=0.05)

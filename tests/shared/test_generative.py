@@ -12,6 +12,7 @@ from scipy import stats
 import em
 from models import GMMParams, Prior, load_faithful, sample_params, simulate
 from models import pymc as gmm_pymc
+from models.pymc.model import PRIOR_PREDICTIVE_COMPILE
 from reports import joint
 from tests.shared.helpers import PYMC_TYPES
 
@@ -42,7 +43,9 @@ def _simulator_draws(prior, covariance_type, n_obs, rng):
 def _pymc_draws(prior, covariance_type, n_obs, seed):
     X = np.zeros((n_obs, prior.d))
     model = gmm_pymc.build_model(X, 2, covariance_type, prior, latent="explicit")
-    pp = pm.sample_prior_predictive(draws=N_DRAWS, model=model, random_seed=seed)
+    # compiled as models.pymc.add_prior_predictive compiles it
+    pp = pm.sample_prior_predictive(draws=N_DRAWS, model=model, random_seed=seed,
+                                    compile_kwargs=PRIOR_PREDICTIVE_COMPILE)
     pri, ppd = pp["prior"], pp["prior_predictive"]
     pi = pri["pi"].values[0]
     mu = pri["mu"].values[0]

@@ -397,7 +397,7 @@ class Storage:
 
         nu, Psi = self.prior_scale(prior)
         d = Psi.shape[0]
-        draws = stats.invwishart(df=nu, scale=Psi).rvs(size=n, random_state=rng)
+        draws = stats.invwishart.rvs(df=nu, scale=Psi, size=n, random_state=rng)
         return np.asarray(draws, dtype=np.float64).reshape(n, d, d)
 
     def log_prior(self, Sigma, prior):
@@ -540,7 +540,7 @@ class Storage:
         """``n`` draws of every factor, shape ``(n, m, *entry)``."""
         from scipy import stats
 
-        return np.stack([np.asarray(stats.invwishart(df=v, scale=P).rvs(size=n, random_state=rng),
+        return np.stack([np.asarray(stats.invwishart.rvs(df=v, scale=P, size=n, random_state=rng),
                                     np.float64).reshape(n, *P.shape)
                          for v, P in zip(shape, scale)], axis=1)
 

@@ -88,7 +88,7 @@ def _invwishart_random(nu, Psi, rng=None, size=None):
     batch = tuple(size) if size is not None else np.broadcast_shapes(nu.shape, Psi.shape[:-2])
     nu_b = np.broadcast_to(nu, batch).reshape(-1)
     Psi_b = np.broadcast_to(Psi, (*batch, d, d)).reshape(-1, d, d)
-    draws = [stats.invwishart(df=n, scale=P).rvs(random_state=rng) for n, P in zip(nu_b, Psi_b)]
+    draws = [stats.invwishart.rvs(df=n, scale=P, random_state=rng) for n, P in zip(nu_b, Psi_b)]
     return np.asarray(draws, dtype=np.float64).reshape(*batch, d, d)
 
 

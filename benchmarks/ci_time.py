@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cli_startup import cpu
+from cli_startup import cpu, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,9 +77,7 @@ def main(argv=None):
     print(f"log: {log}")
     if args.json:
         runs = json.loads(args.json.read_text())["runs"] if args.json.exists() else []
-        tmp = args.json.with_suffix(".json.part")
-        tmp.write_text(json.dumps({"runs": runs + [record]}, indent=1) + "\n")
-        os.replace(tmp, args.json)
+        write_json(args.json, {"runs": runs + [record]})
     return 0 if record["status"] == 0 else 1
 
 

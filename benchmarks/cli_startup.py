@@ -47,6 +47,14 @@ def cpu():
     return name, ", ".join(dict.fromkeys(blas))      # NumPy's and SciPy's, when the same, once
 
 
+def write_json(path, data):
+    """Write ``data`` to ``path`` as indented JSON, whole: to a side file, then renamed over."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
 def timed(argv, repeats):
     """Wall seconds of ``gmm argv`` as a whole process, after one warm-up run."""
     gmm = shutil.which("gmm", path=os.path.dirname(sys.executable)) or "gmm"
@@ -76,10 +84,8 @@ def main():
         print(f"{label:<24} median {rows[-1]['median_s']:.2f} s "
               f"(range {rows[-1]['min_s']:.2f}-{rows[-1]['max_s']:.2f}, {len(times)} runs)")
     if args.json:
-        out = {"cpu": name, "blas": blas, "load_average": os.getloadavg()[0], "rows": rows}
-        tmp = Path(args.json).with_suffix(".tmp")
-        tmp.write_text(json.dumps(out, indent=1))
-        os.replace(tmp, args.json)
+        write_json(args.json, {"cpu": name, "blas": blas, "load_average": os.getloadavg()[0],
+                               "rows": rows})
 
 
 if __name__ == "__main__":

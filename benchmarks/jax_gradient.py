@@ -85,7 +85,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.measure:
         return measure()
-    from cli_startup import cpu
+    from cli_startup import cpu, write_json
 
     rev = subprocess.run(["git", "rev-parse", "--short", args.rev], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout.strip()
@@ -119,9 +119,7 @@ def main(argv=None):
               "date": time.strftime("%Y-%m-%d")}
     print(result["machine"])
     if args.json:
-        tmp = args.json.with_suffix(".json.part")
-        tmp.write_text(json.dumps(result, indent=1) + "\n")
-        os.replace(tmp, args.json)
+        write_json(args.json, result)
 
 
 if __name__ == "__main__":

@@ -14,14 +14,13 @@ the same posterior means to Monte Carlo error.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-from cli_startup import cpu
+from cli_startup import cpu, write_json
 
 
 def run(X, K, draws, tune, unroll_max):
@@ -75,9 +74,7 @@ def main(argv=None):
     print(f"speed-up {result['speedup']:.1f}x; posterior means of mu differ by at most "
           f"{z:.3f} posterior sd; {result['machine']}")
     if args.json:
-        tmp = args.json.with_suffix(".json.part")
-        tmp.write_text(json.dumps(result, indent=1) + "\n")
-        os.replace(tmp, args.json)
+        write_json(args.json, result)
 
 
 if __name__ == "__main__":

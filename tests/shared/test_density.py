@@ -66,6 +66,20 @@ def test_marginal_logp_with_missing_cells_equals_numpy_observed_density(covarian
         gmm_pymc.build_model(X, K, covariance_type, prior, latent="explicit")
 
 
+def _parameters_and_symbols(rng, K, d, storage):
+    """Random ``mu`` (K, d) and positive-definite ``Sigma`` in ``storage``'s layout (tied: one),
+    and the symbolic data, mean and covariance a density of that layout takes."""
+    import pytensor.tensor as pt
+
+    A = rng.normal(size=(K, d, d))
+    Sigma = A @ np.swapaxes(A, 1, 2) + np.eye(d)
+    Sigma = Sigma[0] if storage is TIED else Sigma
+    mu = rng.normal(size=(K, d))
+    symbols = (pt.matrix("x"), pt.tensor("mu", shape=(None, d)),
+               pt.tensor("Sigma", shape=(d, d) if storage is TIED else (None, d, d)))
+    return mu, Sigma, symbols
+
+
 @pytest.mark.parametrize("storage", [FULL, TIED], ids=["full", "tied"])
 @pytest.mark.parametrize("d", [1, 2, 5, UNROLL_MAX])
 def test_the_unrolled_observed_density_and_its_gradient_equal_the_batched_factorisation(
@@ -73,7 +87,6 @@ def test_the_unrolled_observed_density_and_its_gradient_equal_the_batched_factor
     # what NUTS differentiates: the observed-cell log densities (N, K) and their gradients in
     # mu and Sigma, unrolled entry by entry against one batched Cholesky per row and component
     import pytensor
-    import pytensor.tensor as pt
 
     from models.pymc import distributions
 
@@ -83,12 +96,7 @@ def test_the_unrolled_observed_density_and_its_gradient_equal_the_batched_factor
     absent = rng.random((N, d)) < 0.3
     absent[absent.all(axis=1), 0] = False
     X[absent] = np.inf                                 # as pm.Data holds a missing cell
-    A = rng.normal(size=(K, d, d))
-    Sigma = A @ np.swapaxes(A, 1, 2) + np.eye(d)
-    Sigma = Sigma[0] if storage is TIED else Sigma
-    mu = rng.normal(size=(K, d))
-    x, m = pt.matrix("x"), pt.tensor("mu", shape=(None, d))
-    S = pt.tensor("Sigma", shape=(d, d) if storage is TIED else (None, d, d))
+    mu, Sigma, (x, m, S) = _parameters_and_symbols(rng, K, d, storage)
     log_gauss = LOG_GAUSS_OBSERVED[storage][0]
     results = []
     for unroll_max in (UNROLL_MAX, 0):
@@ -101,7 +109,6 @@ def test_the_unrolled_observed_density_and_its_gradient_equal_the_batched_factor
         np.testing.assert_allclose(unrolled, batched, rtol=1e-11, atol=1e-11)
 
 
-
 @pytest.mark.parametrize("storage", [FULL, TIED], ids=["full", "tied"])
 @pytest.mark.parametrize("d", [1, 2, UNROLL_MAX])
 def test_the_written_out_inverse_and_its_gradient_equal_the_triangular_solve(storage, d,
@@ -110,7 +117,6 @@ def test_the_written_out_inverse_and_its_gradient_equal_the_triangular_solve(sto
     # entry, against one batched triangular solve: values and gradients in mu and Sigma, and
     # both against scipy's densities
     import pytensor
-    import pytensor.tensor as pt
     from scipy import stats
 
     from models.pymc import distributions
@@ -118,12 +124,7 @@ def test_the_written_out_inverse_and_its_gradient_equal_the_triangular_solve(sto
     rng = np.random.default_rng(10 + d)
     K, N, nu, Psi = 3, 40, d + 3.0, np.eye(d) * 2.0 + 0.3
     X = rng.normal(size=(N, d)) * 3.0
-    A = rng.normal(size=(K, d, d))
-    Sigma = A @ np.swapaxes(A, 1, 2) + np.eye(d)
-    Sigma = Sigma[0] if storage is TIED else Sigma
-    mu = rng.normal(size=(K, d))
-    x, m = pt.matrix("x"), pt.tensor("mu", shape=(None, d))
-    S = pt.tensor("Sigma", shape=(d, d) if storage is TIED else (None, d, d))
+    mu, Sigma, (x, m, S) = _parameters_and_symbols(rng, K, d, storage)
     results = []
     for unroll_max in (UNROLL_MAX, 0):
         monkeypatch.setattr(distributions, "UNROLL_MAX", unroll_max)

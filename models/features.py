@@ -558,7 +558,7 @@ def block_stats(Xb, g, storage):
 # the kernel for a stack of mixtures (posterior draws, chains of a sampler)
 
 
-def log_joint_stacked(log_pi, mu, prec, log_det_prec, kind):
+def log_joint_stacked(log_pi, mu, prec, log_det_prec, kind, compiled=False):
     r"""The log joint's kernel for many mixtures at once: one row of coefficients per component.
 
     :meth:`models.storage.Storage.kernel`'s coefficients (in the non-factored form), for a stack
@@ -583,6 +583,10 @@ def log_joint_stacked(log_pi, mu, prec, log_det_prec, kind):
     log_det_prec : ndarray of shape (S, K)
         ``log|Lambda_k|``.
     kind : {LINEAR, SQUARES, PRODUCTS}
+    compiled : bool, default False
+        One numba call (:func:`_stacked_coefficients`, the same formulas entry by entry)
+        instead of the NumPy calls: for a few mixtures at a time, as the Gibbs route's sweeps
+        take it, where the calls' overhead is the cost.
 
     Returns
     -------
@@ -591,6 +595,14 @@ def log_joint_stacked(log_pi, mu, prec, log_det_prec, kind):
     """
     S, K, d = mu.shape
     A = np.empty((S, K, n_features(d, kind) + (kind == LINEAR)))
+    if compiled:
+        if kind == SQUARES:
+            P = prec[..., None]                                 # (S, K, d, 1)
+        else:                                                   # Lambda mu, as below
+            P = prec
+            np.matmul(prec, mu[..., None], out=A[..., 1:d + 1, None])
+        jit(_stacked_coefficients)(log_pi, mu, P, log_det_prec, kind, A)
+        return LogJoint(kind, A.reshape(S * K, -1))
     lin = A[..., 1:d + 1]
     if kind == SQUARES:
         np.multiply(prec, mu, out=lin)
@@ -603,6 +615,28 @@ def log_joint_stacked(log_pi, mu, prec, log_det_prec, kind):
     c = A[..., 0]
     c[...] = log_pi + 0.5 * log_det_prec - 0.5 * (mu * lin).sum(-1) - 0.5 * d * _LOG_2PI
     return LogJoint(kind, A.reshape(S * K, -1))
+
+
+def _stacked_coefficients(log_pi, mu, prec, log_det_prec, kind, A):  # pragma: no cover - compiled
+    # log_joint_stacked's A entry by entry, in its order of operations: Lambda mu (given in A
+    # for matrices), the quadratic features' weights, then the constant
+    S, K, d = mu.shape
+    half_log_2pi = 0.5 * d * np.log(2.0 * np.pi)
+    for s in range(S):
+        for k in range(K):
+            quad = 0.0
+            for i in range(d):
+                if kind == SQUARES:                             # per-feature precisions
+                    A[s, k, 1 + i] = prec[s, k, i, 0] * mu[s, k, i]
+                    A[s, k, d + 1 + i] = prec[s, k, i, 0] * -0.5
+                quad += mu[s, k, i] * A[s, k, 1 + i]
+            if kind == PRODUCTS:                                # x_i x_j, i <= j
+                q = d + 1
+                for i in range(d):
+                    for j in range(i, d):
+                        A[s, k, q] = prec[s, k, i, j] * (-0.5 if i == j else -1.0)
+                        q += 1
+            A[s, k, 0] = log_pi[s, k] + 0.5 * log_det_prec[s, k] - 0.5 * quad - half_log_2pi
 
 
 @functools.lru_cache(maxsize=64)

@@ -68,13 +68,14 @@ Stage lengths depend on nothing measured, so the same seed gives
 bit-identical draws whenever the run converges before the time budget. ``draws=`` fixes the
 count instead: ``tune`` sweeps, then ``draws`` sweeps, every one kept.
 
-Everything here is NumPy (and two small compiled loops); :mod:`models.pymc.routes` runs it
+Everything here is NumPy and a few small compiled loops; :mod:`models.pymc.routes` runs it
 without PyMC.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass
 
@@ -89,7 +90,7 @@ from models.features import (
     jit,
     log_joint_stacked,
     shift_by_max,
-    stats_from_moments,
+    vech_index,
 )
 from models.missing import draw_missing, fill_conditional, groups, observed_moments
 from models.results import (
@@ -100,6 +101,7 @@ from models.results import (
     one_blas_thread,
     stack_precisions,
 )
+from models.storage import SQUARES
 
 #: draws kept per chain in a run whose length convergence decides (a stage is thinned to it)
 KEEP = 1000
@@ -293,28 +295,85 @@ def conditionals(cj, GZ):
     Conditionals
     """
     K, d, storage = cj.K, cj.d, cj.storage
-    stats = stats_from_moments(GZ, cj.XX, storage)
     C = GZ.shape[0] // K
-    counts = stats.N_k.reshape(C, K)
-    kappa = cj.kappa0 + counts
-    m = (stats.s.reshape(C, K, d) + cj.kappa0 * cj.m0) / kappa[..., None]
-    if storage.matrix:
-        T = (cj.kappa0 * cj.m0[..., :, None] * cj.m0[..., None, :]
-             - kappa[..., None, None] * m[..., :, None] * m[..., None, :])
-        if storage.shared:
-            W, n = cj.XX + T.sum(axis=1, keepdims=True), counts.sum(axis=1, keepdims=True)
-        else:
-            W, n = stats.M.reshape(C, K, d, d) + T, counts
-        shape, scale = cj.shape0 + n, cj.scale0 + W
-    else:
-        W, n = stats.M.reshape(C, K, d) + cj.kappa0 * cj.m0**2 - kappa[..., None] * m**2, counts
-        if cj.fam.shared_prior:
-            W, n = W.sum(axis=1, keepdims=True), n.sum(axis=1, keepdims=True)
-        if cj.scale0.ndim == 0:                # one variance for every feature
-            W, n = W.sum(axis=-1), n * d
-        shape, scale = cj.shape0 + 0.5 * n, cj.scale0 + 0.5 * W
-    return Conditionals(counts=counts, alpha=cj.alpha + counts, kappa=kappa, m=m, shape=shape,
-                        scale=scale)
+    matrix, pool = storage.matrix, storage.shared or cj.fam.shared_prior
+    E = 1 if pool else K
+    counts, alpha, kappa = np.empty((3, C, K))
+    m, shape = np.empty((C, K, d)), np.empty((C, E))
+    # one layout for the kernel: matrices (d, d), per-feature (d, 1), one variance (1, 1)
+    entry = (d, d) if matrix else (d, 1) if cj.scale0.ndim == 1 else (1, 1)
+    scale = np.empty((C, E) + entry)
+    XX = cj.XX if cj.XX is not None else np.zeros((1, 1, 1, 1))
+    jit(_conditionals)(np.asarray(GZ, np.float64), XX, cj.m0, cj.kappa0, cj.shape0,
+                       cj.scale0.reshape(entry), cj.alpha, storage.kind, pool, _vech_position(d),
+                       counts, alpha, kappa, m, shape, scale)
+    return Conditionals(counts=counts, alpha=alpha, kappa=kappa, m=m, shape=shape,
+                        scale=scale.reshape((C, E) + (entry if matrix else entry[:1] if
+                                                      cj.scale0.ndim == 1 else ())))
+
+
+@functools.lru_cache(maxsize=64)
+def _vech_position(d):
+    """The column of ``x_i x_j`` among the product features, for every (i, j) (d, d), read-only."""
+    pos = np.empty((d, d), dtype=np.int64)
+    i, j = vech_index(d)
+    pos[i, j] = pos[j, i] = np.arange(i.size)
+    pos.flags.writeable = False
+    return pos
+
+
+def _conditionals(GZ, XX, m0, kappa0, shape0, scale0, alpha0, kind, pool, pos,
+                  counts, alpha, kappa, m, shape, scale):  # pragma: no cover - compiled
+    # conditionals() entry by entry, in its order of operations (a chain's data set: row r of
+    # m0 and XX when there is one per chain); scale (C, E, a, b) in the kernel's layout
+    C, K, d = m.shape
+    R = m0.shape[0]
+    for c in range(C):
+        r = c if R > 1 else 0
+        for k in range(K):
+            n_k = GZ[c * K + k, 0]
+            counts[c, k] = n_k
+            alpha[c, k] = alpha0[k] + n_k
+            kappa[c, k] = kappa0 + n_k
+            for i in range(d):
+                m[c, k, i] = (GZ[c * K + k, 1 + i] + kappa0 * m0[r, 0, i]) / kappa[c, k]
+        if kind != SQUARES:                       # inverse-Wishart: W = M + T (summed when shared)
+            for e in range(shape.shape[1]):
+                shape[c, e] = shape0 + (counts[c, e] if not pool else counts[c].sum())
+            for i in range(d):
+                for j in range(d):
+                    t0 = kappa0 * m0[r, 0, i] * m0[r, 0, j]
+                    if pool:                       # EEE: the pooled second moment, sum_k T_k
+                        T = t0 - kappa[c, 0] * m[c, 0, i] * m[c, 0, j]
+                        for k in range(1, K):
+                            T += t0 - kappa[c, k] * m[c, k, i] * m[c, k, j]
+                        scale[c, 0, i, j] = scale0[i, j] + (XX[r, 0, i, j] + T)
+                    else:
+                        for k in range(K):
+                            T = t0 - kappa[c, k] * m[c, k, i] * m[c, k, j]
+                            scale[c, k, i, j] = scale0[i, j] + (GZ[c * K + k, d + 1 + pos[i, j]] + T)
+        else:                                     # inverse-gamma: a0 + n / 2, b0 + W / 2
+            W = np.empty((K, d))
+            for k in range(K):
+                for j in range(d):
+                    W[k, j] = (GZ[c * K + k, d + 1 + j] + kappa0 * (m0[r, 0, j] * m0[r, 0, j])
+                               - kappa[c, k] * (m[c, k, j] * m[c, k, j]))
+            n = counts[c].copy()
+            if pool:                              # one variance (per feature) for every component
+                for k in range(1, K):
+                    W[0] += W[k]
+                    n[0] += n[k]
+            for e in range(shape.shape[1]):
+                if scale.shape[2] > 1:            # per feature (d > 1; at d = 1 the two agree)
+                    shape[c, e] = shape0 + 0.5 * n[e]
+                    for j in range(d):
+                        scale[c, e, j, 0] = scale0[j, 0] + 0.5 * W[e, j]
+                else:                             # one variance: the scatter's trace
+                    total = W[e, 0]
+                    for j in range(1, d):
+                        total += W[e, j]
+                    shape[c, e] = shape0 + 0.5 * (n[e] * d)
+                    scale[c, e, 0, 0] = scale0[0, 0] + 0.5 * total
 
 
 def draw_weights(alpha, rng):
@@ -335,9 +394,19 @@ def draw_weights(alpha, rng):
     ndarray of shape (C, K)
     """
     g = rng.standard_gamma(alpha)
-    np.maximum(g, _TINY, out=g)
-    g /= g.sum(axis=-1, keepdims=True)
+    jit(_normalised)(g, _TINY)
     return g
+
+
+def _normalised(g, tiny):  # pragma: no cover - compiled
+    # each row floored at tiny, then divided by its sum (summed in order)
+    for c in range(g.shape[0]):
+        total = 0.0
+        for k in range(g.shape[1]):
+            g[c, k] = max(g[c, k], tiny)
+            total = g[c, k] if k == 0 else total + g[c, k]
+        for k in range(g.shape[1]):
+            g[c, k] /= total
 
 
 def draw_inverse_wishart(nu, Psi, rng):
@@ -365,19 +434,26 @@ def draw_inverse_wishart(nu, Psi, rng):
     log_det_Lambda : ndarray of shape (...)
     """
     d = Psi.shape[-1]
-    lead = nu.shape
-    chi2 = 2.0 * rng.standard_gamma(0.5 * (nu[..., None] - np.arange(d)))
-    off = rng.standard_normal(lead + (d * (d - 1) // 2,))
-    Psi = np.ascontiguousarray(Psi).reshape(-1, d, d)
-    out = np.empty((3,) + Psi.shape)
-    log_det = np.empty(Psi.shape[0])
-    jit(_bartlett)(Psi, chi2.reshape(-1, d), off.reshape(Psi.shape[0], -1), out, log_det)
+    lead, M = nu.shape, nu.size
+    half_chi2 = rng.standard_gamma(0.5 * (nu.reshape(M, 1) - _row_numbers(d)))
+    off = rng.standard_normal((M, d * (d - 1) // 2))
+    out = np.empty((3, M, d, d))
+    log_det = np.empty(M)
+    jit(_bartlett)(np.ascontiguousarray(Psi).reshape(M, d, d), half_chi2, off, out, log_det)
     return (*(a.reshape(lead + (d, d)) for a in out), log_det.reshape(lead))
 
 
-def _bartlett(Psi, chi2, off, out, log_det):  # pragma: no cover - compiled
-    # per matrix: L = chol(Psi); A (Bartlett); Q = L^{-T} A; Lambda = Q Q^T; R = L A^{-T};
-    # Sigma = R R^T (out[0], out[1], out[2] = Sigma, Lambda, R)
+@functools.lru_cache(maxsize=64)
+def _row_numbers(d):
+    """``0, 1, ..., d - 1`` as floats (read-only): the Bartlett factor's chi-square offsets."""
+    i = np.arange(d, dtype=np.float64)
+    i.flags.writeable = False
+    return i
+
+
+def _bartlett(Psi, half_chi2, off, out, log_det):  # pragma: no cover - compiled
+    # per matrix: L = chol(Psi); A (Bartlett, A_ii^2 = 2 half_chi2_i); Q = L^{-T} A;
+    # Lambda = Q Q^T; R = L A^{-T}; Sigma = R R^T (out[0], out[1], out[2] = Sigma, Lambda, R)
     M, d, _ = Psi.shape
     L = np.zeros((d, d))
     Li = np.zeros((d, d))
@@ -400,8 +476,9 @@ def _bartlett(Psi, chi2, off, out, log_det):  # pragma: no cover - compiled
         t = 0
         ld = 0.0
         for i in range(d):
-            A[i, i] = np.sqrt(chi2[r, i])
-            ld += np.log(chi2[r, i]) - 2.0 * np.log(L[i, i])
+            chi2 = 2.0 * half_chi2[r, i]
+            A[i, i] = np.sqrt(chi2)
+            ld += np.log(chi2) - 2.0 * np.log(L[i, i])
             for j in range(i):
                 A[i, j] = off[r, t]
                 t += 1
@@ -471,13 +548,28 @@ def draw_components(cj, cond, rng):
         return Sigma, prec, log_det, mu
     scale = cond.scale
     shape = cond.shape if scale.ndim == 2 else cond.shape[..., None]
-    var = scale / rng.standard_gamma(np.broadcast_to(shape, scale.shape))
-    if var.shape[1] != K:                           # one variance (per feature) for every component
-        var = np.repeat(var, K, axis=1)
-    per_feature = var if var.ndim == 3 else np.repeat(var[..., None], d, axis=-1)
-    mu = cond.m + np.sqrt(per_feature) * eps
-    prec = 1.0 / per_feature
+    gam = rng.standard_gamma(np.broadcast_to(shape, scale.shape))
+    # one variance (per feature) for every component: the same entry for each k
+    var = np.empty((C, K) + scale.shape[2:])
+    mu, prec = np.empty((2, C, K, d))
+    jit(_variance_draws)(scale.reshape(C, -1, var[0, 0].size), gam.reshape(C, -1, var[0, 0].size),
+                         eps, cond.m, var.reshape(C, K, -1), prec, mu)
     return var, prec, np.log(prec).sum(-1), mu
+
+
+def _variance_draws(scale, gam, eps, m, var, prec, mu):  # pragma: no cover - compiled
+    # var = scale / gam (entry e of component k: e = k, or 0 when shared); per feature
+    # sigma^2_kj (one variance: the same for every j); mu = m + sigma eps; prec = 1 / sigma^2
+    C, K, d = m.shape
+    for c in range(C):
+        for k in range(K):
+            e = k if scale.shape[1] == K else 0
+            for j in range(var.shape[2]):
+                var[c, k, j] = scale[c, e, j] / gam[c, e, j]
+            for j in range(d):
+                v = var[c, k, j if var.shape[2] == d else 0]
+                mu[c, k, j] = m[c, k, j] + np.sqrt(v) * eps[c, k, j]
+                prec[c, k, j] = 1.0 / v
 
 
 # ----------------------------------------------------------------------------------------------
@@ -582,7 +674,7 @@ class Chains:
     def _kernel(self):
         # every weight is positive (draw_weights floors them; starts are jittered away from 0)
         return log_joint_stacked(np.log(self.pi), self.mu, self.prec, self.log_det,
-                                 self.cj.storage.kind)
+                                 self.cj.storage.kind, compiled=True)
 
     def _blocks(self, kernel):
         """Each block's ``exp(log joint - max)`` (C, K, n), its max (C, n) and first row."""

@@ -55,6 +55,42 @@ def write_json(path, data):
     os.replace(tmp, path)
 
 
+def side_by_side(script, rev, repeats, root=Path(__file__).resolve().parents[1]):
+    """``python script --measure`` in this tree and in ``rev``'s, alternating, ``repeats`` times.
+
+    ``rev`` is checked out into a temporary worktree; each run is its own process, reading its
+    own tree's packages. The script prints one JSON line per case, with a ``"case"`` list.
+
+    Returns
+    -------
+    rev : str
+        The short commit.
+    runs : dict
+        ``{"this tree": [...], rev: [...]}``: per repeat, ``{case tuple: record}``.
+    """
+    def run(tree):
+        out = subprocess.run([sys.executable, str(Path(script).resolve()), "--measure"], cwd=tree,
+                             env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True,
+                             text=True, check=True)
+        return {tuple(r["case"]): r for r in map(json.loads, out.stdout.splitlines())}
+
+    rev = subprocess.run(["git", "rev-parse", "--short", rev], cwd=root, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        other = Path(tmp) / "tree"
+        subprocess.run(["git", "worktree", "add", "--detach", str(other), rev], cwd=root,
+                       check=True, capture_output=True)
+        try:
+            runs = {"this tree": [], rev: []}
+            for _ in range(repeats):
+                runs["this tree"].append(run(root))
+                runs[rev].append(run(other))
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=root,
+                           check=True, capture_output=True)
+    return rev, runs
+
+
 def timed(argv, repeats):
     """Wall seconds of ``gmm argv`` as a whole process, after one warm-up run."""
     gmm = shutil.which("gmm", path=os.path.dirname(sys.executable)) or "gmm"

@@ -408,6 +408,19 @@ def jax_gradient_machine(data):
                  [[data["calls"], data["repeats"], data["K"], data["machine"], data["date"]]])
 
 
+def gibbs_sweep(data):
+    """``benchmarks/gibbs_sweep.py --json``: the Gibbs route's cost per sweep, then and now."""
+    rows = [[r["case"], f"{r['before_us']:.0f}", f"{r['now_us']:.0f}", f"{r['speedup']:.2f}x",
+             "yes" if r["same_draws"] else "no"] for r in data["rows"]]
+    return table(["case", f"{data['before']} us", "now us", "speed-up", "the same draws"], rows)
+
+
+def gibbs_sweep_machine(data):
+    """The measurement's terms and machine."""
+    return table(["chains", "sweeps", "best of", "machine", "date"],
+                 [[data["chains"], data["sweeps"], data["repeats"], data["machine"], data["date"]]])
+
+
 VIEWS = {
     "em_vs_sklearn": em_vs_sklearn,
     "em_vs_sklearn.machine": em_vs_sklearn_machine,
@@ -438,6 +451,8 @@ VIEWS = {
     "nuts_missing.machine": nuts_missing_machine,
     "jax_gradient": jax_gradient,
     "jax_gradient.machine": jax_gradient_machine,
+    "gibbs_sweep": gibbs_sweep,
+    "gibbs_sweep.machine": gibbs_sweep_machine,
 }
 
 

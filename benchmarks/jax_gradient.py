@@ -16,13 +16,9 @@ import argparse
 import json
 import os
 import re
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 #: (layout, d, N)
 CASES = [(c, d, N) for c in ("full", "tied") for d in (1, 2, 3, 5, 6, 8) for N in (40,)] + \
     [("full", 2, 272)]
@@ -69,13 +65,6 @@ def measure():
               flush=True)
 
 
-def run_tree(tree):
-    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--measure"], cwd=tree,
-                         env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True,
-                         text=True, check=True)
-    return {tuple(r["case"]): r for r in map(json.loads, out.stdout.splitlines())}
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rev", default="HEAD~1", help="the commit to compare against")
@@ -85,22 +74,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.measure:
         return measure()
-    from cli_startup import cpu, write_json
+    from cli_startup import cpu, side_by_side, write_json
 
-    rev = subprocess.run(["git", "rev-parse", "--short", args.rev], cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout.strip()
-    with tempfile.TemporaryDirectory() as tmp:
-        other = Path(tmp) / "tree"
-        subprocess.run(["git", "worktree", "add", "--detach", str(other), rev], cwd=ROOT,
-                       check=True, capture_output=True)
-        try:
-            runs = {"this tree": [], rev: []}
-            for _ in range(args.repeats):
-                runs["this tree"].append(run_tree(ROOT))
-                runs[rev].append(run_tree(other))
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=ROOT,
-                           check=True, capture_output=True)
+    rev, runs = side_by_side(__file__, args.rev, args.repeats)
     rows = []
     print(f"{'layout':6s} {'d':>2s} {'N':>4s} {rev + ' us':>12s} {'now us':>8s} {'ratio':>6s} "
           "LAPACK calls then/now")

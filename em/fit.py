@@ -135,7 +135,7 @@ def _column_moments(X, w, chunk, missing=None):
 
 
 def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None, kernel=None,
-            missing=None):
+            missing=None, kept=None):
     """One pass: E-step at ``params`` and the sufficient statistics for the next M-step.
 
     Per block: the features ``Z`` (:mod:`models.features`), the log joints ``A @ Z``, the fused
@@ -168,6 +168,10 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None, kernel=
     missing : em.missing.Missing or None
         ``X``'s missing cells (None: ``X`` has none). Only with the log joint at ``params``
         (``kernel`` None).
+    kept : dict or None
+        Complete data only: each block's features, kept from an earlier pass over the same
+        ``X`` and ``shift`` (they do not depend on the parameters), and filled here where
+        missing (None: each pass builds them in one reused buffer).
 
     Returns
     -------
@@ -195,7 +199,13 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None, kernel=
     for start, Xb in iter_blocks(X, chunk):
         if fix is not None:
             Xb = fix.fill(start, Xb)
-        Z = features(Xb, shift, kernel.kind, dtype, Z_buf, compiled)
+        if kept is None:
+            Z = features(Xb, shift, kernel.kind, dtype, Z_buf, compiled)
+        else:
+            Z = kept.get((start, kernel.kind))
+            if Z is None:
+                Z = kept[start, kernel.kind] = features(Xb, shift, kernel.kind, dtype,
+                                                        compiled=compiled)
         G, _ = kernel(Z, L_buf, shared=False)
         if fix is not None:
             fix.correct(G)
@@ -282,6 +292,10 @@ class PointUpdate:
         return validated(params)
 
 
+#: complete data in memory with at most this many feature values (about N d^2 / 2: 1 MiB) keep
+#: their features between passes; larger data build them block by block in every pass, in cache
+KEEP_FEATURES = 1 << 17
+
 #: the largest relative fall of the objective between iterations put down to rounding (the
 #: passes sum in float64 either way; float32 features round each row's terms at about 1e-7)
 FALL = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 1e-3}
@@ -310,9 +324,13 @@ def iterate(X, w, shift, state, update, max_iter, tol, dtype, chunk, tol_per_sam
     fall = FALL[np.dtype(dtype)]
     shared = update.family.storage.shared
     N_k = None
+    # small complete data in memory: the passes share their features (KEEP_FEATURES)
+    kept = {} if (missing is None and isinstance(X, np.ndarray)
+                  and X.size * (X.shape[1] + 3) // 2 <= KEEP_FEATURES) else None
     for n_iter in range(max_iter + 1):
         stats, value, hard = em_pass(X, w, shift, update.point(state), dtype, chunk, XX=XX,
-                                     kernel=update.kernel(state, shift, dtype), missing=missing)
+                                     kernel=update.kernel(state, shift, dtype), missing=missing,
+                                     kept=kept)
         N_k = stats.N_k
         if shared and not is_dask(X) and missing is None:
             XX = stats.M                  # sum_n w_n x_n x_n^T: the same in every pass

@@ -221,6 +221,32 @@ class Prior:
             )
         return np.broadcast_to(self.alpha, (K,)).astype(np.float64)
 
+    def constant(self, name, compute):
+        """A number that depends on this prior only, computed once: ``compute()``, kept by ``name``.
+
+        EM evaluates the prior's density once per iteration; its normalising terms (the
+        Dirichlet's for K, the inverse-Wishart's and ``Psi0``'s factor) do not change.
+
+        Parameters
+        ----------
+        name : hashable
+        compute : callable
+            Called once, with no arguments.
+
+        Returns
+        -------
+        object
+            What ``compute`` returned (its arrays read-only).
+        """
+        kept = self.__dict__.setdefault("_constants", {})
+        if name not in kept:
+            value = compute()
+            for a in value if isinstance(value, tuple) else (value,):
+                if isinstance(a, np.ndarray):
+                    a.flags.writeable = False
+            kept[name] = value
+        return kept[name]
+
     def check_compatible(self, K, d):
         """Raise ``ValueError`` unless the prior fits a model with ``K`` components in ``d`` dims.
 
@@ -270,7 +296,8 @@ class Prior:
         from scipy.special import gammaln, xlogy  # SciPy only where a density is evaluated
 
         alpha = self.alpha_for(K)
-        lp = gammaln(alpha.sum()) - gammaln(alpha).sum() + xlogy(alpha - 1.0, params.pi).sum()
+        lp = self.constant(("dirichlet", K), lambda: gammaln(alpha.sum()) - gammaln(alpha).sum()) \
+            + xlogy(alpha - 1.0, params.pi).sum()
         if self.is_flat:
             return float(lp)
         return float(lp + _log_density_mu_sigma(self, params))

@@ -411,12 +411,18 @@ class Storage:
         nu, Psi = self.prior_scale(prior)
         d = Psi.shape[0]
         L = np.linalg.cholesky(Sigma)
-        P = np.linalg.cholesky(Psi)
+        P, const = prior.constant("inverse-Wishart", lambda: self._wishart_terms(nu, Psi))
         logdet = 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
         trace = (np.linalg.solve(L, np.broadcast_to(P, L.shape)) ** 2).sum(axis=(1, 2))
-        const = (nu * np.log(np.diagonal(P)).sum() - 0.5 * nu * d * np.log(2.0)
-                 - _log_multigamma(0.5 * nu, d))
         return float((const - 0.5 * (nu + d + 1) * logdet - 0.5 * trace).sum())
+
+    @staticmethod
+    def _wishart_terms(nu, Psi):
+        """``Psi``'s lower Cholesky factor ``P`` and the density's normalising constant."""
+        d = Psi.shape[0]
+        P = np.linalg.cholesky(Psi)
+        return P, (nu * np.log(np.diagonal(P)).sum() - 0.5 * nu * d * np.log(2.0)
+                   - _log_multigamma(0.5 * nu, d))
 
     # -- the conjugate posterior (variational Bayes, em.variational) -------------------------
     # q(Sigma) has the prior's form: one factor per distinct covariance (m = K, or 1 when the

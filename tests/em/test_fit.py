@@ -289,6 +289,34 @@ def test_restart_params_are_each_restarts_end():
     np.testing.assert_array_equal(res.restart_params[best].mu, res.params.mu)
 
 
+def test_small_complete_data_build_their_features_once_per_run(monkeypatch):
+    # the features of the rows do not depend on the parameters: a run over small data in memory
+    # builds them once and every pass reads them (the same numbers as a pass that builds its own)
+    import sys
+
+    fit_module = sys.modules["em.fit"]
+    built, runs = [], []
+    features, iterate = fit_module.features, fit_module.iterate
+    monkeypatch.setattr(fit_module, "features", lambda *a, **k: built.append(1) or features(*a, **k))
+    monkeypatch.setattr(fit_module, "iterate", lambda *a, **k: runs.append(1) or iterate(*a, **k))
+    X, _ = load_faithful()
+    res = em.fit(X, 2, "full", n_init=2)
+    assert len(runs) >= 2 and len(built) == len(runs)
+    shift = X.mean(axis=0)
+    kept = {}
+    for _ in range(2):
+        a = fit_module.em_pass(X, None, shift, res.params, np.float64, 1000, kept=kept)
+        b = fit_module.em_pass(X, None, shift, res.params, np.float64, 1000)
+        for u, v in zip((a[0].N_k, a[0].s, a[0].M, a[1], a[2]), (b[0].N_k, b[0].s, b[0].M, b[1], b[2])):
+            np.testing.assert_array_equal(u, v)
+    assert len(kept) == 1
+    # past KEEP_FEATURES values, every pass builds its own (block by block, in cache)
+    built.clear(), runs.clear()
+    big = np.tile(X, (300, 1)) + np.random.default_rng(0).normal(size=(300 * X.shape[0], 2))
+    em.fit(big, 1, "full", max_iter=3)
+    assert len(built) > len(runs)
+
+
 def test_a_restart_from_the_same_numbers_is_not_run_again(monkeypatch):
     # restarts whose starts are equal (K = 1: all seven; k-means++ seeds that pick the same
     # partition; hc and Ward cutting alike) take the first run's outcome, a failure included;

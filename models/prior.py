@@ -35,6 +35,7 @@ import numpy as np
 from models.families import FAMILIES, family
 from models.missing import observed_moments, scan
 from models.params import GMMParams
+from models.storage import cholesky_factors
 from models.validation import check_X
 
 _LOG_2PI = np.log(2 * np.pi)
@@ -408,6 +409,6 @@ def sample_params(prior, K, d, covariance_type, rng=None):
     pi = pi / pi.sum()
     S = fam.storage.draw_prior(prior, 1 if fam.shared_prior else K, rng)
     Sigma = fam.storage.from_components(S, K)
-    full = GMMParams(np.full(K, 1.0 / K), np.zeros((K, d)), Sigma, covariance_type).cholesky
-    mu = prior.m0 + np.einsum("kij,kj->ki", full, rng.standard_normal((K, d))) / np.sqrt(prior.kappa0)
+    L, _ = cholesky_factors(fam.to_full(Sigma, K, d))     # GMMParams below checks Sigma
+    mu = prior.m0 + np.einsum("kij,kj->ki", L, rng.standard_normal((K, d))) / np.sqrt(prior.kappa0)
     return GMMParams(pi, mu, Sigma, covariance_type)

@@ -101,7 +101,6 @@ from models.results import (
     one_blas_thread,
     stack_precisions,
 )
-from models.storage import SQUARES
 
 #: draws kept per chain in a run whose length convergence decides (a stage is thinned to it)
 KEEP = 1000
@@ -296,20 +295,23 @@ def conditionals(cj, GZ):
     """
     K, d, storage = cj.K, cj.d, cj.storage
     C = GZ.shape[0] // K
-    matrix, pool = storage.matrix, storage.shared or cj.fam.shared_prior
+    pool = storage.shared or cj.fam.shared_prior
     E = 1 if pool else K
+    GZ = np.asarray(GZ, np.float64)
     counts, alpha, kappa = np.empty((3, C, K))
     m, shape = np.empty((C, K, d)), np.empty((C, E))
-    # one layout for the kernel: matrices (d, d), per-feature (d, 1), one variance (1, 1)
-    entry = (d, d) if matrix else (d, 1) if cj.scale0.ndim == 1 else (1, 1)
-    scale = np.empty((C, E) + entry)
-    XX = cj.XX if cj.XX is not None else np.zeros((1, 1, 1, 1))
-    jit(_conditionals)(np.asarray(GZ, np.float64), XX, cj.m0, cj.kappa0, cj.shape0,
-                       cj.scale0.reshape(entry), cj.alpha, storage.kind, pool, _vech_position(d),
-                       counts, alpha, kappa, m, shape, scale)
-    return Conditionals(counts=counts, alpha=alpha, kappa=kappa, m=m, shape=shape,
-                        scale=scale.reshape((C, E) + (entry if matrix else entry[:1] if
-                                                      cj.scale0.ndim == 1 else ())))
+    jit(_means)(GZ, cj.m0, cj.kappa0, cj.alpha, counts, alpha, kappa, m)
+    if storage.matrix:                            # inverse-Wishart
+        scale = np.empty((C, E, d, d))
+        XX = cj.XX if pool else np.zeros((1, 1, d, d))
+        jit(_wishart_scales)(GZ, XX, cj.m0, cj.kappa0, cj.shape0, cj.scale0, pool,
+                             _vech_position(d), counts, kappa, m, shape, scale)
+    else:                                         # inverse-gamma, per feature or one variance
+        per_feature = cj.scale0.ndim == 1
+        scale = np.empty((C, E, d) if per_feature else (C, E))
+        jit(_gamma_scales)(GZ, cj.m0, cj.kappa0, cj.shape0, np.broadcast_to(cj.scale0, (d,)),
+                           pool, per_feature, counts, kappa, m, shape, scale.reshape(C, E, -1))
+    return Conditionals(counts=counts, alpha=alpha, kappa=kappa, m=m, shape=shape, scale=scale)
 
 
 @functools.lru_cache(maxsize=64)
@@ -322,14 +324,15 @@ def _vech_position(d):
     return pos
 
 
-def _conditionals(GZ, XX, m0, kappa0, shape0, scale0, alpha0, kind, pool, pos,
-                  counts, alpha, kappa, m, shape, scale):  # pragma: no cover - compiled
-    # conditionals() entry by entry, in its order of operations (a chain's data set: row r of
-    # m0 and XX when there is one per chain); scale (C, E, a, b) in the kernel's layout
+# conditionals() entry by entry, in the order of operations of its NumPy form (a chain's data
+# set: row r of m0 and XX when there is one per chain), in three small kernels: the counts and
+# means, then the covariance prior's shape and scale (the one a family needs is compiled)
+
+
+def _means(GZ, m0, kappa0, alpha0, counts, alpha, kappa, m):  # pragma: no cover - compiled
     C, K, d = m.shape
-    R = m0.shape[0]
     for c in range(C):
-        r = c if R > 1 else 0
+        r = c if m0.shape[0] > 1 else 0
         for k in range(K):
             n_k = GZ[c * K + k, 0]
             counts[c, k] = n_k
@@ -337,43 +340,65 @@ def _conditionals(GZ, XX, m0, kappa0, shape0, scale0, alpha0, kind, pool, pos,
             kappa[c, k] = kappa0 + n_k
             for i in range(d):
                 m[c, k, i] = (GZ[c * K + k, 1 + i] + kappa0 * m0[r, 0, i]) / kappa[c, k]
-        if kind != SQUARES:                       # inverse-Wishart: W = M + T (summed when shared)
-            for e in range(shape.shape[1]):
-                shape[c, e] = shape0 + (counts[c, e] if not pool else counts[c].sum())
-            for i in range(d):
-                for j in range(d):
-                    t0 = kappa0 * m0[r, 0, i] * m0[r, 0, j]
-                    if pool:                       # EEE: the pooled second moment, sum_k T_k
-                        T = t0 - kappa[c, 0] * m[c, 0, i] * m[c, 0, j]
-                        for k in range(1, K):
-                            T += t0 - kappa[c, k] * m[c, k, i] * m[c, k, j]
-                        scale[c, 0, i, j] = scale0[i, j] + (XX[r, 0, i, j] + T)
-                    else:
-                        for k in range(K):
-                            T = t0 - kappa[c, k] * m[c, k, i] * m[c, k, j]
-                            scale[c, k, i, j] = scale0[i, j] + (GZ[c * K + k, d + 1 + pos[i, j]] + T)
-        else:                                     # inverse-gamma: a0 + n / 2, b0 + W / 2
-            W = np.empty((K, d))
+
+
+def _wishart_scales(GZ, XX, m0, kappa0, shape0, scale0, pool, pos,
+                    counts, kappa, m, shape, scale):  # pragma: no cover - compiled
+    # nu0 + N_k, Psi0 + M_k + T_k; pooled (EEE): nu0 + N, Psi0 + XX + sum_k T_k
+    C, K, d = m.shape
+    for c in range(C):
+        r = c if m0.shape[0] > 1 else 0
+        if pool:
+            n = counts[c, 0]
+            for k in range(1, K):
+                n += counts[c, k]
+            shape[c, 0] = shape0 + n
+        else:
             for k in range(K):
-                for j in range(d):
-                    W[k, j] = (GZ[c * K + k, d + 1 + j] + kappa0 * (m0[r, 0, j] * m0[r, 0, j])
-                               - kappa[c, k] * (m[c, k, j] * m[c, k, j]))
-            n = counts[c].copy()
-            if pool:                              # one variance (per feature) for every component
+                shape[c, k] = shape0 + counts[c, k]
+        for i in range(d):
+            for j in range(d):
+                t0 = kappa0 * m0[r, 0, i] * m0[r, 0, j]
+                if pool:
+                    T = t0 - kappa[c, 0] * m[c, 0, i] * m[c, 0, j]
+                    for k in range(1, K):
+                        T += t0 - kappa[c, k] * m[c, k, i] * m[c, k, j]
+                    scale[c, 0, i, j] = scale0[i, j] + (XX[r, 0, i, j] + T)
+                else:
+                    for k in range(K):
+                        T = t0 - kappa[c, k] * m[c, k, i] * m[c, k, j]
+                        scale[c, k, i, j] = scale0[i, j] + (GZ[c * K + k, d + 1 + pos[i, j]] + T)
+
+
+def _gamma_scales(GZ, m0, kappa0, shape0, scale0, pool, per_feature,
+                  counts, kappa, m, shape, scale):  # pragma: no cover - compiled
+    # W_kj = M_kj + kappa0 m0_j^2 - kappa_k m_kj^2, summed over k when pooled (EEI, EII) and
+    # over j for one variance (VII, EII); a0 + n / 2, b0 + W / 2 (n N_k, times d for one variance)
+    C, K, d = m.shape
+    for c in range(C):
+        r = c if m0.shape[0] > 1 else 0
+        for e in range(shape.shape[1]):
+            n = counts[c, e]
+            if pool:
                 for k in range(1, K):
-                    W[0] += W[k]
-                    n[0] += n[k]
-            for e in range(shape.shape[1]):
-                if scale.shape[2] > 1:            # per feature (d > 1; at d = 1 the two agree)
-                    shape[c, e] = shape0 + 0.5 * n[e]
-                    for j in range(d):
-                        scale[c, e, j, 0] = scale0[j, 0] + 0.5 * W[e, j]
-                else:                             # one variance: the scatter's trace
-                    total = W[e, 0]
-                    for j in range(1, d):
-                        total += W[e, j]
-                    shape[c, e] = shape0 + 0.5 * (n[e] * d)
-                    scale[c, e, 0, 0] = scale0[0, 0] + 0.5 * total
+                    n += counts[c, k]
+            first, last = (0, K) if pool else (e, e + 1)
+            total = 0.0
+            for j in range(d):
+                W = 0.0
+                for k in range(first, last):
+                    w = (GZ[c * K + k, d + 1 + j] + kappa0 * (m0[r, 0, j] * m0[r, 0, j])
+                         - kappa[c, k] * (m[c, k, j] * m[c, k, j]))
+                    W = w if k == first else W + w
+                if per_feature:
+                    scale[c, e, j] = scale0[j] + 0.5 * W
+                else:
+                    total = W if j == 0 else total + W
+            if per_feature:
+                shape[c, e] = shape0 + 0.5 * n
+            else:
+                shape[c, e] = shape0 + 0.5 * (n * d)
+                scale[c, e, 0] = scale0[0] + 0.5 * total
 
 
 def draw_weights(alpha, rng):

@@ -91,6 +91,51 @@ def side_by_side(script, rev, repeats, root=Path(__file__).resolve().parents[1])
     return rev, runs
 
 
+def compare_main(doc, script, measure, repeats, argv=None):
+    """The command line of a this-tree-against-a-commit benchmark (``--rev``, ``--repeats``, ``--json``).
+
+    Parameters
+    ----------
+    doc : str
+        The benchmark's docstring (its first line describes the command).
+    script : str
+        The benchmark's file; it runs itself with ``--measure`` in each tree.
+    measure : callable
+        What ``--measure`` runs: prints one JSON line per case (:func:`side_by_side`).
+    repeats : int
+        The default ``--repeats``.
+    argv : list of str or None
+
+    Returns
+    -------
+    None in the ``--measure`` child; else ``(args, rev, cases)``, where ``cases`` maps each case
+    (in this tree's order) to its records ``(then, now)``, each a list over the repeats.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rev", default="HEAD~1", help="the commit to compare against")
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--json", type=Path, help="write the figures to this file")
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.measure:
+        measure()
+        return None
+    rev, runs = side_by_side(script, args.rev, args.repeats)
+    cases = {case: ([r[case] for r in runs[rev]], [r[case] for r in runs["this tree"]])
+             for case in runs["this tree"][0]}
+    return args, rev, cases
+
+
+def write_result(result, path):
+    """Add the machine and the date to ``result``, print the machine, write it to ``path``."""
+    name, blas = cpu()
+    result.update(machine=f"{name}, {os.cpu_count()} cores, {blas}",
+                  date=time.strftime("%Y-%m-%d"))
+    print(result["machine"])
+    if path:
+        write_json(path, result)
+
+
 def timed(argv, repeats):
     """Wall seconds of ``gmm argv`` as a whole process, after one warm-up run."""
     gmm = shutil.which("gmm", path=os.path.dirname(sys.executable)) or "gmm"

@@ -13,12 +13,9 @@ trees draw the same numbers.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import os
 import time
-from pathlib import Path
 
 SWEEPS = 2000
 
@@ -73,33 +70,22 @@ def measure():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rev", default="HEAD~1", help="the commit to compare against")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--json", type=Path, help="write the figures to this file")
-    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.measure:
-        return measure()
-    from cli_startup import cpu, side_by_side, write_json
+    from cli_startup import compare_main, write_result
 
-    rev, runs = side_by_side(__file__, args.rev, args.repeats)
+    compared = compare_main(__doc__, __file__, measure, 3, argv)
+    if compared is None:
+        return
+    args, rev, cases = compared
     rows = []
     print(f"{'case':34s} {rev + ' us':>12s} {'now us':>8s} {'ratio':>6s} same draws")
-    for case in runs["this tree"][0]:
-        then = min(r[case]["us"] for r in runs[rev])
-        now = min(r[case]["us"] for r in runs["this tree"])
-        same = runs[rev][0][case]["sha1"] == runs["this tree"][0][case]["sha1"]
+    for case, (before, after) in cases.items():
+        then, now = min(r["us"] for r in before), min(r["us"] for r in after)
+        same = before[0]["sha1"] == after[0]["sha1"]
         rows.append({"case": case[0], "before_us": then, "now_us": now, "speedup": then / now,
                      "same_draws": same})
         print(f"{case[0]:34s} {then:12.0f} {now:8.0f} {then / now:5.2f}x {same}")
-    name, blas = cpu()
-    result = {"before": rev, "chains": 4, "sweeps": SWEEPS, "repeats": args.repeats,
-              "rows": rows, "machine": f"{name}, {os.cpu_count()} cores, {blas}",
-              "date": time.strftime("%Y-%m-%d")}
-    print(result["machine"])
-    if args.json:
-        write_json(args.json, result)
+    write_result({"before": rev, "chains": 4, "sweeps": SWEEPS, "repeats": args.repeats,
+                  "rows": rows}, args.json)
 
 
 if __name__ == "__main__":

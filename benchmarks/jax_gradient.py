@@ -12,12 +12,9 @@ It also counts the LAPACK calls left in the compiled program.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import re
 import time
-from pathlib import Path
 
 #: (layout, d, N)
 CASES = [(c, d, N) for c in ("full", "tied") for d in (1, 2, 3, 5, 6, 8) for N in (40,)] + \
@@ -66,36 +63,25 @@ def measure():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rev", default="HEAD~1", help="the commit to compare against")
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--json", type=Path, help="write the figures to this file")
-    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.measure:
-        return measure()
-    from cli_startup import cpu, side_by_side, write_json
+    from cli_startup import compare_main, write_result
 
-    rev, runs = side_by_side(__file__, args.rev, args.repeats)
+    compared = compare_main(__doc__, __file__, measure, 2, argv)
+    if compared is None:
+        return
+    args, rev, cases = compared
     rows = []
     print(f"{'layout':6s} {'d':>2s} {'N':>4s} {rev + ' us':>12s} {'now us':>8s} {'ratio':>6s} "
           "LAPACK calls then/now")
-    for case in CASES:
-        then = min(r[case]["us"] for r in runs[rev])
-        now = min(r[case]["us"] for r in runs["this tree"])
-        lapack = (runs[rev][0][case]["lapack_calls"], runs["this tree"][0][case]["lapack_calls"])
+    for case, (before, after) in cases.items():
+        then, now = min(r["us"] for r in before), min(r["us"] for r in after)
+        lapack = (before[0]["lapack_calls"], after[0]["lapack_calls"])
         rows.append({"layout": case[0], "d": case[1], "N": case[2], "before_us": then,
                      "now_us": now, "speedup": then / now, "lapack_before": lapack[0],
                      "lapack_now": lapack[1]})
         print(f"{case[0]:6s} {case[1]:2d} {case[2]:4d} {then:12.2f} {now:8.2f} "
               f"{then / now:5.1f}x {lapack[0]:3d} / {lapack[1]}")
-    name, blas = cpu()
-    result = {"before": rev, "K": 2, "calls": CALLS, "repeats": args.repeats, "rows": rows,
-              "machine": f"{name}, {os.cpu_count()} cores, {blas}",
-              "date": time.strftime("%Y-%m-%d")}
-    print(result["machine"])
-    if args.json:
-        write_json(args.json, result)
+    write_result({"before": rev, "K": 2, "calls": CALLS, "repeats": args.repeats, "rows": rows},
+                 args.json)
 
 
 if __name__ == "__main__":

@@ -189,7 +189,8 @@ def em_pass(X, w, shift, params, dtype, chunk, with_stats=True, XX=None, kernel=
     rows = min(chunk, X.shape[0])
     p = n_features(params.d, kernel.kind)
     compiled = compiled_for(X.shape[0], p)  # one choice for every block: the same arithmetic
-    Z_buf, L_buf = np.empty(p * rows, dtype), np.empty(params.K * rows, dtype)
+    Z_buf = np.empty(p * rows, dtype) if kept is None else None  # kept: each block its own
+    L_buf = np.empty(params.K * rows, dtype)
     GZ = np.zeros((params.K, p + (kernel.kind == LINEAR)))  # float64 sums of the block products
     storage = params.family.storage
     tied = storage.shared        # its second moment sum_n w_n x_n x_n^T does not depend on gamma

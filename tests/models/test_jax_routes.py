@@ -5,6 +5,7 @@ import numpy as np
 import pytensor.tensor as pt
 import pytest
 
+import em
 from models import Prior, load_faithful
 from models import pymc as gmm_pymc
 from models.pymc import jax_routes
@@ -87,3 +88,42 @@ def test_new_data_new_n_draws_and_tune_reuse_the_compiled_programs():
     assert set(jax_routes._PROGRAMS) == programs
     assert dt["posterior"]["mu"].shape == (2, 130, 2, 2)
     assert dt["observed_data"]["x"].shape == (260, 2)
+
+
+def test_the_jax_models_functions_called_outside_a_program_compile_once_each():
+    # numpyro evaluates the log density and its gradient at the start outside any compiled
+    # program, and the chains' starts are unconstrained the same way: run op by op, XLA
+    # compiled each of the graph's operations on its own (420 programs, 9 s of a fresh
+    # machine's first numpyro run); jitted, each function is one program, the same values
+    from jax._src.dispatch import BACKEND_COMPILE_EVENT
+
+    X, _ = load_faithful()
+    prior = Prior.default(X, 2)
+    model = gmm_pymc.build_model(X, 2, "full", prior)
+    starts = [gmm_pymc.params_to_point(em.fit(X, 2, prior=prior, random_state=s).params)
+              for s in (0, 1)]
+    compiled = []
+
+    def listen(event, duration, **kwargs):
+        # jit(stage) moves an argument of a new shape to the device: not the model's arithmetic
+        if event == BACKEND_COMPILE_EVENT and kwargs.get("fun_name") != "jit(stage)":
+            compiled.append(kwargs.get("fun_name"))
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        u = jax_routes.unconstrained_starts(model, starts)
+        jm = jax_routes.jax_model(model)
+        args = tuple(jax.numpy.asarray(a) for a in (X, np.ones(len(X)), *(v[0] for v in u)))
+        value, grad = jax.value_and_grad(jm.logp, argnums=(2, 3, 4))(*args)
+        again = jm.logp(*args)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    # unconstrain, logp, its gradient and a few of JAX's own small programs (op by op: 317)
+    assert len(compiled) <= 8, compiled
+    assert np.isfinite(value) and float(again) == float(value)
+    assert all(np.all(np.isfinite(g)) for g in grad)
+    # the values the graph's own (PyTensor) log density gives, up to the constant it drops
+    logp = model.compile_logp()
+    shift = [logp(dict(zip(jm.names, (v[c] for v in u)))) - float(
+        jm.logp(X, np.ones(len(X)), *(v[c] for v in u))) for c in (0, 1)]
+    assert shift[0] == pytest.approx(shift[1], abs=1e-8)

@@ -84,6 +84,8 @@ import xarray as xr
 
 from models.features import (
     LINEAR,
+    PRODUCTS,
+    SQUARES,
     default_chunk,
     design_moments,
     features,
@@ -662,6 +664,205 @@ def _moments(G, Zb, storage, C):
     return GZ.reshape(G.shape[0], -1)
 
 
+# ----------------------------------------------------------------------------------------------
+# many sweeps in one compiled call: complete data in one block, where a sweep's few dozen NumPy
+# calls, not its arithmetic, were its cost. The same draws from the same stream, in the same
+# order and by the same algorithms (numba's Generator methods are NumPy's); the sums are taken
+# in order, where BLAS and NumPy's vectorised exp and log take theirs, so values agree with the
+# NumPy sweep's to the last few bits (the allocations compare a uniform with sums of the same
+# numbers, so they agree unless the uniform falls within those bits of a boundary)
+
+
+def _e_step(rng, Z, kind, XX, pi, mu, prec, log_det, u, L, z, counts, GZ,
+            log_lik):  # pragma: no cover - compiled
+    # Chains.sweep's allocations: uniforms, every chain's log joints (log_joint_stacked's
+    # coefficients times the features), their max-shifted exp, the inverse-CDF draw of z, the
+    # counts and summed feature rows of each component (design_moments), and the log-likelihood
+    # of the parameters swept from (with tied's shared row term)
+    C, K, d = mu.shape
+    p, N = Z.shape
+    for c in range(C):
+        for n in range(N):
+            u[c, n] = rng.random()
+    half_log_2pi = 0.5 * d * np.log(2.0 * np.pi)
+    lin0 = 1 if kind == LINEAR else 0          # the column of A that multiplies Z's row 0
+    A = np.empty(p + lin0)
+    m = np.empty(N)
+    for c in range(C):
+        row = 0.0
+        if kind == LINEAR:                     # -<Lambda, sum_n x_n x_n^T> / 2
+            for i in range(d):
+                for j in range(d):
+                    row += prec[c, 0, i, j] * XX[0, 0, i, j]
+            row = -0.5 * row
+        for k in range(K):
+            quad = 0.0
+            for i in range(d):
+                if kind == SQUARES:                # prec (C, K, d, 1): each feature's
+                    A[1 + i] = prec[c, k, i, 0] * mu[c, k, i]
+                    A[d + 1 + i] = prec[c, k, i, 0] * -0.5
+                else:
+                    s = 0.0
+                    for j in range(d):
+                        s += prec[c, k, i, j] * mu[c, k, j]
+                    A[1 + i] = s
+                quad += mu[c, k, i] * A[1 + i]
+            if kind == PRODUCTS:
+                q = d + 1
+                for i in range(d):
+                    for j in range(i, d):
+                        A[q] = prec[c, k, i, j] * (-0.5 if i == j else -1.0)
+                        q += 1
+            A[0] = np.log(pi[c, k]) + 0.5 * log_det[c, k] - 0.5 * quad - half_log_2pi
+            # L_kn = sum_q A_q Z_qn, q in order; every n at once (the loop over n vectorises)
+            for n in range(N):
+                L[k, n] = 0.0
+            for q in range(p):
+                a = A[lin0 + q]
+                for n in range(N):
+                    L[k, n] += a * Z[q, n]
+            if kind == LINEAR:
+                for n in range(N):
+                    L[k, n] += A[0]
+        for n in range(N):
+            top = L[0, n]
+            for k in range(1, K):
+                top = max(top, L[k, n])
+            m[n] = top
+        for k in range(K):
+            counts[c, k] = 0.0
+            for q in range(GZ.shape[1]):
+                GZ[c * K + k, q] = 0.0
+        prod, acc = 1.0, 0.0
+        for n in range(N):
+            t = 0.0
+            for k in range(K):
+                x = L[k, n] - m[n]
+                L[k, n] = 1.0 if x == 0.0 else np.exp(x)     # the largest: exp(0) = 1
+                t += L[k, n]
+            target = u[c, n] * t
+            s, choice = 0.0, K - 1
+            for k in range(K):
+                s += L[k, n]
+                if s > target:
+                    choice = k
+                    break
+            z[c, n] = choice
+            counts[c, choice] += 1.0
+            acc += m[n]
+            prod *= t
+            if prod > 1e200:
+                acc += np.log(prod)
+                prod = 1.0
+        log_lik[c] = row + (acc + np.log(prod))
+        # each component's summed feature rows (tied: the implicit 1, then x), n in order
+        first = 0
+        if kind == LINEAR:
+            first = 1
+            for k in range(K):
+                GZ[c * K + k, 0] = counts[c, k]
+        for q in range(p):
+            for n in range(N):
+                GZ[c * K + z[c, n], first + q] += Z[q, n]
+
+
+def _variates(rng, alpha, kappa, pi, eps, tiny, shape, half_chi2, off, gam):  # pragma: no cover
+    # every random variate of a sweep's parameters, in the NumPy sweep's order: draw_weights,
+    # draw_components' standard normals (over sqrt(kappa)), then the inverse-Wishart's Bartlett
+    # variates (half_chi2 and off, when they have rows) or the inverse-gamma's gamma draws
+    C, K, d = eps.shape
+    for c in range(C):
+        for k in range(K):
+            pi[c, k] = rng.standard_gamma(alpha[c, k])
+    _normalised_c(pi, tiny)
+    for c in range(C):
+        for k in range(K):
+            for j in range(d):
+                eps[c, k, j] = rng.standard_normal()
+    for c in range(C):
+        for k in range(K):
+            root = np.sqrt(kappa[c, k])
+            for j in range(d):
+                eps[c, k, j] /= root
+    nu = shape.reshape(shape.size)
+    for r in range(half_chi2.shape[0]):
+        for i in range(d):
+            half_chi2[r, i] = rng.standard_gamma(0.5 * (nu[r] - i))
+    for r in range(off.shape[0]):
+        for t in range(off.shape[1]):
+            off[r, t] = rng.standard_normal()
+    for c in range(gam.shape[0]):
+        for e in range(gam.shape[1]):
+            for j in range(gam.shape[2]):
+                gam[c, e, j] = rng.standard_gamma(shape[c, e])
+
+
+def _wishart_sweeps(sweeps, rng, Z, kind, XX, m0, kappa0, alpha0, shape0, scale0, pos, shared,
+                    tiny, pi, mu, Sigma, prec, log_det, counts, z, u, L, GZ, alpha, kappa, m,
+                    shape, scale, eps, half_chi2, off, gam, out, ld, log_liks):  # pragma: no cover
+    # Chains.sweep ``sweeps`` times for VVV and EEE (inverse-Wishart conditionals)
+    C, K, d = mu.shape
+    M = shape.size
+    for s in range(sweeps):
+        _e_step_c(rng, Z, kind, XX, pi, mu, prec, log_det, u, L, z, counts, GZ, log_liks[s])
+        _means_c(GZ, m0, kappa0, alpha0, counts, alpha, kappa, m)
+        _wishart_scales_c(GZ, XX, m0, kappa0, shape0, scale0, shared, pos, counts, kappa, m,
+                          shape, scale)
+        _variates_c(rng, alpha, kappa, pi, eps, tiny, shape, half_chi2, off, gam)
+        _bartlett_c(scale.reshape(M, d, d), half_chi2, off, out, ld)
+        for c in range(C):
+            for k in range(K):
+                e = c if shared else c * K + k        # the matrix drawn for component k
+                for i in range(d):
+                    v = 0.0
+                    for j in range(d):
+                        v += out[2, e, i, j] * eps[c, k, j]
+                        prec[c, k, i, j] = out[1, e, i, j]
+                        if shared:
+                            Sigma[c, 0, i, j] = out[0, e, i, j]
+                        else:
+                            Sigma[c, k, i, j] = out[0, e, i, j]
+                    mu[c, k, i] = m[c, k, i] + v
+                log_det[c, k] = ld[e]
+
+
+def _gamma_sweeps(sweeps, rng, Z, kind, XX, m0, kappa0, alpha0, shape0, scale0, pool,
+                  per_feature, tiny, pi, mu, Sigma, prec, log_det, counts, z, u, L, GZ, alpha,
+                  kappa, m, shape, scale, eps, half_chi2, off, gam, log_liks):  # pragma: no cover
+    # Chains.sweep ``sweeps`` times for VVI, EEI, VII and EII (inverse-gamma conditionals);
+    # prec (C, K, d, 1): each feature's precision
+    C, K, d = mu.shape
+    for s in range(sweeps):
+        _e_step_c(rng, Z, kind, XX, pi, mu, prec, log_det, u, L, z, counts, GZ, log_liks[s])
+        _means_c(GZ, m0, kappa0, alpha0, counts, alpha, kappa, m)
+        _gamma_scales_c(GZ, m0, kappa0, shape0, scale0, pool, per_feature, counts, kappa, m,
+                        shape, scale)
+        _variates_c(rng, alpha, kappa, pi, eps, tiny, shape, half_chi2, off, gam)
+        _variance_draws_c(scale, gam, eps, m, Sigma, prec.reshape(C, K, d), mu)
+        for c in range(C):
+            for k in range(K):
+                total = 0.0
+                for j in range(d):
+                    total += np.log(prec[c, k, j, 0])
+                log_det[c, k] = total
+
+
+# the compiled callees, bound by _fused() to numba dispatchers before a kernel that calls them
+# compiles (numba reads module globals when it compiles)
+_e_step_c = _means_c = _wishart_scales_c = _gamma_scales_c = _normalised_c = None
+_bartlett_c = _variance_draws_c = _variates_c = None
+
+
+def _fused(matrix):
+    """The many-sweep kernel of an inverse-Wishart (``matrix``) or inverse-gamma family."""
+    g = globals()
+    if g["_e_step_c"] is None:
+        for name in ("_e_step", "_means", "_wishart_scales", "_gamma_scales", "_normalised",
+                     "_bartlett", "_variance_draws", "_variates"):
+            g[name + "_c"] = jit(g[name])
+    return jit(_wishart_sweeps if matrix else _gamma_sweeps)
+
+
 class Chains:
     """C chains of the sampler, advanced together: one sweep is a handful of array operations.
 
@@ -695,6 +896,11 @@ class Chains:
         # missing cells: each chain's completed data (the features of its incomplete blocks
         # follow them)
         self.Xc = None if cj.observed is None else np.repeat(cj.filled[None], C, axis=0)
+        # complete data in one block, one data set: the sweeps run compiled (_sweeps)
+        pool = cj.storage.shared or cj.fam.shared_prior
+        self.compiled = (cj.observed is None and len(cj.Z) == 1 and cj.Z[0].ndim == 2
+                         and (not cj.storage.matrix or pool == cj.storage.shared))
+        self._work = None
 
     def _kernel(self):
         # every weight is positive (draw_weights floors them; starts are jittered away from 0)
@@ -763,6 +969,76 @@ class Chains:
             self._complete()
         return log_lik
 
+    def _buffers(self):
+        """The compiled sweeps' arrays: the state (from the current one) and their workspace."""
+        cj, C = self.cj, self.C
+        K, d, N, storage = cj.K, cj.d, cj.N, cj.storage
+        matrix = storage.matrix
+        pool = storage.shared or cj.fam.shared_prior
+        E = 1 if pool else K
+        per_feature = cj.scale0.ndim == 1
+        V = d if per_feature else 1
+        Z = np.ascontiguousarray(cj.Z[0], dtype=np.float64)
+        w = {
+            "Z": Z, "kind": storage.kind,
+            "XX": cj.XX if cj.XX is not None else np.zeros((1, 1, d, d)),
+            "m0": cj.m0, "kappa0": cj.kappa0, "alpha0": cj.alpha, "shape0": cj.shape0,
+            "pi": np.array(self.pi, dtype=np.float64), "mu": np.array(self.mu, dtype=np.float64),
+            "log_det": np.array(self.log_det, dtype=np.float64), "counts": np.zeros((C, K)),
+            "z": self.z, "u": np.empty((C, N)), "L": np.empty((K, N)),
+            "GZ": np.empty((C * K, Z.shape[0] + (storage.kind == LINEAR))),
+            "alpha": np.empty((C, K)), "kappa": np.empty((C, K)), "m": np.empty((C, K, d)),
+            "shape": np.empty((C, E)), "eps": np.empty((C, K, d)), "tiny": _TINY,
+        }
+        if matrix:
+            M = C * E
+            w.update(scale0=cj.scale0, pos=_vech_position(d), shared=bool(storage.shared),
+                     prec=np.array(self.prec, dtype=np.float64),
+                     Sigma=np.empty((C, E, d, d)), scale=np.empty((C, E, d, d)),
+                     half_chi2=np.empty((M, d)), off=np.empty((M, d * (d - 1) // 2)),
+                     gam=np.empty((0, 0, 0)), out=np.empty((3, M, d, d)), ld=np.empty(M))
+            view = w["Sigma"][:, 0] if storage.shared else w["Sigma"]
+        else:
+            prec = np.array(self.prec, dtype=np.float64)                 # (C, K, d)
+            w.update(scale0=np.ascontiguousarray(np.broadcast_to(cj.scale0, (d,))), pool=pool,
+                     per_feature=per_feature, prec=prec[..., None], prec3=prec,
+                     Sigma=np.empty((C, K, V)), scale=np.empty((C, E, V)),
+                     half_chi2=np.empty((0, d)), off=np.empty((0, 0)), gam=np.empty((C, E, V)))
+            view = w["Sigma"].reshape((C, K, d) if per_feature else (C, K))
+        w["view"] = view
+        return w
+
+    def _sweeps(self, n):
+        """``n`` sweeps in one compiled call (:func:`_wishart_sweeps`, :func:`_gamma_sweeps`).
+
+        The same draws as ``n`` calls of :meth:`sweep`, their values to the last few bits.
+
+        Returns
+        -------
+        ndarray of shape (n, C)
+            Each sweep's log-likelihood of the parameters it started from.
+        """
+        if self._work is None:
+            self._work = self._buffers()
+        w = self._work
+        log_liks = np.empty((n, self.C))
+        common = (n, self.rng, w["Z"], w["kind"], w["XX"], w["m0"], w["kappa0"], w["alpha0"],
+                  w["shape0"], w["scale0"])
+        state = (w["pi"], w["mu"], w["Sigma"], w["prec"], w["log_det"], w["counts"], w["z"],
+                 w["u"], w["L"], w["GZ"], w["alpha"], w["kappa"], w["m"], w["shape"])
+        if self.cj.storage.matrix:
+            _fused(True)(*common, w["pos"], w["shared"], w["tiny"], *state, w["scale"],
+                         w["eps"], w["half_chi2"], w["off"], w["gam"], w["out"], w["ld"],
+                         log_liks)
+            self.prec = w["prec"]
+        else:
+            _fused(False)(*common, w["pool"], w["per_feature"], w["tiny"], *state, w["scale"],
+                          w["eps"], w["half_chi2"], w["off"], w["gam"], log_liks)
+            self.prec = w["prec3"]
+        self.pi, self.mu, self.Sigma = w["pi"], w["mu"], w["view"]
+        self.log_det, self.counts = w["log_det"], w["counts"]
+        return log_liks
+
     def _complete(self):
         r"""Draw every chain's missing cells from ``p(x_m | x_o, z, theta)``; refresh their features.
 
@@ -801,15 +1077,19 @@ class Chains:
         int
             Sweeps done.
         """
-        for j in range(sweeps):
-            log_lik = self.sweep()
+        done = 0
+        while done < sweeps:
+            # up to the next kept state: one compiled call, or one sweep at a time
+            n = min(thin - done % thin, sweeps - done) if self.compiled else 1
+            log_lik = self._sweeps(n)[0] if self.compiled else self.sweep()
+            done += n
             if self.pending is not None:
                 self.pending[0].log_lik[:, self.pending[1]] = log_lik
                 self.pending = None
-            if (j + 1) % thin == 0:
+            if done % thin == 0:
                 self.pending = (record, record.add(self))
                 if deadline is not None and time.perf_counter() > deadline:
-                    return j + 1
+                    return done
         return sweeps
 
     def settle(self):

@@ -452,3 +452,49 @@ def test_setosas_covariance_is_not_inflated_by_an_empty_component():
     before = np.array(json.loads(Path("tests/data/gibbs/iris_setosa.json").read_text())[
         "sd_as_before_issue_28"])
     assert np.max(before / ref) > 4                     # what the test guards against
+
+
+@pytest.mark.parametrize("covariance_type", PYMC_TYPES)
+def test_compiled_sweeps_draw_what_the_numpy_sweep_draws(covariance_type):
+    # Complete data in one block (every default run on small data) sweep in one compiled call;
+    # from the same stream they draw the NumPy sweep's allocations (which the conditional and
+    # SBC checks above test), its parameters and log-likelihoods to 1e-8 (sums in another
+    # order), at d = 1, 2 and 4 and K = 1 to 3. Missing cells and a data set per chain keep the
+    # NumPy sweep.
+    from models import load_iris
+
+    rng = np.random.default_rng(5)
+    cases = [(simulate(GMMParams([0.4, 0.6], [[0.0, 0.0], [4.0, 2.0]],
+                                 np.stack([np.eye(2), [[1.0, 0.3], [0.3, 0.7]]])), 120, rng)[0], 2),
+             (load_iris()[0], 3), (rng.normal(size=(60, 1)) * 3.0 + 10.0, 1)]
+    for X, K in cases:
+        prior = Prior.default(X, K, covariance_type)
+        inputs = check_inputs(X, K, covariance_type, prior, allow_flat=False)
+        starts = [sample_params(prior, K, X.shape[1], covariance_type, rng) for _ in range(3)]
+        runs = []
+        for compiled in (False, True):
+            chains = gibbs.Chains(gibbs.conjugate(inputs, 3), starts, np.random.default_rng(2))
+            assert chains.compiled
+            chains.compiled = compiled
+            run = []
+            for sweep in range(200):
+                # the compiled kernel in one call of 50 sweeps too (the pi, mu, Sigma kept)
+                log_lik = (chains._sweeps(1)[0] if sweep % 50 else chains._sweeps(50)[-1]) \
+                    if compiled else chains.sweep()
+                if not compiled and sweep % 50 == 0:
+                    for _ in range(49):
+                        log_lik = chains.sweep()
+                run.append([np.array(a) for a in (log_lik, chains.pi, chains.mu, chains.Sigma,
+                                                  chains.z)])
+            runs.append(run)
+        for numpy_state, compiled_state in zip(*runs):
+            np.testing.assert_array_equal(compiled_state[-1], numpy_state[-1])         # z
+            for a, b in zip(numpy_state[:-1], compiled_state[:-1]):
+                np.testing.assert_allclose(b, a, rtol=1e-8, atol=1e-10 * np.abs(a).max())
+    X = cases[1][0]
+    missing = np.where(np.random.default_rng(1).random(X.shape) < 0.1, np.nan, X)
+    missing[np.isnan(missing).all(axis=1), 0] = 1.0
+    prior = Prior.default(missing, 1, covariance_type)
+    inputs = check_inputs(missing, 1, covariance_type, prior, allow_flat=False)
+    starts = [sample_params(prior, 1, 4, covariance_type, rng) for _ in range(2)]
+    assert not gibbs.Chains(gibbs.conjugate(inputs, 2), starts, rng).compiled

@@ -411,8 +411,10 @@ def jax_gradient_machine(data):
 def gibbs_sweep(data):
     """``benchmarks/gibbs_sweep.py --json``: the Gibbs route's cost per sweep, then and now."""
     rows = [[r["case"], f"{r['before_us']:.0f}", f"{r['now_us']:.0f}", f"{r['speedup']:.2f}x",
-             "yes" if r["same_draws"] else "no"] for r in data["rows"]]
-    return table(["case", f"{data['before']} us", "now us", "speed-up", "the same draws"], rows)
+             "yes" if r["same_allocations"] else "no", f"{r['values_apart']:.0e}"]
+            for r in data["rows"]]
+    return table(["case", f"{data['before']} us", "now us", "speed-up", "the same allocations",
+                  "draws apart"], rows)
 
 
 def gibbs_sweep_machine(data):

@@ -68,7 +68,10 @@ Stage lengths depend on nothing measured, so the same seed gives
 bit-identical draws whenever the run converges before the time budget. ``draws=`` fixes the
 count instead: ``tune`` sweeps, then ``draws`` sweeps, every one kept.
 
-Everything here is NumPy and a few small compiled loops; :mod:`models.pymc.routes` runs it
+Everything here is NumPy and numba: with complete data in one block of rows (every small
+problem) the sweeps between two kept draws are one compiled call (:func:`_wishart_sweeps`,
+:func:`_gamma_sweeps`), drawing from the same stream in the same order as the NumPy sweep
+(:meth:`Chains.sweep`), whose allocations it draws; :mod:`models.pymc.routes` runs it
 without PyMC.
 """
 
@@ -118,6 +121,8 @@ MAX_R_HAT, MIN_ESS = 1.01, 400
 #: long run; from 64,000 sweeps (this work) every seed agreed within 1.4 (5 seeds each).
 MIN_WORK = 3e7
 
+#: the most sweeps one compiled call runs (Chains.advance): milliseconds on a small problem
+CALL_SWEEPS = 256
 #: the largest N for which the ``coclustering`` group (N x N) is made
 COCLUSTER_MAX_N = 2000
 
@@ -864,7 +869,7 @@ def _fused(matrix):
 
 
 class Chains:
-    """C chains of the sampler, advanced together: one sweep is a handful of array operations.
+    """C chains of the sampler, advanced together: every chain's sweep at once.
 
     Parameters
     ----------
@@ -1079,8 +1084,9 @@ class Chains:
         """
         done = 0
         while done < sweeps:
-            # up to the next kept state: one compiled call, or one sweep at a time
-            n = min(thin - done % thin, sweeps - done) if self.compiled else 1
+            # up to the next kept state (at most CALL_SWEEPS, a few milliseconds, so that Ctrl-C
+            # and the deadline are seen): one compiled call, or one sweep at a time
+            n = min(thin - done % thin, sweeps - done, CALL_SWEEPS) if self.compiled else 1
             log_lik = self._sweeps(n)[0] if self.compiled else self.sweep()
             done += n
             if self.pending is not None:

@@ -678,12 +678,13 @@ def _moments(G, Zb, storage, C):
 # numbers, so they agree unless the uniform falls within those bits of a boundary)
 
 
-def _e_step(rng, Z, kind, XX, pi, mu, prec, log_det, u, L, z, counts, GZ,
+def _e_step(rng, Z, Zt, kind, XX, pi, mu, prec, log_det, u, L, z, counts, GZ,
             log_lik):  # pragma: no cover - compiled
     # Chains.sweep's allocations: uniforms, every chain's log joints (log_joint_stacked's
     # coefficients times the features), their max-shifted exp, the inverse-CDF draw of z, the
     # counts and summed feature rows of each component (design_moments), and the log-likelihood
-    # of the parameters swept from (with tied's shared row term)
+    # of the parameters swept from (with tied's shared row term). Z (p, N) and its transpose Zt
+    # (N, p), contiguous: the loops over n and over q then vectorise
     C, K, d = mu.shape
     p, N = Z.shape
     for c in range(C):
@@ -766,9 +767,10 @@ def _e_step(rng, Z, kind, XX, pi, mu, prec, log_det, u, L, z, counts, GZ,
             first = 1
             for k in range(K):
                 GZ[c * K + k, 0] = counts[c, k]
-        for q in range(p):
-            for n in range(N):
-                GZ[c * K + z[c, n], first + q] += Z[q, n]
+        for n in range(N):
+            g = c * K + z[c, n]
+            for q in range(p):
+                GZ[g, first + q] += Zt[n, q]
 
 
 def _variates(rng, alpha, kappa, pi, eps, tiny, shape, half_chi2, off, gam):  # pragma: no cover
@@ -802,14 +804,15 @@ def _variates(rng, alpha, kappa, pi, eps, tiny, shape, half_chi2, off, gam):  # 
                 gam[c, e, j] = rng.standard_gamma(shape[c, e])
 
 
-def _wishart_sweeps(sweeps, rng, Z, kind, XX, m0, kappa0, alpha0, shape0, scale0, pos, shared,
-                    tiny, pi, mu, Sigma, prec, log_det, counts, z, u, L, GZ, alpha, kappa, m,
-                    shape, scale, eps, half_chi2, off, gam, out, ld, log_liks):  # pragma: no cover
+def _wishart_sweeps(sweeps, rng, Z, Zt, kind, XX, m0, kappa0, alpha0, shape0, scale0, pos,
+                    shared, tiny, pi, mu, Sigma, prec, log_det, counts, z, u, L, GZ, alpha,
+                    kappa, m, shape, scale, eps, half_chi2, off, gam, out, ld,
+                    log_liks):  # pragma: no cover - compiled
     # Chains.sweep ``sweeps`` times for VVV and EEE (inverse-Wishart conditionals)
     C, K, d = mu.shape
     M = shape.size
     for s in range(sweeps):
-        _e_step_c(rng, Z, kind, XX, pi, mu, prec, log_det, u, L, z, counts, GZ, log_liks[s])
+        _e_step_c(rng, Z, Zt, kind, XX, pi, mu, prec, log_det, u, L, z, counts, GZ, log_liks[s])
         _means_c(GZ, m0, kappa0, alpha0, counts, alpha, kappa, m)
         _wishart_scales_c(GZ, XX, m0, kappa0, shape0, scale0, shared, pos, counts, kappa, m,
                           shape, scale)
@@ -831,14 +834,14 @@ def _wishart_sweeps(sweeps, rng, Z, kind, XX, m0, kappa0, alpha0, shape0, scale0
                 log_det[c, k] = ld[e]
 
 
-def _gamma_sweeps(sweeps, rng, Z, kind, XX, m0, kappa0, alpha0, shape0, scale0, pool,
+def _gamma_sweeps(sweeps, rng, Z, Zt, kind, XX, m0, kappa0, alpha0, shape0, scale0, pool,
                   per_feature, tiny, pi, mu, Sigma, prec, log_det, counts, z, u, L, GZ, alpha,
                   kappa, m, shape, scale, eps, half_chi2, off, gam, log_liks):  # pragma: no cover
     # Chains.sweep ``sweeps`` times for VVI, EEI, VII and EII (inverse-gamma conditionals);
     # prec (C, K, d, 1): each feature's precision
     C, K, d = mu.shape
     for s in range(sweeps):
-        _e_step_c(rng, Z, kind, XX, pi, mu, prec, log_det, u, L, z, counts, GZ, log_liks[s])
+        _e_step_c(rng, Z, Zt, kind, XX, pi, mu, prec, log_det, u, L, z, counts, GZ, log_liks[s])
         _means_c(GZ, m0, kappa0, alpha0, counts, alpha, kappa, m)
         _gamma_scales_c(GZ, m0, kappa0, shape0, scale0, pool, per_feature, counts, kappa, m,
                         shape, scale)
@@ -985,7 +988,7 @@ class Chains:
         V = d if per_feature else 1
         Z = np.ascontiguousarray(cj.Z[0], dtype=np.float64)
         w = {
-            "Z": Z, "kind": storage.kind,
+            "Z": Z, "Zt": np.ascontiguousarray(Z.T), "kind": storage.kind,
             "XX": cj.XX if cj.XX is not None else np.zeros((1, 1, d, d)),
             "m0": cj.m0, "kappa0": cj.kappa0, "alpha0": cj.alpha, "shape0": cj.shape0,
             "pi": np.array(self.pi, dtype=np.float64), "mu": np.array(self.mu, dtype=np.float64),
@@ -1027,8 +1030,8 @@ class Chains:
             self._work = self._buffers()
         w = self._work
         log_liks = np.empty((n, self.C))
-        common = (n, self.rng, w["Z"], w["kind"], w["XX"], w["m0"], w["kappa0"], w["alpha0"],
-                  w["shape0"], w["scale0"])
+        common = (n, self.rng, w["Z"], w["Zt"], w["kind"], w["XX"], w["m0"], w["kappa0"],
+                  w["alpha0"], w["shape0"], w["scale0"])
         state = (w["pi"], w["mu"], w["Sigma"], w["prec"], w["log_det"], w["counts"], w["z"],
                  w["u"], w["L"], w["GZ"], w["alpha"], w["kappa"], w["m"], w["shape"])
         if self.cj.storage.matrix:

@@ -94,7 +94,8 @@ def test_the_jax_models_functions_called_outside_a_program_compile_once_each():
     # numpyro evaluates the log density and its gradient at the start outside any compiled
     # program, and the chains' starts are unconstrained the same way: run op by op, XLA
     # compiled each of the graph's operations on its own (420 programs, 9 s of a fresh
-    # machine's first numpyro run); jitted, each function is one program, the same values
+    # machine's first numpyro run); jitted, each function is one program (the routes' draws
+    # are unchanged: their same-seed tests, and the posteriors against the default route's)
     from jax._src.dispatch import BACKEND_COMPILE_EVENT
 
     X, _ = load_faithful()
@@ -122,8 +123,3 @@ def test_the_jax_models_functions_called_outside_a_program_compile_once_each():
     assert len(compiled) <= 8, compiled
     assert np.isfinite(value) and float(again) == float(value)
     assert all(np.all(np.isfinite(g)) for g in grad)
-    # the values the graph's own (PyTensor) log density gives, up to the constant it drops
-    logp = model.compile_logp()
-    shift = [logp(dict(zip(jm.names, (v[c] for v in u)))) - float(
-        jm.logp(X, np.ones(len(X)), *(v[c] for v in u))) for c in (0, 1)]
-    assert shift[0] == pytest.approx(shift[1], abs=1e-8)

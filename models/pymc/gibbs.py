@@ -68,8 +68,8 @@ Stage lengths depend on nothing measured, so the same seed gives
 bit-identical draws whenever the run converges before the time budget. ``draws=`` fixes the
 count instead: ``tune`` sweeps, then ``draws`` sweeps, every one kept.
 
-Everything here is NumPy and numba: with complete data in one block of rows (every small
-problem) the sweeps between two kept draws are one compiled call (:func:`_wishart_sweeps`,
+Everything here is NumPy and numba: with complete, small data (:data:`COMPILED_MAX_WORK`) the
+sweeps between two kept draws are one compiled call (:func:`_wishart_sweeps`,
 :func:`_gamma_sweeps`), drawing from the same stream in the same order as the NumPy sweep
 (:meth:`Chains.sweep`), whose allocations it draws; :mod:`models.pymc.routes` runs it
 without PyMC.
@@ -123,6 +123,10 @@ MIN_WORK = 3e7
 
 #: the most sweeps one compiled call runs (Chains.advance): milliseconds on a small problem
 CALL_SWEEPS = 256
+#: the compiled sweeps' limit, in N K (p + 4) (the products' p features and about four more
+#: operations per row and component): above it the NumPy sweep's BLAS products and vectorised
+#: exp are faster (measured: full d = 2 at N = 1,000, K = 2, 1.1x faster; N = 3,000, 0.8x)
+COMPILED_MAX_WORK = 24_000
 #: the largest N for which the ``coclustering`` group (N x N) is made
 COCLUSTER_MAX_N = 2000
 
@@ -904,10 +908,11 @@ class Chains:
         # missing cells: each chain's completed data (the features of its incomplete blocks
         # follow them)
         self.Xc = None if cj.observed is None else np.repeat(cj.filled[None], C, axis=0)
-        # complete data in one block, one data set: the sweeps run compiled (_sweeps)
+        # complete data in one block, one data set, small: the sweeps run compiled (_sweeps)
         pool = cj.storage.shared or cj.fam.shared_prior
         self.compiled = (cj.observed is None and len(cj.Z) == 1 and cj.Z[0].ndim == 2
-                         and (not cj.storage.matrix or pool == cj.storage.shared))
+                         and (not cj.storage.matrix or pool == cj.storage.shared)
+                         and N * K * (cj.Z[0].shape[0] + 4) <= COMPILED_MAX_WORK)
         self._work = None
 
     def _kernel(self):

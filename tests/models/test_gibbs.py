@@ -459,8 +459,8 @@ def test_compiled_sweeps_draw_what_the_numpy_sweep_draws(covariance_type):
     # Complete data in one block (every default run on small data) sweep in one compiled call;
     # from the same stream they draw the NumPy sweep's allocations (which the conditional and
     # SBC checks above test), its parameters and log-likelihoods to 1e-8 (sums in another
-    # order), at d = 1, 2 and 4 and K = 1 to 3. Missing cells and a data set per chain keep the
-    # NumPy sweep.
+    # order), at d = 1, 2 and 4 and K = 1 to 3. Missing cells, a data set per chain and larger
+    # data keep the NumPy sweep.
     from models import load_iris
 
     rng = np.random.default_rng(5)
@@ -497,4 +497,10 @@ def test_compiled_sweeps_draw_what_the_numpy_sweep_draws(covariance_type):
     prior = Prior.default(missing, 1, covariance_type)
     inputs = check_inputs(missing, 1, covariance_type, prior, allow_flat=False)
     starts = [sample_params(prior, 1, 4, covariance_type, rng) for _ in range(2)]
+    assert not gibbs.Chains(gibbs.conjugate(inputs, 2), starts, rng).compiled
+    # nor data where BLAS's products and NumPy's vectorised exp outrun the compiled loops
+    X = np.tile(cases[0][0], (25, 1))                                   # N = 3,000
+    prior = Prior.default(X, 2, covariance_type)
+    inputs = check_inputs(X, 2, covariance_type, prior, allow_flat=False)
+    starts = [sample_params(prior, 2, 2, covariance_type, rng) for _ in range(2)]
     assert not gibbs.Chains(gibbs.conjugate(inputs, 2), starts, rng).compiled

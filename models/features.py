@@ -584,7 +584,7 @@ def log_joint_stacked(log_pi, mu, prec, log_det_prec, kind, compiled=False):
         ``log|Lambda_k|``.
     kind : {LINEAR, SQUARES, PRODUCTS}
     compiled : bool, default False
-        One numba call (:func:`_stacked_coefficients`, the same formulas entry by entry)
+        One numba call (:func:`stacked_coefficients`, the same formulas entry by entry)
         instead of the NumPy calls: for a few mixtures at a time, as the Gibbs route's sweeps
         take it, where the calls' overhead is the cost.
 
@@ -601,7 +601,7 @@ def log_joint_stacked(log_pi, mu, prec, log_det_prec, kind, compiled=False):
         else:                                                   # Lambda mu, as below
             P = prec
             np.matmul(prec, mu[..., None], out=A[..., 1:d + 1, None])
-        jit(_stacked_coefficients)(log_pi, mu, P, log_det_prec, kind, A)
+        jit(stacked_coefficients)(log_pi, mu, P, log_det_prec, kind, A)
         return LogJoint(kind, A.reshape(S * K, -1))
     lin = A[..., 1:d + 1]
     if kind == SQUARES:
@@ -617,9 +617,13 @@ def log_joint_stacked(log_pi, mu, prec, log_det_prec, kind, compiled=False):
     return LogJoint(kind, A.reshape(S * K, -1))
 
 
-def _stacked_coefficients(log_pi, mu, prec, log_det_prec, kind, A):  # pragma: no cover - compiled
-    # log_joint_stacked's A entry by entry, in its order of operations: Lambda mu (given in A
-    # for matrices), the quadratic features' weights, then the constant
+def stacked_coefficients(log_pi, mu, prec, log_det_prec, kind, A):  # pragma: no cover - compiled
+    """:func:`log_joint_stacked`'s ``A`` (S, K, p) entry by entry, in its order of operations.
+
+    ``Lambda mu`` is given in ``A[..., 1:d + 1]`` for matrices; ``prec`` is (S, K, d, d), or
+    (S, K, d, 1) for SQUARES. Then the quadratic features' weights and the constant. Compile it
+    with :func:`jit`; the Gibbs route's compiled sweeps take it too.
+    """
     S, K, d = mu.shape
     half_log_2pi = 0.5 * d * np.log(2.0 * np.pi)
     for s in range(S):

@@ -87,7 +87,6 @@ import xarray as xr
 
 from models.features import (
     LINEAR,
-    PRODUCTS,
     SQUARES,
     default_chunk,
     design_moments,
@@ -95,6 +94,7 @@ from models.features import (
     jit,
     log_joint_stacked,
     shift_by_max,
+    stacked_coefficients,
     vech_index,
 )
 from models.missing import draw_missing, fill_conditional, groups, observed_moments
@@ -613,9 +613,10 @@ def _variance_draws(scale, gam, eps, m, var, prec, mu):  # pragma: no cover - co
 
 
 def _allocate(E, m, u, z, G, counts):  # pragma: no cover - compiled
-    # E = exp(log joint - max): draw z by the inverse CDF, write the one-hot G, add the counts,
-    # and return sum_n (m_n + log sum_k E_kn) per chain (the log of a product of t_n in [1, K]
-    # taken every so often: one log per many observations)
+    # E = exp(log joint - max): draw z by the inverse CDF, write the one-hot G (unless None:
+    # the compiled sweeps sum the rows by z), add the counts, and return sum_n (m_n + log sum_k
+    # E_kn) per chain (the log of a product of t_n in [1, K] taken every so often: one log per
+    # many observations)
     C, K, n = E.shape
     out = np.zeros(C)
     for c in range(C):
@@ -633,8 +634,9 @@ def _allocate(E, m, u, z, G, counts):  # pragma: no cover - compiled
                     break
             z[c, i] = choice
             counts[c, choice] += 1.0
-            for k in range(K):
-                G[c * K + k, i] = 1.0 if k == choice else 0.0
+            if G is not None:
+                for k in range(K):
+                    G[c * K + k, i] = 1.0 if k == choice else 0.0
             acc += m[c, i]
             prod *= t
             if prod > 1e200:
@@ -682,22 +684,49 @@ def _moments(G, Zb, storage, C):
 # numbers, so they agree unless the uniform falls within those bits of a boundary)
 
 
-def _e_step(rng, Z, Zt, kind, XX, pi, mu, prec, log_det, u, L, z, counts, GZ,
+def _e_step(rng, Z, Zt, kind, XX, pi, mu, prec, log_det, u, log_pi, A, L, m, z, counts, GZ,
             log_lik):  # pragma: no cover - compiled
-    # Chains.sweep's allocations: uniforms, every chain's log joints (log_joint_stacked's
-    # coefficients times the features), their max-shifted exp, the inverse-CDF draw of z, the
-    # counts and summed feature rows of each component (design_moments), and the log-likelihood
-    # of the parameters swept from (with tied's shared row term). Z (p, N) and its transpose Zt
-    # (N, p), contiguous: the loops over n and over q then vectorise
+    # Chains.sweep's allocations with its kernels: uniforms, every chain's log joints
+    # (stacked_coefficients' A times the features, Z (p, N)), shift_by_max, their exp, _allocate's
+    # inverse-CDF draw of z, the log-likelihood of the parameters swept from (with tied's shared
+    # row term), and each component's summed feature rows (design_moments, from Zt (N, p))
     C, K, d = mu.shape
     p, N = Z.shape
     for c in range(C):
         for n in range(N):
             u[c, n] = rng.random()
-    half_log_2pi = 0.5 * d * np.log(2.0 * np.pi)
+    for c in range(C):
+        for k in range(K):
+            log_pi[c, k] = np.log(pi[c, k])
+            if kind != SQUARES:                # Lambda mu, which stacked_coefficients reads
+                for i in range(d):
+                    s = 0.0
+                    for j in range(d):
+                        s += prec[c, k, i, j] * mu[c, k, j]
+                    A[c, k, 1 + i] = s
+    _stacked_coefficients_c(log_pi, mu, prec, log_det, kind, A)
     lin0 = 1 if kind == LINEAR else 0          # the column of A that multiplies Z's row 0
-    A = np.empty(p + lin0)
-    m = np.empty(N)
+    for c in range(C):
+        for k in range(K):
+            # L_kn = sum_q A_q Z_qn, q in order; every n at once (the loop over n vectorises)
+            for n in range(N):
+                L[c, k, n] = 0.0
+            for q in range(p):
+                a = A[c, k, lin0 + q]
+                for n in range(N):
+                    L[c, k, n] += a * Z[q, n]
+            if kind == LINEAR:
+                for n in range(N):
+                    L[c, k, n] += A[c, k, 0]
+    _shift_by_max_c(L, m)
+    for c in range(C):
+        for k in range(K):
+            for n in range(N):
+                x = L[c, k, n]
+                L[c, k, n] = 1.0 if x == 0.0 else np.exp(x)     # the largest: exp(0) = 1
+    counts[:] = 0.0
+    sums = _allocate_c(L, m, u, z, None, counts)
+    GZ[:] = 0.0
     for c in range(C):
         row = 0.0
         if kind == LINEAR:                     # -<Lambda, sum_n x_n x_n^T> / 2
@@ -705,69 +734,9 @@ def _e_step(rng, Z, Zt, kind, XX, pi, mu, prec, log_det, u, L, z, counts, GZ,
                 for j in range(d):
                     row += prec[c, 0, i, j] * XX[0, 0, i, j]
             row = -0.5 * row
-        for k in range(K):
-            quad = 0.0
-            for i in range(d):
-                if kind == SQUARES:                # prec (C, K, d, 1): each feature's
-                    A[1 + i] = prec[c, k, i, 0] * mu[c, k, i]
-                    A[d + 1 + i] = prec[c, k, i, 0] * -0.5
-                else:
-                    s = 0.0
-                    for j in range(d):
-                        s += prec[c, k, i, j] * mu[c, k, j]
-                    A[1 + i] = s
-                quad += mu[c, k, i] * A[1 + i]
-            if kind == PRODUCTS:
-                q = d + 1
-                for i in range(d):
-                    for j in range(i, d):
-                        A[q] = prec[c, k, i, j] * (-0.5 if i == j else -1.0)
-                        q += 1
-            A[0] = np.log(pi[c, k]) + 0.5 * log_det[c, k] - 0.5 * quad - half_log_2pi
-            # L_kn = sum_q A_q Z_qn, q in order; every n at once (the loop over n vectorises)
-            for n in range(N):
-                L[k, n] = 0.0
-            for q in range(p):
-                a = A[lin0 + q]
-                for n in range(N):
-                    L[k, n] += a * Z[q, n]
-            if kind == LINEAR:
-                for n in range(N):
-                    L[k, n] += A[0]
-        for n in range(N):
-            top = L[0, n]
-            for k in range(1, K):
-                top = max(top, L[k, n])
-            m[n] = top
-        for k in range(K):
-            counts[c, k] = 0.0
-            for q in range(GZ.shape[1]):
-                GZ[c * K + k, q] = 0.0
-        prod, acc = 1.0, 0.0
-        for n in range(N):
-            t = 0.0
-            for k in range(K):
-                x = L[k, n] - m[n]
-                L[k, n] = 1.0 if x == 0.0 else np.exp(x)     # the largest: exp(0) = 1
-                t += L[k, n]
-            target = u[c, n] * t
-            s, choice = 0.0, K - 1
-            for k in range(K):
-                s += L[k, n]
-                if s > target:
-                    choice = k
-                    break
-            z[c, n] = choice
-            counts[c, choice] += 1.0
-            acc += m[n]
-            prod *= t
-            if prod > 1e200:
-                acc += np.log(prod)
-                prod = 1.0
-        log_lik[c] = row + (acc + np.log(prod))
-        # each component's summed feature rows (tied: the implicit 1, then x), n in order
+        log_lik[c] = row + sums[c]
         first = 0
-        if kind == LINEAR:
+        if kind == LINEAR:                     # the implicit 1, then x
             first = 1
             for k in range(K):
                 GZ[c * K + k, 0] = counts[c, k]
@@ -809,14 +778,15 @@ def _variates(rng, alpha, kappa, pi, eps, tiny, shape, half_chi2, off, gam):  # 
 
 
 def _wishart_sweeps(sweeps, rng, Z, Zt, kind, XX, m0, kappa0, alpha0, shape0, scale0, pos,
-                    shared, tiny, pi, mu, Sigma, prec, log_det, counts, z, u, L, GZ, alpha,
-                    kappa, m, shape, scale, eps, half_chi2, off, gam, out, ld,
+                    shared, tiny, pi, mu, Sigma, prec, log_det, counts, z, u, log_pi, A, L, mx,
+                    GZ, alpha, kappa, m, shape, scale, eps, half_chi2, off, gam, out, ld,
                     log_liks):  # pragma: no cover - compiled
     # Chains.sweep ``sweeps`` times for VVV and EEE (inverse-Wishart conditionals)
     C, K, d = mu.shape
     M = shape.size
     for s in range(sweeps):
-        _e_step_c(rng, Z, Zt, kind, XX, pi, mu, prec, log_det, u, L, z, counts, GZ, log_liks[s])
+        _e_step_c(rng, Z, Zt, kind, XX, pi, mu, prec, log_det, u, log_pi, A, L, mx, z, counts,
+                  GZ, log_liks[s])
         _means_c(GZ, m0, kappa0, alpha0, counts, alpha, kappa, m)
         _wishart_scales_c(GZ, XX, m0, kappa0, shape0, scale0, shared, pos, counts, kappa, m,
                           shape, scale)
@@ -839,13 +809,15 @@ def _wishart_sweeps(sweeps, rng, Z, Zt, kind, XX, m0, kappa0, alpha0, shape0, sc
 
 
 def _gamma_sweeps(sweeps, rng, Z, Zt, kind, XX, m0, kappa0, alpha0, shape0, scale0, pool,
-                  per_feature, tiny, pi, mu, Sigma, prec, log_det, counts, z, u, L, GZ, alpha,
-                  kappa, m, shape, scale, eps, half_chi2, off, gam, log_liks):  # pragma: no cover
+                  per_feature, tiny, pi, mu, Sigma, prec, log_det, counts, z, u, log_pi, A, L, mx,
+                  GZ, alpha, kappa, m, shape, scale, eps, half_chi2, off, gam,
+                  log_liks):  # pragma: no cover - compiled
     # Chains.sweep ``sweeps`` times for VVI, EEI, VII and EII (inverse-gamma conditionals);
     # prec (C, K, d, 1): each feature's precision
     C, K, d = mu.shape
     for s in range(sweeps):
-        _e_step_c(rng, Z, Zt, kind, XX, pi, mu, prec, log_det, u, L, z, counts, GZ, log_liks[s])
+        _e_step_c(rng, Z, Zt, kind, XX, pi, mu, prec, log_det, u, log_pi, A, L, mx, z, counts,
+                  GZ, log_liks[s])
         _means_c(GZ, m0, kappa0, alpha0, counts, alpha, kappa, m)
         _gamma_scales_c(GZ, m0, kappa0, shape0, scale0, pool, per_feature, counts, kappa, m,
                         shape, scale)
@@ -863,6 +835,7 @@ def _gamma_sweeps(sweeps, rng, Z, Zt, kind, XX, m0, kappa0, alpha0, shape0, scal
 # compiles (numba reads module globals when it compiles)
 _e_step_c = _means_c = _wishart_scales_c = _gamma_scales_c = _normalised_c = None
 _bartlett_c = _variance_draws_c = _variates_c = None
+_stacked_coefficients_c = _shift_by_max_c = _allocate_c = None
 
 
 def _fused(matrix):
@@ -870,8 +843,10 @@ def _fused(matrix):
     g = globals()
     if g["_e_step_c"] is None:
         for name in ("_e_step", "_means", "_wishart_scales", "_gamma_scales", "_normalised",
-                     "_bartlett", "_variance_draws", "_variates"):
+                     "_bartlett", "_variance_draws", "_variates", "_allocate"):
             g[name + "_c"] = jit(g[name])
+        g["_stacked_coefficients_c"] = jit(stacked_coefficients)
+        g["_shift_by_max_c"] = jit(shift_by_max)
     return jit(_wishart_sweeps if matrix else _gamma_sweeps)
 
 
@@ -998,7 +973,9 @@ class Chains:
             "m0": cj.m0, "kappa0": cj.kappa0, "alpha0": cj.alpha, "shape0": cj.shape0,
             "pi": np.array(self.pi, dtype=np.float64), "mu": np.array(self.mu, dtype=np.float64),
             "log_det": np.array(self.log_det, dtype=np.float64), "counts": np.zeros((C, K)),
-            "z": self.z, "u": np.empty((C, N)), "L": np.empty((K, N)),
+            "z": self.z, "u": np.empty((C, N)), "log_pi": np.empty((C, K)),
+            "A": np.empty((C, K, Z.shape[0] + (storage.kind == LINEAR))),
+            "L": np.empty((C, K, N)), "mx": np.empty((C, N)),
             "GZ": np.empty((C * K, Z.shape[0] + (storage.kind == LINEAR))),
             "alpha": np.empty((C, K)), "kappa": np.empty((C, K)), "m": np.empty((C, K, d)),
             "shape": np.empty((C, E)), "eps": np.empty((C, K, d)), "tiny": _TINY,
@@ -1038,7 +1015,8 @@ class Chains:
         common = (n, self.rng, w["Z"], w["Zt"], w["kind"], w["XX"], w["m0"], w["kappa0"],
                   w["alpha0"], w["shape0"], w["scale0"])
         state = (w["pi"], w["mu"], w["Sigma"], w["prec"], w["log_det"], w["counts"], w["z"],
-                 w["u"], w["L"], w["GZ"], w["alpha"], w["kappa"], w["m"], w["shape"])
+                 w["u"], w["log_pi"], w["A"], w["L"], w["mx"], w["GZ"], w["alpha"],
+                 w["kappa"], w["m"], w["shape"])
         if self.cj.storage.matrix:
             _fused(True)(*common, w["pos"], w["shared"], w["tiny"], *state, w["scale"],
                          w["eps"], w["half_chi2"], w["off"], w["gam"], w["out"], w["ld"],

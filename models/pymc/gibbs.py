@@ -757,13 +757,9 @@ def _variates(rng, alpha, kappa, pi, eps, tiny, shape, half_chi2, off, gam):  # 
     _normalised_c(pi, tiny)
     for c in range(C):
         for k in range(K):
-            for j in range(d):
-                eps[c, k, j] = rng.standard_normal()
-    for c in range(C):
-        for k in range(K):
             root = np.sqrt(kappa[c, k])
             for j in range(d):
-                eps[c, k, j] /= root
+                eps[c, k, j] = rng.standard_normal() / root
     nu = shape.reshape(shape.size)
     for r in range(half_chi2.shape[0]):
         for i in range(d):
@@ -996,6 +992,13 @@ class Chains:
                      half_chi2=np.empty((0, d)), off=np.empty((0, 0)), gam=np.empty((C, E, V)))
             view = w["Sigma"].reshape((C, K, d) if per_feature else (C, K))
         w["view"] = view
+        # the kernel's arguments between the sweep count and the log-likelihoods, in its order
+        family = ("pos", "shared") if matrix else ("pool", "per_feature")
+        draws = ("half_chi2", "off", "gam") + (("out", "ld") if matrix else ())
+        w["args"] = tuple(w[name] for name in (
+            "Z", "Zt", "kind", "XX", "m0", "kappa0", "alpha0", "shape0", "scale0", *family,
+            "tiny", "pi", "mu", "Sigma", "prec", "log_det", "counts", "z", "u", "log_pi", "A",
+            "L", "mx", "GZ", "alpha", "kappa", "m", "shape", "scale", "eps", *draws))
         return w
 
     def _sweeps(self, n):
@@ -1012,20 +1015,9 @@ class Chains:
             self._work = self._buffers()
         w = self._work
         log_liks = np.empty((n, self.C))
-        common = (n, self.rng, w["Z"], w["Zt"], w["kind"], w["XX"], w["m0"], w["kappa0"],
-                  w["alpha0"], w["shape0"], w["scale0"])
-        state = (w["pi"], w["mu"], w["Sigma"], w["prec"], w["log_det"], w["counts"], w["z"],
-                 w["u"], w["log_pi"], w["A"], w["L"], w["mx"], w["GZ"], w["alpha"],
-                 w["kappa"], w["m"], w["shape"])
-        if self.cj.storage.matrix:
-            _fused(True)(*common, w["pos"], w["shared"], w["tiny"], *state, w["scale"],
-                         w["eps"], w["half_chi2"], w["off"], w["gam"], w["out"], w["ld"],
-                         log_liks)
-            self.prec = w["prec"]
-        else:
-            _fused(False)(*common, w["pool"], w["per_feature"], w["tiny"], *state, w["scale"],
-                          w["eps"], w["half_chi2"], w["off"], w["gam"], log_liks)
-            self.prec = w["prec3"]
+        matrix = self.cj.storage.matrix
+        _fused(matrix)(n, self.rng, *w["args"], log_liks)
+        self.prec = w["prec"] if matrix else w["prec3"]
         self.pi, self.mu, self.Sigma = w["pi"], w["mu"], w["view"]
         self.log_det, self.counts = w["log_det"], w["counts"]
         return log_liks

@@ -477,13 +477,11 @@ def test_compiled_sweeps_draw_what_the_numpy_sweep_draws(covariance_type):
             assert chains.compiled
             chains.compiled = compiled
             run = []
-            for sweep in range(200):
-                # the compiled kernel in one call of 50 sweeps too (the pi, mu, Sigma kept)
-                log_lik = (chains._sweeps(1)[0] if sweep % 50 else chains._sweeps(50)[-1]) \
-                    if compiled else chains.sweep()
-                if not compiled and sweep % 50 == 0:
-                    for _ in range(49):
-                        log_lik = chains.sweep()
+            for step in range(200):
+                # calls of one sweep, every 50th a call of 50 (the state after it compared)
+                n = 50 if step % 50 == 0 else 1
+                log_lik = chains._sweeps(n)[-1] if compiled else \
+                    [chains.sweep() for _ in range(n)][-1]
                 run.append([np.array(a) for a in (log_lik, chains.pi, chains.mu, chains.Sigma,
                                                   chains.z)])
             runs.append(run)
